@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file record.h
+ * The records ingest threads hand to shards through sl_ring. A record is a fixed 32-byte
+ * header followed by the canonical series key (engine/key.h) it applies to; the ring's own
+ * 8-byte framing carries its total length. Copying the key (~40 bytes) into the ring is
+ * what lets the receive buffer be reused at once: nothing on a shard ever points into an
+ * ingest thread's memory.
+ */
+#ifndef SL_RECORD_H
+#define SL_RECORD_H
+
+#include <assert.h>
+#include <stdint.h>
+
+/** StatsD metric types. Also used as the key kind byte, so values never change. */
+enum sl_metric_type {
+    SL_KIND_PLAIN = 0, /* a series with no StatsD type: storage, query, remote write */
+    SL_METRIC_COUNTER = 1,
+    SL_METRIC_GAUGE = 2,
+    SL_METRIC_TIMER = 3, /* ms, h and d all feed one quantile sketch, as in statsd */
+    SL_METRIC_SET = 4,
+    SL_METRIC_EVENT = 5,         /* DogStatsD _e: counted per (title, tags) */
+    SL_METRIC_SERVICE_CHECK = 6, /* DogStatsD _sc: status kept as a gauge */
+    SL_METRIC__COUNT
+};
+
+enum sl_record_kind {
+    SL_REC_SAMPLE = 1,
+};
+
+#define SL_REC_F_DELTA 0x01 /* gauge: value is a signed delta, not an absolute set */
+
+struct sl_record {
+    uint8_t kind;     /* enum sl_record_kind */
+    uint8_t mtype;    /* enum sl_metric_type; equals key[0] */
+    uint8_t flags;    /* SL_REC_F_* */
+    uint8_t _pad;
+    uint16_t key_len; /* bytes of key[] */
+    uint16_t _pad2;
+    uint64_t id;      /* sl_key_hash(key, key_len), computed once on the ingest thread */
+    union {
+        double value;    /* counter/gauge/timer value, service check status */
+        uint64_t member; /* set: XXH3 of the member string */
+    };
+    double rate; /* sample rate in (0, 1]; counters and timers weigh by 1/rate */
+    char key[];
+};
+static_assert(sizeof(struct sl_record) == 32, "record header is 32 bytes");
+
+#endif

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install what sluice needs to build, test and benchmark on Debian 12, and nothing that is
+# already there. Run by `make run`, `make test` and `make bench`; safe to run again.
+# As root it runs apt-get (with one `apt-get update` first when anything is missing);
+# otherwise it prints the exact command to run and stops.
+set -euo pipefail
+
+profile=${1:-build}   # build | test | bench
+
+pkgs=(build-essential meson ninja-build pkg-config
+      libxxhash-dev liblz4-dev liburing-dev libmicrohttpd-dev libinih-dev libpcre2-dev
+      libsnappy-dev libprotobuf-c-dev protobuf-c-compiler curl)
+if [ "$profile" = test ] || [ "$profile" = bench ]; then
+    pkgs+=(libcriterion-dev clang libclang-rt-14-dev python3 python3-statsd netcat-openbsd
+           iproute2 procps)
+fi
+if [ "$profile" = bench ]; then
+    pkgs+=(linux-perf valgrind)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "sluice needs these Debian packages: ${missing[*]}" >&2
+    echo "run:  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+fi
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
