@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file buf.h
+ * Growable byte buffer for building responses, exposition text and encoded blocks off the
+ * per-event path. Allocation failures are sticky: after one, every append is a no-op and
+ * sl_buf_failed() says so, so a caller can build a whole document and check once.
+ * Thread: owned by one thread at a time.
+ */
+#ifndef SL_BUF_H
+#define SL_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct sl_buf {
+    char *data; /* OWNED; NUL-terminated whenever len > 0 */
+    size_t len;
+    size_t cap;
+    int failed; /* -ENOMEM after an allocation failure */
+};
+
+#define SL_BUF_INIT {NULL, 0, 0, 0}
+
+/** Make room for @extra more bytes. @return 0 or -ENOMEM. */
+int sl_buf_reserve(struct sl_buf *b, size_t extra);
+void sl_buf_append(struct sl_buf *b, const void *p, size_t n);
+void sl_buf_puts(struct sl_buf *b, const char *s);
+void sl_buf_putc(struct sl_buf *b, char c);
+void sl_buf_printf(struct sl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sl_buf_vprintf(struct sl_buf *b, const char *fmt, va_list ap);
+/** Append a double the way Prometheus formats sample values: NaN, +Inf, -Inf, else %.17g
+ *  shortest round-trip form. */
+void sl_buf_put_double(struct sl_buf *b, double v);
+/** 0, or -ENOMEM if any append failed since init/reset. */
+static inline int sl_buf_failed(const struct sl_buf *b)
+{
+    return b->failed;
+}
+/** Forget the contents, keep the memory. */
+void sl_buf_reset(struct sl_buf *b);
+/** Free the memory; the buffer is SL_BUF_INIT again. */
+void sl_buf_fini(struct sl_buf *b);
+/** Hand the bytes to the caller (OWNED, free()); the buffer is SL_BUF_INIT again. */
+char *sl_buf_steal(struct sl_buf *b, size_t *len);
+
+#endif
