@@ -17,6 +17,8 @@ const char *sl_strerror(int rc)
         return "limit reached";
     case SL_E_VERSION:
         return "unsupported format version";
+    case SL_E_LIMIT_SERIES:
+        return "series limit reached";
     default:
         return rc < 0 ? strerror(-rc) : "unknown positive status";
     }

@@ -14,7 +14,8 @@ enum {
     SL_E_PROTO = -10002,   /* malformed input; the caller counts it and drops it */
     SL_E_LIMIT = -10003,   /* a configured limit refused the request (series limit, ...) */
     SL_E_VERSION = -10004, /* a file of a format version this build does not read */
-    SL_E_LAST = SL_E_VERSION,
+    SL_E_LIMIT_SERIES = -10005, /* the series limit refused a new series */
+    SL_E_LAST = SL_E_LIMIT_SERIES,
 };
 
 /** Handlers that refuse input that is not theirs return this; declining is not an error. */

@@ -1,0 +1,526 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Shard workers. Each worker loops: drain every input ring (one acquire/release per ring
+ * per pass), flush when the wall clock crosses the next interval boundary, and sleep on a
+ * futex when there is nothing to do.
+ *
+ * Sleeping without losing a wake-up is a Dekker pair:
+ *   shard:    sleeping = 1; fence(seq_cst); look at every ring's tail; futex_wait(sleeping, 1)
+ *   producer: publish tails;  fence(seq_cst); if (sleeping) futex_wake
+ * Either the shard sees the new tail, or the producer sees sleeping == 1 and wakes it.
+ * The producer pays one fence per burst (per datagram), not per record.
+ */
+#include "engine/shard.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "engine/clock.h"
+#include "engine/errors.h"
+#include "engine/log.h"
+#include "engine/record.h"
+#include "engine/ring.h"
+#include "engine/series.h"
+
+struct sl_shard {
+    alignas(64) _Atomic int sleeping; /* futex word: written by the shard, read by producers */
+    alignas(64) struct sl_shard_stats stats;
+    alignas(64) struct sl_shardset *set;
+    uint32_t idx;
+    pthread_t th;
+    int started;
+    struct sl_series_table table;
+    struct sl_ring **in;             /* nproducers rings, BORROWED from the set */
+    struct sl_flush_entry *entries;  /* OWNED; grown at flush time only */
+    size_t entries_cap;
+    struct sl_series **expired;      /* OWNED scratch list for expiry */
+    size_t expired_cap;
+};
+
+struct sl_producer {
+    alignas(64) struct sl_shardset *set;
+    struct sl_ring **out; /* nshards rings, BORROWED from the set */
+    uint32_t *dirty;      /* shards with unpublished records */
+    uint8_t *is_dirty;
+    uint32_t ndirty;
+};
+
+struct sl_shardset {
+    struct sl_shard_cfg cfg;
+    struct sl_shard *shards;       /* OWNED, cache-line aligned */
+    struct sl_producer *producers; /* OWNED */
+    struct sl_ring **rings;        /* OWNED; [producer * nshards + shard] */
+    _Atomic int running;
+};
+
+static long futex(_Atomic int *addr, int op, int val, const struct timespec *ts)
+{
+    return syscall(SYS_futex, (int *)addr, op, val, ts, NULL, 0);
+}
+
+void sl_flush_cfg_defaults(struct sl_flush_cfg *cfg)
+{
+    static const double q[] = {0.5, 0.9, 0.95, 0.99};
+    memset(cfg, 0, sizeof *cfg);
+    memcpy(cfg->quantiles, q, sizeof q);
+    cfg->nquantiles = 4;
+}
+
+void sl_shard_cfg_defaults(struct sl_shard_cfg *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->nshards = n > 0 ? (uint32_t)n : 1;
+    cfg->nproducers = 1;
+    cfg->ring_bytes = 4u << 20;
+    cfg->flush_interval_ms = 10000;
+    cfg->series_limit = 1000000;
+    cfg->expire_intervals = 30;
+    sl_flush_cfg_defaults(&cfg->flush);
+}
+
+int sl_shard_cfg_check(const struct sl_shard_cfg *cfg, char *err, size_t errlen)
+{
+    if (cfg->nshards < 1 || cfg->nshards > 256)
+        return snprintf(err, errlen, "shards: %u is outside 1..256", cfg->nshards), -EINVAL;
+    if (cfg->nproducers < 1 || cfg->nproducers > 256)
+        return snprintf(err, errlen, "ingest threads: %u is outside 1..256", cfg->nproducers),
+               -EINVAL;
+    if (cfg->ring_bytes < 65536 || (cfg->ring_bytes & (cfg->ring_bytes - 1)) ||
+        cfg->ring_bytes > (1u << 30))
+        return snprintf(err, errlen, "ring size: %u is not a power of two in 64KiB..1GiB",
+                        cfg->ring_bytes),
+               -EINVAL;
+    if (cfg->flush_interval_ms < 100 || cfg->flush_interval_ms > 86400000)
+        return snprintf(err, errlen, "flush interval: %lld ms is outside 100ms..24h",
+                        (long long)cfg->flush_interval_ms),
+               -EINVAL;
+    if (cfg->flush.nquantiles < 0 || cfg->flush.nquantiles > SL_FLUSH_MAX_QUANTILES)
+        return snprintf(err, errlen, "quantiles: at most %d", SL_FLUSH_MAX_QUANTILES), -EINVAL;
+    for (int i = 0; i < cfg->flush.nquantiles; i++)
+        if (!(cfg->flush.quantiles[i] >= 0 && cfg->flush.quantiles[i] <= 1))
+            return snprintf(err, errlen, "quantiles: %g is outside [0,1]",
+                            cfg->flush.quantiles[i]),
+                   -EINVAL;
+    if (!cfg->sink.flush)
+        return snprintf(err, errlen, "no flush sink configured"), -EINVAL;
+    return 0;
+}
+
+/* ---- applying records ------------------------------------------------------------ */
+
+static void shard_apply(struct sl_shard *sh, const struct sl_record *r, uint32_t len)
+{
+    if (len < sizeof *r || len < sizeof *r + r->key_len || r->key_len < 2 ||
+        (uint8_t)r->key[0] != r->mtype || r->mtype == 0 || r->mtype >= SL_METRIC__COUNT) {
+        sl_stat_add(&sh->stats.bad_records, 1);
+        return;
+    }
+    int created = 0, rc = 0;
+    struct sl_series *s =
+        sl_series_upsert(&sh->table, r->id, r->key, r->key_len, r->mtype, &created, &rc);
+    if (!s) {
+        if (rc == SL_E_LIMIT_SERIES)
+            sl_stat_add(&sh->stats.series_refused, 1);
+        else
+            sl_stat_add(&sh->stats.alloc_failures, 1);
+        return;
+    }
+    if (created) {
+        sl_stat_add(&sh->stats.series_created, 1);
+        sl_stat_set(&sh->stats.series_active, sh->table.used);
+        sl_stat_set(&sh->stats.series_collisions, sh->table.collisions);
+    }
+    double w = r->rate > 0 && r->rate <= 1 ? 1.0 / r->rate : 1.0;
+    switch (r->mtype) {
+    case SL_METRIC_COUNTER:
+    case SL_METRIC_EVENT:
+        s->counter.interval += r->value * w;
+        s->counter.total += r->value * w;
+        break;
+    case SL_METRIC_GAUGE:
+    case SL_METRIC_SERVICE_CHECK:
+        if (r->flags & SL_REC_F_DELTA)
+            s->gauge.value += r->value;
+        else
+            s->gauge.value = r->value;
+        break;
+    case SL_METRIC_TIMER:
+        if (sl_ddsketch_add(s->timer.sk, r->value, w) != 0) {
+            sl_stat_add(&sh->stats.alloc_failures, 1);
+            return;
+        }
+        s->timer.total_count += w;
+        s->timer.total_sum += r->value * w;
+        break;
+    case SL_METRIC_SET:
+        if (sl_hll_add(s->set.hll, r->member) != 0) {
+            sl_stat_add(&sh->stats.alloc_failures, 1);
+            return;
+        }
+        break;
+    }
+    s->updated = 1;
+    sl_stat_add(&sh->stats.records, 1);
+}
+
+static uint32_t shard_drain(struct sl_shard *sh)
+{
+    uint32_t n = 0;
+    for (uint32_t p = 0; p < sh->set->cfg.nproducers; p++) {
+        struct sl_ring *r = sh->in[p];
+        if (!sl_ring_sc_acquire(r))
+            continue;
+        const void *m;
+        uint32_t len;
+        while ((m = sl_ring_sc_next(r, &len))) {
+            shard_apply(sh, m, len);
+            n++;
+        }
+        sl_ring_sc_release(r);
+    }
+    return n;
+}
+
+/* ---- flushing -------------------------------------------------------------------- */
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 1024;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, n * elem);
+    if (!q)
+        return -ENOMEM;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+static void shard_flush(struct sl_shard *sh, int64_t ts_ms)
+{
+    int64_t t0 = sl_clock_mono_ns();
+    struct sl_series_table *t = &sh->table;
+    const struct sl_shard_cfg *cfg = &sh->set->cfg;
+    if (grow((void **)&sh->entries, &sh->entries_cap, t->used, sizeof *sh->entries) ||
+        grow((void **)&sh->expired, &sh->expired_cap, t->used, sizeof *sh->expired)) {
+        /* Keep aggregating; the next flush retries with the combined interval. */
+        sl_stat_add(&sh->stats.alloc_failures, 1);
+        SL_ERROR("shard=%u event=flush_skipped reason=out_of_memory series=%u", sh->idx, t->used);
+        return;
+    }
+    size_t n = 0, nexp = 0, mem = 0;
+    for (uint32_t i = 0; i <= t->mask; i++) {
+        struct sl_series *s = t->slots[i].s;
+        if (!s)
+            continue;
+        mem += sl_series_memsize(s);
+        if (!s->updated && s->idle >= cfg->expire_intervals) {
+            sh->expired[nexp++] = s;
+            continue;
+        }
+        struct sl_flush_entry *e = &sh->entries[n++];
+        memset(e, 0, sizeof *e);
+        e->key = s->key;
+        e->key_len = s->key_len;
+        e->mtype = s->mtype;
+        e->updated = s->updated;
+        e->idle = s->idle;
+        e->id = s->id;
+        switch (s->mtype) {
+        case SL_METRIC_COUNTER:
+        case SL_METRIC_EVENT:
+            e->counter.interval = s->counter.interval;
+            e->counter.total = s->counter.total;
+            break;
+        case SL_METRIC_GAUGE:
+        case SL_METRIC_SERVICE_CHECK:
+            e->gauge.value = s->gauge.value;
+            break;
+        case SL_METRIC_TIMER:
+            e->timer.sketch = sl_ddsketch_count(s->timer.sk) > 0 ? s->timer.sk : NULL;
+            e->timer.count = sl_ddsketch_count(s->timer.sk);
+            e->timer.sum = sl_ddsketch_sum(s->timer.sk);
+            e->timer.total_count = s->timer.total_count;
+            e->timer.total_sum = s->timer.total_sum;
+            break;
+        case SL_METRIC_SET:
+            e->set.distinct = sl_hll_count(s->set.hll);
+            break;
+        }
+    }
+    struct sl_flush_batch b = {.ts_ms = ts_ms,
+                               .interval_ms = cfg->flush_interval_ms,
+                               .shard = sh->idx,
+                               .n = n,
+                               .entries = sh->entries};
+    int rc = cfg->sink.flush(cfg->sink.ctx, &b);
+    if (rc) {
+        sl_stat_add(&sh->stats.sink_errors, 1);
+        SL_ERROR("shard=%u event=sink_failed error=\"%s\" series=%zu", sh->idx, sl_strerror(rc),
+                 n);
+    }
+    /* Reset interval state only after the sink has copied what it needs. */
+    for (uint32_t i = 0; i <= t->mask; i++) {
+        struct sl_series *s = t->slots[i].s;
+        if (!s)
+            continue;
+        if (s->updated)
+            s->idle = 0;
+        else if (s->idle < UINT16_MAX)
+            s->idle++;
+        s->updated = 0;
+        if (s->mtype == SL_METRIC_COUNTER || s->mtype == SL_METRIC_EVENT)
+            s->counter.interval = 0;
+        else if (s->mtype == SL_METRIC_TIMER)
+            sl_ddsketch_reset(s->timer.sk);
+        else if (s->mtype == SL_METRIC_SET)
+            sl_hll_reset(s->set.hll);
+    }
+    for (size_t i = 0; i < nexp; i++)
+        sl_series_remove(t, sh->expired[i]);
+    sl_stat_add(&sh->stats.series_expired, nexp);
+    sl_stat_set(&sh->stats.series_active, t->used);
+    sl_stat_set(&sh->stats.memory_bytes,
+                mem + (size_t)(t->mask + 1) * sizeof(struct sl_series_slot));
+    int64_t dt = sl_clock_mono_ns() - t0;
+    sl_stat_add(&sh->stats.flushes, 1);
+    sl_stat_add(&sh->stats.flush_ns_total, (uint64_t)dt);
+    sl_stat_set(&sh->stats.flush_ns_last, (uint64_t)dt);
+}
+
+/* ---- the worker ------------------------------------------------------------------ */
+
+static int rings_empty(struct sl_shard *sh)
+{
+    for (uint32_t p = 0; p < sh->set->cfg.nproducers; p++)
+        if (sl_ring_sc_acquire(sh->in[p]))
+            return 0;
+    return 1;
+}
+
+static void *shard_main(void *arg)
+{
+    struct sl_shard *sh = arg;
+    struct sl_shardset *set = sh->set;
+    int64_t interval = set->cfg.flush_interval_ms;
+    int64_t next_flush = sl_clock_next_boundary(sl_clock_wall_ms(), interval);
+    for (;;) {
+        uint32_t n = shard_drain(sh);
+        int64_t now = sl_clock_wall_ms();
+        if (now >= next_flush) {
+            shard_flush(sh, next_flush);
+            next_flush = sl_clock_next_boundary(now, interval);
+        }
+        if (n)
+            continue;
+        /* Relaxed: running only goes 1 -> 0, and the futex wake after it is the fence. */
+        if (!atomic_load_explicit(&set->running, memory_order_relaxed)) {
+            if (shard_drain(sh) == 0)
+                break;
+            continue;
+        }
+        atomic_store_explicit(&sh->sleeping, 1, memory_order_seq_cst);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (rings_empty(sh) && atomic_load_explicit(&set->running, memory_order_relaxed)) {
+            int64_t wait_ms = next_flush - sl_clock_wall_ms();
+            if (wait_ms > 0) {
+                struct timespec ts = {wait_ms / 1000, (wait_ms % 1000) * 1000000};
+                futex(&sh->sleeping, FUTEX_WAIT_PRIVATE, 1, &ts);
+            }
+        }
+        atomic_store_explicit(&sh->sleeping, 0, memory_order_relaxed);
+    }
+    /* Shutdown: everything accepted is in the table; flush it stamped with now. */
+    shard_flush(sh, sl_clock_wall_ms());
+    return NULL;
+}
+
+/* ---- set up and tear down -------------------------------------------------------- */
+
+int sl_shardset_create(const struct sl_shard_cfg *cfg, struct sl_shardset **out)
+{
+    char err[128];
+    if (sl_shard_cfg_check(cfg, err, sizeof err))
+        return -EINVAL;
+    uint32_t ns = cfg->nshards, np = cfg->nproducers;
+    struct sl_shardset *set = calloc(1, sizeof *set);
+    if (!set)
+        return -ENOMEM;
+    set->cfg = *cfg;
+    size_t shards_bytes = ((sizeof(struct sl_shard) * ns) + 63) & ~(size_t)63;
+    set->shards = aligned_alloc(64, shards_bytes);
+    set->producers = aligned_alloc(64, ((sizeof(struct sl_producer) * np) + 63) & ~(size_t)63);
+    set->rings = calloc((size_t)ns * np, sizeof *set->rings);
+    if (!set->shards || !set->producers || !set->rings)
+        goto fail;
+    memset(set->shards, 0, shards_bytes);
+    memset(set->producers, 0, sizeof(struct sl_producer) * np);
+    for (size_t i = 0; i < (size_t)ns * np; i++)
+        if (sl_ring_create(cfg->ring_bytes, &set->rings[i]))
+            goto fail;
+    uint32_t per_shard_initial = 1024;
+    for (uint32_t s = 0; s < ns; s++) {
+        struct sl_shard *sh = &set->shards[s];
+        sh->set = set;
+        sh->idx = s;
+        sh->in = calloc(np, sizeof *sh->in);
+        if (!sh->in || sl_series_table_init(&sh->table, per_shard_initial, cfg->series_limit))
+            goto fail;
+        for (uint32_t p = 0; p < np; p++)
+            sh->in[p] = set->rings[(size_t)p * ns + s];
+    }
+    for (uint32_t p = 0; p < np; p++) {
+        struct sl_producer *pr = &set->producers[p];
+        pr->set = set;
+        pr->out = &set->rings[(size_t)p * ns];
+        pr->dirty = calloc(ns, sizeof *pr->dirty);
+        pr->is_dirty = calloc(ns, 1);
+        if (!pr->dirty || !pr->is_dirty)
+            goto fail;
+    }
+    *out = set;
+    return 0;
+fail:
+    sl_shardset_destroy(set);
+    return -ENOMEM;
+}
+
+int sl_shardset_start(struct sl_shardset *set)
+{
+    atomic_store_explicit(&set->running, 1, memory_order_relaxed);
+    for (uint32_t s = 0; s < set->cfg.nshards; s++) {
+        struct sl_shard *sh = &set->shards[s];
+        int rc = pthread_create(&sh->th, NULL, shard_main, sh);
+        if (rc) {
+            sl_shardset_stop(set);
+            return -rc;
+        }
+        sh->started = 1;
+        char name[32];
+        snprintf(name, sizeof name, "sl-shard-%u", s);
+        name[15] = 0; /* the kernel keeps 15 bytes of a thread name */
+        pthread_setname_np(sh->th, name);
+    }
+    return 0;
+}
+
+void sl_shardset_stop(struct sl_shardset *set)
+{
+    atomic_store_explicit(&set->running, 0, memory_order_seq_cst);
+    for (uint32_t s = 0; s < set->cfg.nshards; s++) {
+        struct sl_shard *sh = &set->shards[s];
+        if (!sh->started)
+            continue;
+        atomic_store_explicit(&sh->sleeping, 0, memory_order_seq_cst);
+        futex(&sh->sleeping, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+        pthread_join(sh->th, NULL);
+        sh->started = 0;
+    }
+}
+
+void sl_shardset_destroy(struct sl_shardset *set)
+{
+    if (!set)
+        return;
+    if (set->shards) {
+        for (uint32_t s = 0; s < set->cfg.nshards; s++) {
+            struct sl_shard *sh = &set->shards[s];
+            sl_series_table_fini(&sh->table);
+            free(sh->in);
+            free(sh->entries);
+            free(sh->expired);
+        }
+    }
+    if (set->producers) {
+        for (uint32_t p = 0; p < set->cfg.nproducers; p++) {
+            free(set->producers[p].dirty);
+            free(set->producers[p].is_dirty);
+        }
+    }
+    if (set->rings)
+        for (size_t i = 0; i < (size_t)set->cfg.nshards * set->cfg.nproducers; i++)
+            sl_ring_destroy(set->rings[i]);
+    free(set->rings);
+    free(set->shards);
+    free(set->producers);
+    free(set);
+}
+
+uint32_t sl_shardset_count(const struct sl_shardset *set)
+{
+    return set->cfg.nshards;
+}
+
+const struct sl_shard_stats *sl_shardset_stats(const struct sl_shardset *set, uint32_t i)
+{
+    return &set->shards[i].stats;
+}
+
+struct sl_producer *sl_shardset_producer(struct sl_shardset *set, uint32_t idx)
+{
+    return idx < set->cfg.nproducers ? &set->producers[idx] : NULL;
+}
+
+/* ---- producer side --------------------------------------------------------------- */
+
+void *sl_producer_alloc(struct sl_producer *p, uint64_t id, uint32_t len)
+{
+    uint32_t s = sl_shard_of(id, p->set->cfg.nshards);
+    void *m = sl_ring_sp_alloc(p->out[s], len);
+    if (m && !p->is_dirty[s]) {
+        p->is_dirty[s] = 1;
+        p->dirty[p->ndirty++] = s;
+    }
+    return m;
+}
+
+void sl_producer_publish(struct sl_producer *p)
+{
+    if (!p->ndirty)
+        return;
+    for (uint32_t i = 0; i < p->ndirty; i++)
+        sl_ring_sp_publish(p->out[p->dirty[i]]);
+    /* Pairs with the fence in shard_main(): see the file comment. */
+    atomic_thread_fence(memory_order_seq_cst);
+    for (uint32_t i = 0; i < p->ndirty; i++) {
+        uint32_t s = p->dirty[i];
+        struct sl_shard *sh = &p->set->shards[s];
+        /* Relaxed load is enough after the seq_cst fence above. */
+        if (atomic_load_explicit(&sh->sleeping, memory_order_relaxed) &&
+            atomic_exchange_explicit(&sh->sleeping, 0, memory_order_relaxed) == 1)
+            /* Clearing the word first makes a wake that lands before the shard's
+             * futex_wait() still count: the wait sees 0 and returns at once. */
+            futex(&sh->sleeping, FUTEX_WAKE_PRIVATE, 1, NULL);
+        p->is_dirty[s] = 0;
+    }
+    p->ndirty = 0;
+}
+
+int sl_producer_wait_room(struct sl_producer *p, uint32_t len, int max_wait_ms)
+{
+    int64_t deadline = sl_clock_mono_ns() + (int64_t)max_wait_ms * 1000000;
+    for (;;) {
+        int ok = 1;
+        for (uint32_t s = 0; s < p->set->cfg.nshards; s++)
+            if (sl_ring_sp_free(p->out[s]) < len + 64) {
+                ok = 0;
+                break;
+            }
+        if (ok)
+            return 0;
+        if (sl_clock_mono_ns() >= deadline)
+            return -EAGAIN;
+        struct timespec ts = {0, 200000}; /* 200 µs: a shard drains MBs in that time */
+        nanosleep(&ts, NULL);
+    }
+}

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file shard.h
+ * The shard runtime: N worker threads, each the single writer of its series table and
+ * aggregators, fed by one SPSC ring per (ingest thread, shard) pair.
+ *
+ *   ingest thread k ── sl_producer_alloc(id) ──▶ ring[k][shard(id)] ──▶ shard worker
+ *
+ * A record goes to shard (hi32(id) * nshards) >> 32, so one series always lands on one
+ * shard and no two shards ever touch the same state. Shards sleep on a futex when every
+ * input ring is empty and producers wake them after publishing (a Dekker pair of seq_cst
+ * fences, see shard.c), so an idle daemon burns no CPU.
+ *
+ * At each wall-clock boundary of the flush interval a shard walks its table, hands an
+ * sl_flush_batch to the sink, resets interval state and expires idle series.
+ *
+ * Threads: create/start/stop/destroy from the control plane; sl_producer_* from the one
+ * ingest thread that owns the producer; stats readable from any thread.
+ */
+#ifndef SL_SHARD_H
+#define SL_SHARD_H
+
+#include <stdalign.h>
+#include <stdint.h>
+
+#include "engine/sink.h"
+#include "engine/stats.h"
+
+struct sl_shard_cfg {
+    uint32_t nshards;        /* worker threads; default: online CPUs */
+    uint32_t nproducers;     /* ingest threads that will feed the shards */
+    uint32_t ring_bytes;     /* per (producer, shard) ring; default 4 MiB */
+    int64_t flush_interval_ms; /* default 10 000 */
+    uint32_t series_limit;   /* per shard; 0 = unlimited; default 1 000 000 */
+    uint32_t expire_intervals; /* drop a series after this many idle flushes; default 30 */
+    struct sl_flush_cfg flush;
+    struct sl_sink_ops sink; /* BORROWED: must outlive the shard set */
+};
+
+void sl_shard_cfg_defaults(struct sl_shard_cfg *cfg);
+/** @return 0 or -EINVAL with a message naming the bad field in @err. */
+int sl_shard_cfg_check(const struct sl_shard_cfg *cfg, char *err, size_t errlen);
+
+/** Per-shard counters; one writer (the shard), any reader. */
+struct sl_shard_stats {
+    alignas(64) sl_counter records;       /* records applied */
+    sl_counter series_active;
+    sl_counter series_created;
+    sl_counter series_expired;
+    sl_counter series_refused;            /* new series refused by the series limit */
+    sl_counter series_collisions;         /* distinct keys that shared a 64-bit id */
+    sl_counter alloc_failures;            /* records dropped because memory ran out */
+    sl_counter bad_records;               /* records that failed validation (a bug if > 0) */
+    sl_counter flushes;
+    sl_counter flush_ns_total;
+    sl_counter flush_ns_last;
+    sl_counter sink_errors;
+    sl_counter memory_bytes;              /* series records + sketches, at last flush */
+};
+
+struct sl_shardset;
+
+/** @return 0, -EINVAL, -ENOMEM. *@out OWNED; threads not yet running. */
+int sl_shardset_create(const struct sl_shard_cfg *cfg, struct sl_shardset **out);
+/** Start the worker threads. @return 0 or -errno from pthread_create. */
+int sl_shardset_start(struct sl_shardset *set);
+/**
+ * Stop: each shard drains its rings, runs a final flush stamped with the current time and
+ * exits. Call only after every producer has stopped for good. Blocks until joined.
+ */
+void sl_shardset_stop(struct sl_shardset *set);
+void sl_shardset_destroy(struct sl_shardset *set);
+
+uint32_t sl_shardset_count(const struct sl_shardset *set);
+/** BORROWED pointer to shard @i's counters, valid until destroy. */
+const struct sl_shard_stats *sl_shardset_stats(const struct sl_shardset *set, uint32_t i);
+
+/** The shard that owns series @id. */
+static inline uint32_t sl_shard_of(uint64_t id, uint32_t nshards)
+{
+    return (uint32_t)(((id >> 32) * (uint64_t)nshards) >> 32);
+}
+
+/** An ingest thread's handle on its row of rings. */
+struct sl_producer;
+
+/** Producer @idx (< cfg.nproducers). BORROWED; one thread may use it. */
+struct sl_producer *sl_shardset_producer(struct sl_shardset *set, uint32_t idx);
+
+/**
+ * Room for a @len-byte record for series @id in the right shard's ring. @return pointer
+ * to fill, TRANSFERRED at the next sl_producer_publish(); NULL when that ring is full (the
+ * caller drops and counts, or publishes and waits).
+ */
+void *sl_producer_alloc(struct sl_producer *p, uint64_t id, uint32_t len);
+/** Publish every record alloc()ed since the last call and wake sleeping shards. */
+void sl_producer_publish(struct sl_producer *p);
+/**
+ * Wait (sleeping in short steps, at most @max_wait_ms) until every ring of this producer
+ * has at least @len bytes free. For stream listeners (TCP) that push back instead of
+ * dropping. @return 0, or -EAGAIN on timeout.
+ */
+int sl_producer_wait_room(struct sl_producer *p, uint32_t len, int max_wait_ms);
+
+#endif

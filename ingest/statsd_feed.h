@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file statsd_feed.h
+ * Turns StatsD bytes into shard records: split lines, parse, build the canonical key,
+ * route by series id, copy into the shard's ring. Every listener (UDP, TCP, DPDK, Kafka)
+ * feeds through here, so they all count and refuse input the same way.
+ *
+ * A line is applied whole or not at all: a multi-value line with one bad value is refused
+ * as a whole, so nothing is half-applied. A malformed line is counted by reason and logged
+ * at most once per second with a sample of its bytes; the rest of the buffer still parses.
+ *
+ * Thread: a feeder belongs to one ingest thread (it owns an sl_producer); its stats may be
+ * read from any thread.
+ */
+#ifndef SL_STATSD_FEED_H
+#define SL_STATSD_FEED_H
+
+#include <stdalign.h>
+#include <stddef.h>
+
+#include "engine/shard.h"
+#include "engine/stats.h"
+#include "ingest/statsd.h"
+
+struct sl_statsd_feed_stats {
+    alignas(64) sl_counter packets; /* datagrams, or reads for streams */
+    sl_counter bytes;
+    sl_counter lines;               /* lines seen (parsed + malformed) */
+    sl_counter parsed;              /* lines accepted */
+    sl_counter samples;             /* records handed to shards (a line may carry several) */
+    sl_counter ring_full_drops;     /* records dropped because a shard ring was full (UDP) */
+    sl_counter ring_waits;          /* times a stream listener waited for ring room (TCP) */
+    sl_counter tag_errors;          /* tags ignored (no ':' value) */
+    sl_counter events;              /* _e lines accepted */
+    sl_counter service_checks;      /* _sc lines accepted */
+    sl_counter malformed[SL_STATSD_E__COUNT]; /* by enum sl_statsd_reason */
+};
+
+struct sl_statsd_feed {
+    struct sl_producer *prod;           /* BORROWED */
+    struct sl_statsd_feed_stats *stats; /* BORROWED; written only by this feeder's thread */
+    const char *listener;               /* name for logs: "udp", "tcp", "dpdk", "kafka" */
+    int block_when_full;                /* 1: wait for ring room (streams), 0: drop + count */
+};
+
+/**
+ * Feed one buffer of complete lines (a datagram, or the complete-lines prefix of a stream
+ * read). Publishes the records before returning.
+ * @return number of lines accepted. With block_when_full, -EAGAIN if the shards stayed
+ *         full for over 5 s (records already accepted stay accepted).
+ */
+int sl_statsd_feed(struct sl_statsd_feed *f, const char *buf, size_t len);
+
+/** Same, without publishing: for listeners that publish once per batch of datagrams. */
+int sl_statsd_feed_nopublish(struct sl_statsd_feed *f, const char *buf, size_t len);
+
+#endif
