@@ -10,7 +10,8 @@
  * were collapsed. Bins are logarithmic, index = ceil(log_gamma(|v|)), gamma = (1+a)/(1-a).
  * Positive and negative values have separate stores; |v| < SL_DDSKETCH_MIN_INDEXABLE
  * counts as zero. When a store exceeds max_bins, its lowest bins collapse into one, so the
- * bound keeps holding for the upper quantiles (the ones people ask for).
+ * bound keeps holding for the upper quantiles (the ones people ask for). For the negative
+ * store "lowest" means the most negative values (its highest |v| bins), for the same reason.
  * count, sum, min and max are tracked exactly alongside the bins.
  *
  * Merging: merge(A, B) yields the same bins (and so the same quantiles) as a sketch fed
@@ -31,7 +32,10 @@
 
 struct sl_ddsketch;
 
-/** @return 0, -EINVAL (alpha not in (0,1) or max_bins < 16), -ENOMEM. *@out OWNED. */
+/**
+ * @return 0, -EINVAL (alpha not in (0,1) or max_bins < 16; alpha below 1e-6 is refused too,
+ *         as bin indices would overflow 32 bits), -ENOMEM. *@out OWNED.
+ */
 int sl_ddsketch_create(double alpha, uint32_t max_bins, struct sl_ddsketch **out);
 void sl_ddsketch_destroy(struct sl_ddsketch *s);
 /** Empty the sketch, keeping its memory. */
@@ -46,7 +50,7 @@ int sl_ddsketch_add(struct sl_ddsketch *s, double v, double weight);
 /** Fold @src into @dst. @return 0, -EINVAL (different alpha), -ENOMEM (dst unchanged). */
 int sl_ddsketch_merge(struct sl_ddsketch *dst, const struct sl_ddsketch *src);
 
-/** Value at quantile @q in [0,1]; NaN when empty. q=0 returns min, q=1 returns max. */
+/** Value at quantile @q in [0,1]; NaN when empty or q outside [0,1]. q=0 returns min, q=1 max. */
 double sl_ddsketch_quantile(const struct sl_ddsketch *s, double q);
 double sl_ddsketch_count(const struct sl_ddsketch *s); /* total weight */
 double sl_ddsketch_sum(const struct sl_ddsketch *s);
@@ -57,7 +61,8 @@ size_t sl_ddsketch_memsize(const struct sl_ddsketch *s);
 
 /**
  * Serialise into @buf (little-endian, versioned, self-describing; documented in the .c).
- * @return bytes written, or -ENOSPC when @cap is too small (call with cap 0 to size it).
+ * @return bytes written, or -ENOSPC when @cap is too small. With @cap 0 (@buf may be NULL)
+ *         nothing is written and the return value is the size needed.
  */
 int sl_ddsketch_encode(const struct sl_ddsketch *s, uint8_t *buf, size_t cap);
 /** Rebuild from sl_ddsketch_encode() output. @return 0, SL_E_CORRUPT, SL_E_VERSION, -ENOMEM. */
