@@ -95,13 +95,24 @@ void sl_buf_put_double(struct sl_buf *b, double v)
         sl_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
         return;
     }
-    /* Shortest form that round-trips, like Go's strconv.FormatFloat(v, 'g', -1, 64). */
-    char tmp[32];
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+    /* Go's strconv.FormatFloat(v, 'g', -1, 64), which Prometheus' text format uses: the
+     * shortest digits that round-trip, written as %e when the decimal exponent is < -4 or
+     * >= 6 (Go fixes that threshold at 6 in shortest mode), else as plain decimals. */
+    char tmp[40];
+    int prec = 1;
+    for (; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
         if (strtod(tmp, NULL) == v)
             break;
     }
+    const char *e = strchr(tmp, 'e');
+    int exp = e ? atoi(e + 1) : 0;
+    if (exp < -4 || exp >= 6) {
+        sl_buf_puts(b, tmp);
+        return;
+    }
+    int decimals = prec - 1 - exp;
+    snprintf(tmp, sizeof tmp, "%.*f", decimals > 0 ? decimals : 0, v);
     sl_buf_puts(b, tmp);
 }
 

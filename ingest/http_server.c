@@ -256,7 +256,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (st->too_big)
-        return send_text(conn, MHD_HTTP_PAYLOAD_TOO_LARGE, "request body too large\n");
+        return send_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
     if (sl_buf_failed(&st->body))
         return send_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
     return dispatch(srv, conn, url, method, st);

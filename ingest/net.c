@@ -80,7 +80,7 @@ int sl_net_bind(const char *addr, int type, int reuseport, int rcvbuf, char *err
         snprintf(err, errlen, "bad address \"%s\" (want HOST:PORT, [V6]:PORT or :PORT)", addr);
         return -EINVAL;
     }
-    int fd = socket(ss.ss_family, type | SOCK_CLOEXEC, 0);
+    int fd = socket(ss.ss_family, type | SOCK_CLOEXEC | (type == SOCK_STREAM ? SOCK_NONBLOCK : 0), 0);
     if (fd < 0) {
         int e = errno;
         snprintf(err, errlen, "socket() for %s: %s", addr, strerror(e));

@@ -200,7 +200,8 @@ static void tcp_read(struct sl_statsd_server *srv, int ep, struct tcp_conn *c, c
 {
     size_t max_line = srv->cfg.max_line;
     for (int rounds = 0; rounds < 16; rounds++) { /* bounded: one busy peer can't starve others */
-        memcpy(rbuf, c->carry, c->carry_len);
+        if (c->carry_len)
+            memcpy(rbuf, c->carry, c->carry_len);
         size_t have = c->carry_len;
         ssize_t n = recv(c->fd, rbuf + have, TCP_READ, 0);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {

@@ -188,7 +188,7 @@ struct ini_ctx {
     int failed;
 };
 
-static int ini_handler(void *user, const char *section, const char *name, const char *value)
+static int cfg_ini_entry(void *user, const char *section, const char *name, const char *value)
 {
     struct ini_ctx *c = user;
     if (c->failed)
@@ -211,7 +211,7 @@ int sl_daemon_cfg_load_file(struct sl_daemon_cfg *cfg, const char *path, char *e
     }
     char inner[384] = "";
     struct ini_ctx c = {cfg, inner, sizeof inner, 0};
-    int line = ini_parse_file(f, ini_handler, &c);
+    int line = ini_parse_file(f, cfg_ini_entry, &c);
     fclose(f);
     if (line) {
         if (c.failed)

@@ -1,0 +1,136 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Start a real sluiced on free loopback ports and talk to it like a user would.
+
+Used by the integration tests; every daemon started here is stopped by its PID when the
+test ends, and every wait is bounded in time.
+"""
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+
+def free_port():
+    """A port free for both UDP and TCP on 127.0.0.1 right now."""
+    for _ in range(100):
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.bind(("127.0.0.1", 0))
+        port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+    raise RuntimeError("no free port")
+
+
+class Sluiced:
+    def __init__(self, binary, *extra, flush="1s", data_dir=None):
+        self.binary = binary
+        self.statsd_port = free_port()
+        self.http_port = free_port()
+        self.tmp = tempfile.TemporaryDirectory(prefix="sluice-it-")
+        self.data_dir = data_dir or os.path.join(self.tmp.name, "data")
+        self.log_path = os.path.join(self.tmp.name, "sluiced.log")
+        self.args = [binary, "--statsd", f"127.0.0.1:{self.statsd_port}",
+                     "--http", f"127.0.0.1:{self.http_port}", "--flush-interval", flush,
+                     "--data-dir", self.data_dir, *extra]
+        self.proc = None
+
+    def start(self):
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("sluiced exited early:\n" + self.read_log())
+            try:
+                if self.get("/-/ready").startswith("sluice is Ready"):
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("sluiced did not become ready:\n" + self.read_log())
+
+    def read_log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def get(self, path, timeout=10):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}",
+                                    timeout=timeout) as r:
+            return r.read().decode()
+
+    def metrics(self):
+        """Parse /metrics into {series_text: float}."""
+        out = {}
+        for line in self.get("/metrics").splitlines():
+            if not line or line.startswith("#"):
+                continue
+            series, _, value = line.rpartition(" ")
+            out[series] = float(value)
+        return out
+
+    def counter(self, name):
+        return sum(v for k, v in self.metrics().items() if k.split("{")[0] == name)
+
+    def send_udp(self, payload):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.sendto(payload.encode() if isinstance(payload, str) else payload,
+                 ("127.0.0.1", self.statsd_port))
+        s.close()
+
+    def send_tcp(self, payload):
+        s = socket.create_connection(("127.0.0.1", self.statsd_port), timeout=5)
+        s.sendall(payload.encode() if isinstance(payload, str) else payload)
+        s.shutdown(socket.SHUT_WR)
+        s.settimeout(5)
+        try:
+            s.recv(1)  # wait for the daemon to close its side after reading everything
+        except OSError:
+            pass
+        s.close()
+
+    def wait_for(self, predicate, what, timeout=10.0):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            try:
+                last = self.metrics()
+                if predicate(last):
+                    return last
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}; last metrics:\n"
+                             + "\n".join(f"{k} {v}" for k, v in sorted((last or {}).items())
+                                         if not k.startswith("sluice_")))
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("sluiced did not stop within %ds:\n%s"
+                                     % (timeout, self.read_log()))
+        if getattr(self, "log", None):
+            self.log.close()
+        return self.proc.returncode if self.proc else None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        self.tmp.cleanup()

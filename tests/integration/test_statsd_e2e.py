@@ -1,0 +1,140 @@
+# SPDX-License-Identifier: Apache-2.0
+"""End to end: StatsD over UDP and TCP, from raw sockets and from python3-statsd, into a
+real sluiced; exact values read back from /metrics after a flush."""
+import math
+import socket
+import sys
+import time
+
+sys.path.insert(0, __import__("os").path.dirname(__file__))
+from sluiced_harness import Sluiced  # noqa: E402
+
+import statsd  # Debian python3-statsd  # noqa: E402
+
+BIN = sys.argv[1]
+failures = []
+passed = 0
+
+
+def check(name, fn):
+    global passed
+    try:
+        fn()
+        passed += 1
+        print(f"ok   {name}")
+    except Exception as e:  # noqa: BLE001 - report every failure, keep going
+        failures.append(name)
+        print(f"FAIL {name}: {e}")
+
+
+def test_counters_gauges_sets_timers_over_udp():
+    with Sluiced(BIN) as d:
+        d.send_udp("deploys:1|c\ndeploys:2|c|@0.5\nerrors:-1|c")
+        d.send_udp("temp:20|g\ntemp:+5|g\ntemp:-3|g")
+        d.send_udp("users:alice|s\nusers:bob|s\nusers:alice|s")
+        d.send_udp("lat:10|ms\nlat:20|ms\nlat:30:40|ms|#route:/api,env:prod")
+        m = d.wait_for(lambda m: m.get("deploys_total") == 5 and "users" in m
+                       and m.get("lat_count") == 2, "first flush")
+        assert m["deploys_total"] == 5, m["deploys_total"]          # 1 + 2/0.5
+        assert m["errors_total"] == -1
+        assert m["temp"] == 22, m["temp"]                            # 20 +5 -3
+        assert m["users"] == 2
+        assert m["lat_sum"] == 30 and m["lat_min"] == 10 and m["lat_max"] == 20
+        assert m['lat_count{env="prod",route="/api"}'] == 2
+        assert m['lat_sum{env="prod",route="/api"}'] == 70
+        # Rank floor(q * (n - 1)) as in DDSketch: p99 of {30, 40} is 30, p50 of it too.
+        q99 = m['lat{env="prod",route="/api",quantile="0.99"}']
+        assert abs(q99 - 30) <= 0.01 * 30, q99
+
+
+def test_counter_is_cumulative_across_flushes():
+    with Sluiced(BIN) as d:
+        d.send_udp("hits:3|c")
+        d.wait_for(lambda m: m.get("hits_total") == 3, "hits=3")
+        d.send_udp("hits:4|c")
+        d.wait_for(lambda m: m.get("hits_total") == 7, "hits=7 (cumulative)")
+
+
+def test_tcp_lines_split_across_writes():
+    with Sluiced(BIN) as d:
+        s = socket.create_connection(("127.0.0.1", d.statsd_port), timeout=5)
+        s.sendall(b"tcp_hits:1|c\ntcp_hi")
+        time.sleep(0.2)
+        s.sendall(b"ts:2|c\ntcp_hits:1|c\n")
+        s.close()
+        # "tcp_hi" + "ts:2|c" is one line: tcp_hits:2|c, so 1 + 2 + 1.
+        d.wait_for(lambda m: m.get("tcp_hits_total") == 4, "tcp_hits=4 across a split line")
+
+
+def test_python_statsd_client_udp_and_tcp():
+    with Sluiced(BIN) as d:
+        c = statsd.StatsClient("127.0.0.1", d.statsd_port, prefix="app")
+        for _ in range(10):
+            c.incr("logins")
+        c.gauge("queue", 7)
+        c.timing("render", 12)
+        c.set("visitors", "u1")
+        t = statsd.TCPStatsClient("127.0.0.1", d.statsd_port, prefix="app")
+        t.incr("tcp_logins", 5)
+        t.close()
+        m = d.wait_for(lambda m: m.get("app_logins_total") == 10
+                       and m.get("app_tcp_logins_total") == 5, "python client values")
+        assert m["app_queue"] == 7
+        assert m["app_render_sum"] == 12
+        assert m["app_visitors"] == 1
+
+
+def test_malformed_lines_counted_and_rest_of_datagram_kept():
+    with Sluiced(BIN) as d:
+        d.send_udp("good:1|c\nnovalue\nbad:1|x\ngood:1|c\n:1|c\nrate:1|c|@7")
+        m = d.wait_for(lambda m: m.get("good_total") == 2, "good lines despite bad ones")
+        bad = {k: v for k, v in m.items()
+               if k.startswith("sluice_statsd_lines_malformed_total") and v}
+        reasons = {k.split('reason="')[1].split('"')[0]: v for k, v in bad.items()}
+        assert reasons == {"no_value": 1, "bad_type": 1, "empty_name": 1, "bad_rate": 1}, reasons
+        assert "rate_total" not in m
+
+
+def test_tcp_garbage_connection_closed_others_unaffected():
+    with Sluiced(BIN) as d:
+        good = socket.create_connection(("127.0.0.1", d.statsd_port), timeout=5)
+        good.sendall(b"steady:1|c\n")
+        bad = socket.create_connection(("127.0.0.1", d.statsd_port), timeout=5)
+        try:
+            bad.sendall(b"\x00\x01garbage\n" * 500)
+        except OSError:
+            pass
+        d.wait_for(lambda m: m.get("sluice_tcp_connections_closed_garbage_total") == 1,
+                   "garbage connection closed")
+        good.sendall(b"steady:1|c\n")
+        good.close()
+        bad.close()
+        d.wait_for(lambda m: m.get("steady_total") == 2, "good connection unaffected")
+
+
+def test_names_mapped_to_prometheus_identifiers():
+    with Sluiced(BIN) as d:
+        d.send_udp("api.v1.requests-total:1|c\n5xx.errors:1|c")
+        m = d.wait_for(lambda m: any(k.startswith("api_v1_requests") for k in m), "mapped name")
+        names = {k.split("{")[0] for k in m if not k.startswith("sluice_")}
+        for n in names:
+            assert n.replace("_", "a").isalnum() and not n[0].isdigit(), n
+
+
+def test_sigterm_exits_cleanly_and_logs_final_flush():
+    d = Sluiced(BIN).start()
+    d.send_udp("last:1|c")
+    time.sleep(0.2)
+    rc = d.stop()
+    log = d.read_log()
+    d.tmp.cleanup()
+    assert rc == 0, (rc, log)
+    assert "event=stopped" in log, log
+
+
+for name, fn in list(globals().items()):
+    if name.startswith("test_") and callable(fn):
+        check(name, fn)
+
+print(f"{passed} passed, {len(failures)} failed")
+sys.exit(1 if failures else 0)
