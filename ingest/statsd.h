@@ -14,6 +14,26 @@
  *
  * Name mapping (sl_statsd_map_name) follows statsd_exporter's default escaping so every
  * name is a valid Prometheus identifier; the exact rule is documented on the function.
+ *
+ * Accepted grammar, and where it is stricter or looser than the reference daemons:
+ * - Metric types c g ms h d s. Fields after the type come in any order: @rate (0 < r <= 1),
+ *   #tags, c:container (DogStatsD v1.2), T<unix seconds> (v1.3). A field this parser does
+ *   not know (e.g. "e:" external data, "card:" cardinality) is skipped, as the Datadog agent
+ *   skips it. An empty field ("||", trailing '|'), a repeated field, or a known field with
+ *   an empty value ("c:") is BAD_FIELD.
+ * - Values: decimal numbers [+-]?(d+[.d*]|.d+)([eE][+-]?d+)?, at most 255 bytes, finite,
+ *   equal bit-for-bit to strtod's result; several per line separated by ':' (v1.1 value
+ *   packing), no empty entries. A set's value is ONE member, colons included (DogStatsD
+ *   packs no set values), of arbitrary bytes.
+ * - "_e{" starts an event and "_sc|" a service check; anything else is a metric (so
+ *   "_scale:1|g" is a metric). Event p: must be normal|low and t: error|warning|info|success
+ *   (BAD_FIELD otherwise; the agent warns and keeps its default); d: must be a non-negative
+ *   integer (BAD_TIMESTAMP). A service check's m: must come last and runs to the end of the
+ *   line, so a message may contain '|'.
+ * - Bytes that end up verbatim in a series key must not contain NUL: tags (BAD_TAGS), an
+ *   event title (BAD_EVENT) or source type (BAD_FIELD), a service check name
+ *   (BAD_SERVICE_CHECK). Names are escaped, so they may hold any byte. Input is otherwise
+ *   not checked for valid UTF-8.
  */
 #ifndef SL_STATSD_H
 #define SL_STATSD_H
@@ -43,7 +63,10 @@ enum sl_statsd_reason {
     SL_STATSD_E__COUNT
 };
 
-/** Stable snake_case name of @reason for metrics and logs ("no_type"); "unknown" otherwise. */
+/**
+ * Stable snake_case name of @reason for metrics and logs ("no_type"); "unknown" otherwise.
+ * @reason may be given as returned (negative) or as the enum value.
+ */
 const char *sl_statsd_reason_name(int reason);
 
 enum sl_statsd_line_kind { SL_STATSD_METRIC = 1, SL_STATSD_EVENT, SL_STATSD_SERVICE_CHECK };
@@ -93,12 +116,16 @@ int sl_statsd_next_line(const char **cur, const char *end, const char **line, si
 /**
  * Parse one line (no '\n' inside). @return SL_STATSD_OK or a negative
  * enum sl_statsd_reason (-SL_STATSD_E_NO_TYPE, ...). On error *out is unspecified.
+ * Every value of a metric line is validated here, so sl_statsd_next_value() over an
+ * accepted line never fails. Fields absent from the line are NULL / 0, sample_rate 1.0,
+ * timestamp -1. Lines longer than UINT32_MAX bytes are refused with TOO_LONG.
  */
 int sl_statsd_parse_line(const char *p, size_t n, struct sl_statsd_line *out);
 
 /** One value of a metric line's value list. */
 struct sl_statsd_value {
-    double v;          /* parsed number (counters, gauges, timers) */
+    double v;          /* parsed number (counters, gauges, timers), sign included:
+                          "-3" is -3.0 for every type; 0 for sets */
     char sign;         /* gauges: '+' or '-' when sent as a delta, else 0 */
     const char *raw;   /* the value's bytes (set members are strings) */
     uint32_t raw_len;
@@ -111,12 +138,27 @@ struct sl_statsd_value {
  * @return 1 with *v set, 0 at the end, -SL_STATSD_E_BAD_VALUE for a bad number (the cursor
  *         still advances past it, so the line's other values can be kept or the line
  *         dropped — the caller decides; sluice drops the whole line so nothing half-applies).
+ *         For SL_METRIC_SET the whole list is one member (raw bytes, ':' included) and v = 0.
+ *         Meant for the value list of a line sl_statsd_parse_line() accepted; on an
+ *         unchecked list an empty trailing value after a final ':' is not reported.
  */
 int sl_statsd_next_value(const char **cur, const char *end, uint8_t mtype,
                          struct sl_statsd_value *v);
 
 /**
- * Map a StatsD name to a valid Prometheus metric name into @out.
+ * Map a StatsD name to a valid Prometheus metric name into @out (not NUL-terminated),
+ * exactly as statsd_exporter's EscapeMetricName (pkg/mapper/escape.go) does:
+ * - a name starting with an ASCII digit gets a '_' prepended ("0ops" -> "_0ops");
+ * - [a-zA-Z0-9_] are kept;
+ * - a '-' right after another '-' (after a run of them) is dropped, so "a--b" and "a---b"
+ *   give "a_b" (double dashes are legal in exporter mappings);
+ * - every other character becomes one '_': each ASCII byte, and each whole UTF-8 sequence
+ *   ("with😱emoji" -> "with_emoji"), so "a.b-c" -> "a_b_c", "with.*.multiple" ->
+ *   "with___multiple". ':' is replaced too, although Prometheus allows it in names.
+ * Bytes that are not valid UTF-8 (statsd_exporter refuses such lines before escaping) each
+ * become one '_', the way Go's range loop yields one RuneError per invalid byte.
+ * An empty name maps to an empty name; any other output is non-empty, matches
+ * [a-zA-Z_][a-zA-Z0-9_]* and is at most len + 1 bytes.
  * @return mapped length, or -ENOSPC when it does not fit in @cap.
  */
 int sl_statsd_map_name(const char *name, size_t len, char *out, size_t cap);
@@ -127,7 +169,21 @@ int sl_statsd_map_name(const char *name, size_t len, char *out, size_t cap);
  * names; a tag without ':' is ignored and counted in *@tag_errors, as statsd_exporter does).
  * For _e the name is "statsd_events" with labels title, alert_type, priority, source_type
  * plus the tags; for _sc the name is "statsd_service_check" with label check plus the tags.
- * @return key length > 0, or -SL_STATSD_E_TOO_LONG / -SL_STATSD_E_TOO_MANY_TAGS.
+ *
+ * Tags follow statsd_exporter's parseTag: "#env:prod,region:eu" -> env="prod",
+ * region="eu"; a leading '#' on a tag is dropped; an empty tag, a tag without ':', or one
+ * with an empty name or value is skipped and counted; values are kept as sent; a repeated
+ * name keeps the last value; a trailing ',' is not an empty tag. Events default
+ * alert_type="info" and priority="normal" (the agent's defaults, so an explicit default and
+ * an absent field are one series); source_type is left out when absent. Built-in labels
+ * (title, alert_type, priority, source_type, check) win over tags of the same name. The
+ * container (|c:) and timestamp are not part of the key.
+ *
+ * @param line        a line sl_statsd_parse_line() accepted
+ * @param tag_errors  incremented (not reset) by the number of skipped tags; may be NULL
+ * @return key length > 0, or -SL_STATSD_E_TOO_LONG (key longer than @cap or SL_KEY_MAX) /
+ *         -SL_STATSD_E_TOO_MANY_TAGS (more than SL_LABELS_MAX - 1 labels, built-in ones
+ *         included; one slot stays free for a label the server adds).
  */
 int sl_statsd_build_key(const struct sl_statsd_line *line, char *out, size_t cap,
                         uint32_t *tag_errors);
