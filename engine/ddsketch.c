@@ -258,10 +258,14 @@ static inline double dd_value(const struct sl_ddsketch *s, int64_t idx)
  * int32 bin indices with headroom; nobody needs a sketch that precise.
  */
 #define DD_ALPHA_MIN 1e-6
+/* 2^20 bins (8 MiB per store) is far past any useful setting (2048 bins cover 80 us .. 1 year
+ * at 1%); the cap keeps a hostile or corrupt encoding from asking for gigabytes. */
+#define DD_MAX_BINS_LIMIT (1u << 20)
 
 static int dd_init(struct sl_ddsketch *s, double alpha, uint32_t max_bins)
 {
-    if (!(alpha >= DD_ALPHA_MIN && alpha < 1) || max_bins < 16) return -EINVAL;
+    if (!(alpha >= DD_ALPHA_MIN && alpha < 1) || max_bins < 16 || max_bins > DD_MAX_BINS_LIMIT)
+        return -EINVAL;
     memset(s, 0, sizeof *s);
     s->alpha = alpha;
     s->gamma = (1 + alpha) / (1 - alpha);

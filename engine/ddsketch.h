@@ -33,8 +33,9 @@
 struct sl_ddsketch;
 
 /**
- * @return 0, -EINVAL (alpha not in (0,1) or max_bins < 16; alpha below 1e-6 is refused too,
- *         as bin indices would overflow 32 bits), -ENOMEM. *@out OWNED.
+ * @return 0, -EINVAL (alpha not in (0,1) or max_bins < 16; also alpha below 1e-6, whose
+ *         bin indices would overflow 32 bits, and max_bins above 2^20, 8 MiB per store),
+ *         -ENOMEM. *@out OWNED.
  */
 int sl_ddsketch_create(double alpha, uint32_t max_bins, struct sl_ddsketch **out);
 void sl_ddsketch_destroy(struct sl_ddsketch *s);
@@ -43,8 +44,8 @@ void sl_ddsketch_reset(struct sl_ddsketch *s);
 
 /**
  * Add @v with @weight (> 0; 1/sample_rate for sampled timers). NaN and ±Inf are refused.
- * @return 0, -EINVAL (NaN/Inf value or weight <= 0), -ENOMEM (bins could not grow; the
- *         sketch is unchanged).
+ * @return 0, -EINVAL (NaN/Inf value, weight <= 0 or not finite), -ENOMEM (bins could not
+ *         grow; the sketch is unchanged).
  */
 int sl_ddsketch_add(struct sl_ddsketch *s, double v, double weight);
 /** Fold @src into @dst. @return 0, -EINVAL (different alpha), -ENOMEM (dst unchanged). */

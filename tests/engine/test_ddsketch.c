@@ -254,6 +254,7 @@ Test(ddsketch, create_with_bad_arguments_returns_einval)
     cr_assert(eq(int, sl_ddsketch_create(NAN, 2048, &s), -EINVAL));
     cr_assert(eq(int, sl_ddsketch_create(1e-9, 2048, &s), -EINVAL));
     cr_assert(eq(int, sl_ddsketch_create(0.01, 15, &s), -EINVAL));
+    cr_assert(eq(int, sl_ddsketch_create(0.01, (1u << 20) + 1, &s), -EINVAL));
     cr_assert(eq(ptr, s, (void *)0x1)); /* *out untouched on failure */
     cr_assert(eq(int, sl_ddsketch_create(0.01, 16, &s), 0));
     sl_ddsketch_destroy(s);
