@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Shard semantics through the real runtime: records go in through a producer, the shard
+ * threads aggregate, and a capturing sink keeps the last flushed entry of every series.
+ * sl_shardset_stop() drains and runs the final flush, so each test ends deterministic.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <time.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "engine/key.h"
+#include "engine/record.h"
+#include "engine/shard.h"
+
+#define MAXS 64
+struct captured {
+    char key[128];
+    uint32_t key_len;
+    struct sl_flush_entry e;
+    double q50, q99, min, max;
+    int flushes;
+};
+static struct captured cap[MAXS];
+static int ncap;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int capture(void *ctx, const struct sl_flush_batch *b)
+{
+    (void)ctx;
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < b->n; i++) {
+        const struct sl_flush_entry *e = &b->entries[i];
+        struct captured *c = NULL;
+        for (int k = 0; k < ncap; k++)
+            if (cap[k].key_len == e->key_len && !memcmp(cap[k].key, e->key, e->key_len))
+                c = &cap[k];
+        if (!c && ncap < MAXS) {
+            c = &cap[ncap++];
+            memcpy(c->key, e->key, e->key_len);
+            c->key_len = e->key_len;
+        }
+        if (!c)
+            continue;
+        c->e = *e;
+        c->flushes++;
+        if (e->mtype == SL_METRIC_TIMER && e->timer.sketch) {
+            c->q50 = sl_ddsketch_quantile(e->timer.sketch, 0.5);
+            c->q99 = sl_ddsketch_quantile(e->timer.sketch, 0.99);
+            c->min = sl_ddsketch_min(e->timer.sketch);
+            c->max = sl_ddsketch_max(e->timer.sketch);
+        }
+    }
+    pthread_mutex_unlock(&mu);
+    return 0;
+}
+
+static struct sl_shardset *set;
+static struct sl_producer *prod;
+
+static void start(uint32_t series_limit, uint32_t expire)
+{
+    ncap = 0;
+    memset(cap, 0, sizeof cap);
+    struct sl_shard_cfg cfg;
+    sl_shard_cfg_defaults(&cfg);
+    cfg.nshards = 2;
+    cfg.nproducers = 1;
+    cfg.ring_bytes = 1u << 20;
+    cfg.flush_interval_ms = 100;
+    cfg.series_limit = series_limit;
+    cfg.expire_intervals = expire;
+    cfg.sink.flush = capture;
+    cr_assert(eq(int, sl_shardset_create(&cfg, &set), 0));
+    cr_assert(eq(int, sl_shardset_start(set), 0));
+    prod = sl_shardset_producer(set, 0);
+}
+
+static void stop(void)
+{
+    sl_shardset_stop(set);
+}
+
+static void teardown(void)
+{
+    sl_shardset_destroy(set);
+    set = NULL;
+}
+TestSuite(shard, .fini = teardown, .timeout = 20);
+
+static int key_of(uint8_t type, const char *name, char *k)
+{
+    return sl_key_build(type, name, strlen(name), NULL, 0, k, 128);
+}
+
+static void push(uint8_t type, const char *name, double v, double rate, uint8_t flags)
+{
+    char k[128];
+    int n = key_of(type, name, k);
+    uint64_t id = sl_key_hash(k, (size_t)n);
+    struct sl_record *r = sl_producer_alloc(prod, id, (uint32_t)(sizeof *r + (size_t)n));
+    cr_assert(ne(ptr, r, NULL));
+    *r = (struct sl_record){.kind = SL_REC_SAMPLE, .mtype = type, .flags = flags,
+                            .key_len = (uint16_t)n, .id = id, .rate = rate};
+    if (type == SL_METRIC_SET)
+        r->member = (uint64_t)v;
+    else
+        r->value = v;
+    memcpy(r->key, k, (size_t)n);
+    sl_producer_publish(prod);
+}
+
+static struct captured *find(uint8_t type, const char *name)
+{
+    char k[128];
+    int n = key_of(type, name, k);
+    for (int i = 0; i < ncap; i++)
+        if (cap[i].key_len == (uint32_t)n && !memcmp(cap[i].key, k, (size_t)n))
+            return &cap[i];
+    return NULL;
+}
+
+Test(shard, counter_with_sample_rate_counts_inverse_rate)
+{
+    start(0, 30);
+    push(SL_METRIC_COUNTER, "c", 1, 0.1, 0);
+    push(SL_METRIC_COUNTER, "c", 2, 1.0, 0);
+    stop();
+    struct captured *c = find(SL_METRIC_COUNTER, "c");
+    cr_assert(ne(ptr, c, NULL));
+    cr_assert(ieee_ulp_eq(dbl, c->e.counter.total, 12.0, 4));
+}
+
+Test(shard, gauge_deltas_apply_to_last_value)
+{
+    start(0, 30);
+    push(SL_METRIC_GAUGE, "g", 10, 1, 0);
+    push(SL_METRIC_GAUGE, "g", 5, 1, SL_REC_F_DELTA);
+    push(SL_METRIC_GAUGE, "g", -7, 1, SL_REC_F_DELTA);
+    stop();
+    cr_assert(eq(dbl, find(SL_METRIC_GAUGE, "g")->e.gauge.value, 8.0));
+}
+
+Test(shard, gauge_delta_without_prior_value_starts_from_zero)
+{
+    start(0, 30);
+    push(SL_METRIC_GAUGE, "g2", -3, 1, SL_REC_F_DELTA);
+    stop();
+    cr_assert(eq(dbl, find(SL_METRIC_GAUGE, "g2")->e.gauge.value, -3.0));
+}
+
+Test(shard, timer_reports_count_sum_min_max_and_quantiles)
+{
+    start(0, 30);
+    for (int i = 1; i <= 100; i++)
+        push(SL_METRIC_TIMER, "t", i, 1, 0);
+    stop();
+    struct captured *c = find(SL_METRIC_TIMER, "t");
+    cr_assert(eq(dbl, c->e.timer.total_count, 100.0));
+    cr_assert(eq(dbl, c->e.timer.total_sum, 5050.0));
+    cr_assert(eq(dbl, c->min, 1.0));
+    cr_assert(eq(dbl, c->max, 100.0));
+    cr_assert(le(dbl, fabs(c->q50 - 50.0), 0.01 * 50.0 + 1e-9));
+    cr_assert(le(dbl, fabs(c->q99 - 99.0), 0.01 * 99.0 + 1e-9));
+}
+
+Test(shard, set_counts_distinct_members)
+{
+    start(0, 30);
+    for (int i = 0; i < 50; i++)
+        push(SL_METRIC_SET, "s", (double)XXH3_64bits(&i, sizeof i), 1, 0);
+    for (int i = 0; i < 50; i++)
+        push(SL_METRIC_SET, "s", (double)XXH3_64bits(&i, sizeof i), 1, 0);
+    stop();
+    cr_assert(eq(dbl, find(SL_METRIC_SET, "s")->e.set.distinct, 50.0));
+}
+
+Test(shard, series_limit_refuses_new_series_and_keeps_existing)
+{
+    start(1, 30); /* one series per shard */
+    char name[16];
+    for (int i = 0; i < 20; i++) {
+        snprintf(name, sizeof name, "s%d", i);
+        push(SL_METRIC_COUNTER, name, 1, 1, 0);
+    }
+    stop();
+    uint64_t active = 0, refused = 0;
+    for (uint32_t s = 0; s < 2; s++) {
+        active += sl_stat_get(&sl_shardset_stats(set, s)->series_active);
+        refused += sl_stat_get(&sl_shardset_stats(set, s)->series_refused);
+    }
+    cr_assert(le(u64, active, 2));
+    cr_assert(eq(u64, active + refused, 20));
+}
+
+Test(shard, idle_series_expire_after_configured_intervals)
+{
+    start(0, 2);
+    push(SL_METRIC_COUNTER, "idle", 1, 1, 0);
+    struct timespec ts = {0, 600 * 1000000}; /* six 100 ms flushes */
+    nanosleep(&ts, NULL);
+    stop();
+    uint64_t expired = 0;
+    for (uint32_t s = 0; s < 2; s++)
+        expired += sl_stat_get(&sl_shardset_stats(set, s)->series_expired);
+    cr_assert(eq(u64, expired, 1));
+    /* Flushed while live (with data, then idle twice), then gone. */
+    cr_assert(ge(int, find(SL_METRIC_COUNTER, "idle")->flushes, 3));
+}
+
+Test(shard, counter_interval_resets_and_total_keeps_growing)
+{
+    start(0, 30);
+    push(SL_METRIC_COUNTER, "k", 5, 1, 0);
+    struct timespec ts = {0, 250 * 1000000};
+    nanosleep(&ts, NULL);
+    push(SL_METRIC_COUNTER, "k", 2, 1, 0);
+    stop();
+    struct captured *c = find(SL_METRIC_COUNTER, "k");
+    cr_assert(eq(dbl, c->e.counter.total, 7.0));
+    cr_assert(eq(dbl, c->e.counter.interval, 2.0));
+}
