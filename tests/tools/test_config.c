@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tools/config.h"
+
+static struct sl_daemon_cfg cfg;
+static char err[512];
+static void setup(void)
+{
+    sl_daemon_cfg_defaults(&cfg);
+    err[0] = 0;
+}
+TestSuite(config, .init = setup, .timeout = 5);
+
+static int parse(int argc, const char **argv)
+{
+    return sl_daemon_cfg_parse_args(&cfg, argc, (char **)argv, err, sizeof err);
+}
+
+Test(config, defaults_match_the_documented_ones)
+{
+    cr_assert(eq(str, cfg.statsd.addr, "127.0.0.1:8125"));
+    cr_assert(eq(str, cfg.http.addr, "127.0.0.1:8480"));
+    cr_assert(eq(str, cfg.data_dir, "./sluice-data"));
+    cr_assert(eq(i64, cfg.shard.flush_interval_ms, 10000));
+    cr_assert(eq(int, cfg.statsd.rcvbuf, 32 << 20));
+}
+
+Test(config, flags_set_values)
+{
+    const char *argv[] = {"sluiced", "--flush-interval", "1s", "--shards=3", "--statsd",
+                          "[::1]:9125", "--quantiles", "0.5,0.999", "--tcp", "off"};
+    cr_assert(eq(int, parse(10, argv), 0), "%s", err);
+    cr_assert(eq(i64, cfg.shard.flush_interval_ms, 1000));
+    cr_assert(eq(u32, cfg.shard.nshards, 3));
+    cr_assert(eq(str, cfg.statsd.addr, "[::1]:9125"));
+    cr_assert(eq(int, cfg.shard.flush.nquantiles, 2));
+    cr_assert(eq(dbl, cfg.shard.flush.quantiles[1], 0.999));
+    cr_assert(eq(int, cfg.statsd.tcp, 0));
+}
+
+Test(config, bad_flag_value_names_the_option)
+{
+    const char *argv[] = {"sluiced", "--flush-interval", "soon"};
+    cr_assert(eq(int, parse(3, argv), -EINVAL));
+    cr_assert(ne(ptr, strstr(err, "engine.flush_interval"), NULL), "%s", err);
+    cr_assert(ne(ptr, strstr(err, "soon"), NULL), "%s", err);
+}
+
+Test(config, unknown_flag_is_refused)
+{
+    const char *argv[] = {"sluiced", "--frobnicate", "1"};
+    cr_assert(eq(int, parse(3, argv), -EINVAL));
+    cr_assert(ne(ptr, strstr(err, "--frobnicate"), NULL), "%s", err);
+}
+
+Test(config, file_is_read_and_flags_override_it)
+{
+    char path[] = "/tmp/sluice-cfg-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(ge(int, fd, 0));
+    const char *ini = "[engine]\nflush_interval = 5s\nshards = 2\n[log]\nlevel = debug\n";
+    cr_assert(eq(long, (long)write(fd, ini, strlen(ini)), (long)strlen(ini)));
+    close(fd);
+    const char *argv[] = {"sluiced", "--shards", "4", "--config", path};
+    int rc = parse(5, argv);
+    unlink(path);
+    cr_assert(eq(int, rc, 0), "%s", err);
+    cr_assert(eq(i64, cfg.shard.flush_interval_ms, 5000));
+    cr_assert(eq(u32, cfg.shard.nshards, 4));
+    cr_assert(eq(int, (int)cfg.log_level, (int)SL_LOG_DEBUG));
+}
+
+Test(config, bad_file_value_names_file_and_line)
+{
+    char path[] = "/tmp/sluice-cfg-XXXXXX";
+    int fd = mkstemp(path);
+    const char *ini = "[statsd]\naddress = 127.0.0.1:8125\nudp_threads = many\n";
+    cr_assert(eq(long, (long)write(fd, ini, strlen(ini)), (long)strlen(ini)));
+    close(fd);
+    const char *argv[] = {"sluiced", "--config", path};
+    int rc = parse(3, argv);
+    unlink(path);
+    cr_assert(eq(int, rc, -EINVAL));
+    cr_assert(ne(ptr, strstr(err, "line 3"), NULL), "%s", err);
+    cr_assert(ne(ptr, strstr(err, "statsd.udp_threads"), NULL), "%s", err);
+}
+
+Test(config, set_flag_reaches_any_key)
+{
+    const char *argv[] = {"sluiced", "--set", "statsd.max_line=1024"};
+    cr_assert(eq(int, parse(3, argv), 0), "%s", err);
+    cr_assert(eq(u32, cfg.statsd.max_line, 1024));
+}
