@@ -1,0 +1,1287 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The store facade: configuration, open/close, appends through the WAL into the head, and
+ * the read path (select, labels, delete). Background steps live in maintain.c.
+ *
+ * The read path materialises its result: matching series are gathered per key from every
+ * raw block (oldest first) and then the head, each source appending its samples in time
+ * order; one stable sort per series followed by "keep the last of equal timestamps" gives
+ * the merged view with the most recent write winning. Copying head samples under the read
+ * lock is what makes the snapshot consistent without blocking appends for the length of a
+ * query: blocks are immutable and only need a reference.
+ *
+ * The head is matched by scanning its series keys (TODO(#3): an in-memory postings index
+ * for the head once series counts make that scan show up in query latency); blocks use
+ * their postings lists.
+ */
+#include "storage/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/errors.h"
+#include "engine/key.h"
+#include "engine/log.h"
+#include "storage/codec.h"
+#include "storage/crc32c.h"
+#include "storage/store_pvt.h"
+
+#define DAY (86400000LL)
+#define TOMB_MAGIC "SLTOMB\0\0"
+#define TOMB_VERSION 1
+
+void sl_store_cfg_defaults(struct sl_store_cfg *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->dir = "./sluice-data";
+    cfg->fsync = SL_WAL_FSYNC_BATCH;
+    cfg->wal_segment_bytes = 64u << 20;
+    cfg->block_range_ms = 2 * 3600 * 1000LL;
+    cfg->compact_range_ms = DAY;
+    cfg->ooo_window_ms = 365 * DAY;
+    cfg->raw_retention_ms = 15 * DAY;
+    cfg->ntiers = 4;
+    cfg->tiers[0] = (struct sl_tier_cfg){60 * 1000LL, 90 * DAY};
+    cfg->tiers[1] = (struct sl_tier_cfg){300 * 1000LL, 365 * DAY};
+    cfg->tiers[2] = (struct sl_tier_cfg){3600 * 1000LL, 5 * 365 * DAY};
+    cfg->tiers[3] = (struct sl_tier_cfg){DAY, 7 * 365 * DAY};
+}
+
+int sl_store_cfg_check(const struct sl_store_cfg *cfg, char *errbuf, size_t errlen)
+{
+    const char *bad = NULL;
+    char tmp[128];
+    if (!cfg->dir || !*cfg->dir)
+        bad = "dir: must not be empty";
+    else if (strlen(cfg->dir) > 3000)
+        bad = "dir: too long";
+    else if (cfg->fsync != SL_WAL_FSYNC_BATCH && cfg->fsync != SL_WAL_FSYNC_NONE)
+        bad = "fsync: must be batch or none";
+    else if (cfg->block_range_ms < 1000)
+        bad = "block_range_ms: must be >= 1000";
+    else if (cfg->compact_range_ms < cfg->block_range_ms ||
+             cfg->compact_range_ms % cfg->block_range_ms)
+        bad = "compact_range_ms: must be a multiple of block_range_ms";
+    else if (cfg->ooo_window_ms < 0)
+        bad = "ooo_window_ms: must be >= 0";
+    else if (cfg->raw_retention_ms < 0)
+        bad = "raw_retention_ms: must be >= 0";
+    else if (cfg->ntiers > SL_TIERS_MAX)
+        bad = "tiers: at most 6";
+    else if (cfg->wal_segment_bytes && cfg->wal_segment_bytes < 4096)
+        bad = "wal_segment_bytes: must be >= 4096";
+    for (unsigned i = 0; !bad && i < cfg->ntiers; i++) {
+        int64_t r = cfg->tiers[i].resolution_ms, below = i ? cfg->tiers[i - 1].resolution_ms : 0;
+        if (r <= 0 || (below && (r <= below || r % below))) {
+            snprintf(tmp, sizeof tmp, "tiers[%u].resolution_ms: must be a multiple of the "
+                     "tier below", i);
+            bad = tmp;
+        } else if (cfg->compact_range_ms % r) {
+            snprintf(tmp, sizeof tmp, "tiers[%u].resolution_ms: must divide compact_range_ms", i);
+            bad = tmp;
+        } else if (cfg->tiers[i].retention_ms < 0) {
+            snprintf(tmp, sizeof tmp, "tiers[%u].retention_ms: must be >= 0", i);
+            bad = tmp;
+        }
+    }
+    if (!bad)
+        return 0;
+    if (errbuf && errlen)
+        snprintf(errbuf, errlen, "%s", bad);
+    return -EINVAL;
+}
+
+/* ---- blocks ----------------------------------------------------------------------------- */
+
+void sl_bref_put(struct sl_bref *r)
+{
+    if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1) {
+        sl_block_close(r->b);
+        free(r);
+    }
+}
+
+int sl_store__blocks_snapshot(struct sl_store *s, struct sl_bref ***out)
+{
+    pthread_rwlock_rdlock(&s->lock);
+    size_t n = s->nblocks;
+    struct sl_bref **v = malloc((n + 1) * sizeof *v);
+    if (!v) {
+        pthread_rwlock_unlock(&s->lock);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        v[i] = s->blocks[i];
+        /* relaxed: the list itself holds a reference, so the count cannot reach zero here */
+        atomic_fetch_add_explicit(&v[i]->refs, 1, memory_order_relaxed);
+    }
+    pthread_rwlock_unlock(&s->lock);
+    *out = v;
+    return (int)n;
+}
+
+void sl_store__blocks_release(struct sl_bref **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sl_bref_put(v[i]);
+    free(v);
+}
+
+static int list_insert(struct sl_store *s, struct sl_bref *r)
+{
+    if (s->nblocks == s->blocks_cap) {
+        size_t nc = s->blocks_cap ? s->blocks_cap * 2 : 16;
+        struct sl_bref **nb = realloc(s->blocks, nc * sizeof *nb);
+        if (!nb)
+            return -ENOMEM;
+        s->blocks = nb;
+        s->blocks_cap = nc;
+    }
+    size_t i = s->nblocks;
+    while (i > 0 && s->blocks[i - 1]->m->seq > r->m->seq) {
+        s->blocks[i] = s->blocks[i - 1];
+        i--;
+    }
+    s->blocks[i] = r;
+    s->nblocks++;
+    return 0;
+}
+
+static int open_block(struct sl_store *s, const char *name, struct sl_bref **out)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", s->dir, name);
+    struct sl_block *b;
+    int rc = sl_block_open(path, &b);
+    if (rc)
+        return rc;
+    struct sl_bref *r = calloc(1, sizeof *r);
+    if (!r) {
+        sl_block_close(b);
+        return -ENOMEM;
+    }
+    r->b = b;
+    r->m = sl_block_meta(b);
+    atomic_init(&r->refs, 1);
+    *out = r;
+    return 0;
+}
+
+int sl_store__add_block(struct sl_store *s, const char *name)
+{
+    struct sl_bref *r;
+    int rc = open_block(s, name, &r);
+    if (rc)
+        return rc;
+    pthread_rwlock_wrlock(&s->lock);
+    rc = list_insert(s, r);
+    pthread_rwlock_unlock(&s->lock);
+    if (rc)
+        sl_bref_put(r);
+    return rc;
+}
+
+static void rm_block_dir(const char *dir)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/data", dir);
+    if (unlink(p) < 0 && errno != ENOENT)
+        SL_ERROR("storage=store event=unlink_failed file=%s err=\"%s\"", p, strerror(errno));
+    rmdir(dir);
+}
+
+void sl_store__remove_block(struct sl_store *s, struct sl_bref *r)
+{
+    pthread_rwlock_wrlock(&s->lock);
+    for (size_t i = 0; i < s->nblocks; i++)
+        if (s->blocks[i] == r) {
+            memmove(s->blocks + i, s->blocks + i + 1, (s->nblocks - i - 1) * sizeof *s->blocks);
+            s->nblocks--;
+            break;
+        }
+    pthread_rwlock_unlock(&s->lock);
+    /* the mapping stays valid for readers still holding a reference after the unlink */
+    rm_block_dir(sl_block_dir(r->b));
+    sl_bref_put(r);
+}
+
+uint64_t sl_store__new_block_name(struct sl_store *s, char *buf, size_t len)
+{
+    uint64_t seq = s->next_seq++;
+    snprintf(buf, len, "b-%016llx", (unsigned long long)seq);
+    return seq;
+}
+
+/* ---- tombstones ------------------------------------------------------------------------- */
+
+int sl_store__has_tomb(const struct sl_store *s, const char *key, size_t len)
+{
+    return s->ntombs && sl_keymap_get(&s->tomb_map, key, len, sl_key_hash(key, len)) != UINT32_MAX;
+}
+
+int sl_store__tombstoned(const struct sl_store *s, const char *key, size_t len, int64_t t)
+{
+    if (!s->ntombs)
+        return 0;
+    uint32_t i = sl_keymap_get(&s->tomb_map, key, len, sl_key_hash(key, len));
+    for (; i != UINT32_MAX; i = s->tombs[i].next)
+        if (t >= s->tombs[i].mint && t <= s->tombs[i].maxt)
+            return 1;
+    return 0;
+}
+
+int sl_store__tomb_overlaps(const struct sl_store *s, const char *key, size_t len, int64_t a,
+                            int64_t b)
+{
+    if (!s->ntombs)
+        return 0;
+    uint32_t i = sl_keymap_get(&s->tomb_map, key, len, sl_key_hash(key, len));
+    for (; i != UINT32_MAX; i = s->tombs[i].next)
+        if (a <= s->tombs[i].maxt && b >= s->tombs[i].mint)
+            return 1;
+    return 0;
+}
+
+static int tomb_add(struct sl_store *s, const char *key, size_t len, int64_t mint, int64_t maxt)
+{
+    if (s->ntombs == s->tombs_cap) {
+        size_t nc = s->tombs_cap ? s->tombs_cap * 2 : 16;
+        struct sl_tomb *nt = realloc(s->tombs, nc * sizeof *nt);
+        if (!nt)
+            return -ENOMEM;
+        s->tombs = nt;
+        s->tombs_cap = nc;
+    }
+    struct sl_tomb *t = &s->tombs[s->ntombs];
+    if (!(t->key = malloc(len)))
+        return -ENOMEM;
+    memcpy(t->key, key, len);
+    t->keylen = (uint32_t)len;
+    t->mint = mint;
+    t->maxt = maxt;
+    uint64_t h = sl_key_hash(key, len);
+    uint32_t first = sl_keymap_get(&s->tomb_map, key, len, h);
+    if (first == UINT32_MAX) {
+        t->next = UINT32_MAX;
+        if (sl_keymap_put(&s->tomb_map, t->key, len, h, (uint32_t)s->ntombs)) {
+            free(t->key);
+            return -ENOMEM;
+        }
+    } else {
+        /* chain behind the first so the map entry stays valid */
+        t->next = s->tombs[first].next;
+        s->tombs[first].next = (uint32_t)s->ntombs;
+    }
+    s->ntombs++;
+    return 0;
+}
+
+static void tombs_clear(struct sl_store *s)
+{
+    for (size_t i = 0; i < s->ntombs; i++)
+        free(s->tombs[i].key);
+    s->ntombs = 0;
+    sl_keymap_fini(&s->tomb_map);
+}
+
+static void put64le(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint64_t get64le(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Rewrite <dir>/tombstones atomically (temp file, fsync, rename, fsync dir). */
+int sl_store__tombs_save(struct sl_store *s)
+{
+    char path[4096], tmp[4096];
+    snprintf(path, sizeof path, "%s/tombstones", s->dir);
+    snprintf(tmp, sizeof tmp, "%s/tombstones.tmp", s->dir);
+    if (s->ntombs == 0) {
+        if (unlink(path) < 0 && errno != ENOENT)
+            return -errno;
+        return 0;
+    }
+    size_t cap = 16 + 4;
+    for (size_t i = 0; i < s->ntombs; i++)
+        cap += 10 + s->tombs[i].keylen + 16;
+    uint8_t *b = malloc(cap);
+    if (!b)
+        return -ENOMEM;
+    size_t o = 0;
+    memcpy(b, TOMB_MAGIC, 8);
+    b[8] = TOMB_VERSION;
+    b[9] = b[10] = b[11] = 0;
+    uint32_t n = (uint32_t)s->ntombs;
+    for (int i = 0; i < 4; i++)
+        b[12 + i] = (uint8_t)(n >> (8 * i));
+    o = 16;
+    for (size_t i = 0; i < s->ntombs; i++) {
+        o += sl_varint_put(b + o, s->tombs[i].keylen);
+        memcpy(b + o, s->tombs[i].key, s->tombs[i].keylen);
+        o += s->tombs[i].keylen;
+        put64le(b + o, (uint64_t)s->tombs[i].mint);
+        put64le(b + o + 8, (uint64_t)s->tombs[i].maxt);
+        o += 16;
+    }
+    uint32_t crc = sl_crc32c(0, b, o);
+    for (int i = 0; i < 4; i++)
+        b[o++] = (uint8_t)(crc >> (8 * i));
+    int rc = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || write(fd, b, o) != (ssize_t)o || fdatasync(fd) < 0)
+        rc = errno ? -errno : -EIO;
+    if (fd >= 0)
+        close(fd);
+    free(b);
+    if (!rc && rename(tmp, path) < 0)
+        rc = -errno;
+    if (!rc) {
+        int dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
+    if (rc)
+        SL_ERROR("storage=store event=tombstones_write_failed file=%s err=\"%s\"", path,
+                 sl_strerror(rc));
+    return rc;
+}
+
+static int tombs_load(struct sl_store *s)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tombstones", s->dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        close(fd);
+        return -errno;
+    }
+    size_t len = (size_t)st.st_size;
+    uint8_t *b = malloc(len + 1);
+    if (!b) {
+        close(fd);
+        return -ENOMEM;
+    }
+    ssize_t got = read(fd, b, len);
+    close(fd);
+    int rc = 0;
+    if (got != (ssize_t)len || len < 20 || memcmp(b, TOMB_MAGIC, 8) != 0) {
+        rc = SL_E_CORRUPT;
+    } else if (b[8] != TOMB_VERSION) {
+        SL_ERROR("storage=store event=foreign_version file=%s version=%u want=%u", path, b[8],
+                 TOMB_VERSION);
+        free(b);
+        return SL_E_VERSION;
+    } else {
+        uint32_t crc = (uint32_t)b[len - 4] | (uint32_t)b[len - 3] << 8 |
+                       (uint32_t)b[len - 2] << 16 | (uint32_t)b[len - 1] << 24;
+        if (crc != sl_crc32c(0, b, len - 4))
+            rc = SL_E_CORRUPT;
+    }
+    if (!rc) {
+        uint32_t n = (uint32_t)b[12] | (uint32_t)b[13] << 8 | (uint32_t)b[14] << 16 |
+                     (uint32_t)b[15] << 24;
+        const uint8_t *p = b + 16, *end = b + len - 4;
+        for (uint32_t i = 0; i < n && !rc; i++) {
+            uint64_t kl;
+            size_t m = sl_varint_get(p, end, &kl);
+            if (!m || kl > (uint64_t)(end - p) || (size_t)(end - p) - m < kl + 16) {
+                rc = SL_E_CORRUPT;
+                break;
+            }
+            p += m;
+            rc = tomb_add(s, (const char *)p, (size_t)kl, (int64_t)get64le(p + kl),
+                          (int64_t)get64le(p + kl + 8));
+            p += kl + 16;
+        }
+    }
+    free(b);
+    if (rc == SL_E_CORRUPT)
+        SL_ERROR("storage=store event=corrupt file=%s (deletions recorded there are lost; "
+                 "the data they hid is visible again)", path);
+    return rc == SL_E_CORRUPT ? 0 : rc;
+}
+
+/* ---- WAL records ------------------------------------------------------------------------ */
+
+static int rec_reserve(struct sl_store *s, size_t need)
+{
+    if (need <= s->rec_cap)
+        return 0;
+    size_t nc = s->rec_cap ? s->rec_cap : 65536;
+    while (nc < need)
+        nc *= 2;
+    uint8_t *nr = realloc(s->rec, nc);
+    if (!nr)
+        return -ENOMEM;
+    s->rec = nr;
+    s->rec_cap = nc;
+    return 0;
+}
+
+static size_t put_sample(uint8_t *p, const char *key, size_t keylen, int64_t t, double v)
+{
+    size_t o = sl_varint_put(p, keylen);
+    memcpy(p + o, key, keylen);
+    o += keylen;
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    put64le(p + o, (uint64_t)t);
+    put64le(p + o + 8, u);
+    return o + 16;
+}
+
+static int idx_reserve(struct sl_store *s, size_t n)
+{
+    if (n <= s->idx_cap)
+        return 0;
+    size_t nc = s->idx_cap ? s->idx_cap : 4096;
+    while (nc < n)
+        nc *= 2;
+    uint32_t *ni = realloc(s->idx, nc * sizeof *ni);
+    if (!ni)
+        return -ENOMEM;
+    s->idx = ni;
+    s->idx_cap = nc;
+    return 0;
+}
+
+/* Apply a WAL record to the head (replay, no WAL write, no window check). */
+static int replay_rec(void *ctx, uint32_t seg, uint8_t type, const uint8_t *p, size_t len)
+{
+    struct sl_store *s = ctx;
+    const uint8_t *end = p + len;
+    uint64_t n, kl;
+    size_t m;
+    if (type == SL_WAL_REC_SAMPLES) {
+        if (!(m = sl_varint_get(p, end, &n)))
+            goto bad;
+        p += m;
+        for (uint64_t i = 0; i < n; i++) {
+            if (!(m = sl_varint_get(p, end, &kl)) || kl < 2 || kl > SL_KEY_MAX ||
+                (size_t)(end - p) - m < kl + 16)
+                goto bad;
+            p += m;
+            const char *key = (const char *)p;
+            uint32_t klen = (uint32_t)kl, x;
+            int64_t t = (int64_t)get64le(p + kl);
+            uint64_t u = get64le(p + kl + 8);
+            double v;
+            memcpy(&v, &u, 8);
+            p += kl + 16;
+            if (sl_head_prepare(&s->head, &key, &klen, 1, 0, &x))
+                return -ENOMEM;
+            sl_head_commit(&s->head, x, t, v);
+        }
+        return 0;
+    }
+    if (type == SL_WAL_REC_DELETE) {
+        if (len < 16)
+            goto bad;
+        int64_t mint = (int64_t)get64le(p), maxt = (int64_t)get64le(p + 8);
+        p += 16;
+        if (!(m = sl_varint_get(p, end, &n)))
+            goto bad;
+        p += m;
+        for (uint64_t i = 0; i < n; i++) {
+            if (!(m = sl_varint_get(p, end, &kl)) || kl > (uint64_t)(end - p) - m)
+                goto bad;
+            p += m;
+            sl_head_delete(&s->head, (const char *)p, (size_t)kl, mint, maxt);
+            p += kl;
+        }
+        return 0;
+    }
+bad:
+    /* The CRC matched, so this is a record this build does not understand; skip it. */
+    SL_WARN("storage=store event=wal_record_skipped segment=%u type=%u len=%zu", seg, type, len);
+    return 0;
+}
+
+static int ckpt_flush(struct sl_store *s, size_t cnt, size_t o)
+{
+    /* the count prefix goes right before the samples, in the 10 bytes kept free */
+    uint8_t pre[10];
+    size_t pl = sl_varint_put(pre, cnt);
+    memcpy(s->rec + 10 - pl, pre, pl);
+    struct iovec v = {s->rec + 10 - pl, o - 10 + pl};
+    return sl_wal_append(s->wal, SL_WAL_REC_SAMPLES, &v, 1);
+}
+
+int sl_store__wal_checkpoint(struct sl_store *s)
+{
+    uint32_t first;
+    int rc = sl_wal_rotate(s->wal, &first);
+    if (rc)
+        return rc;
+    const size_t per = 65536; /* samples per record: ~4 MiB records at typical key sizes */
+    size_t cnt = 0, o = 10;
+    for (size_t i = 0; i < s->head.n; i++) {
+        const struct sl_head_series *hs = &s->head.s[i];
+        for (uint32_t j = 0; j < hs->n; j++) {
+            if ((rc = rec_reserve(s, o + 10 + hs->keylen + 16)))
+                return rc;
+            o += put_sample(s->rec + o, hs->key, hs->keylen, hs->t[j], hs->v[j]);
+            if (++cnt == per) {
+                if ((rc = ckpt_flush(s, cnt, o)))
+                    return rc;
+                cnt = 0;
+                o = 10;
+            }
+        }
+    }
+    if (cnt && (rc = ckpt_flush(s, cnt, o)))
+        return rc;
+    return sl_wal_truncate_before(s->wal, first);
+}
+
+/* ---- open / close ----------------------------------------------------------------------- */
+
+static int is_hex_name(const char *n, const char *suffix)
+{
+    size_t l = strlen(n), sl = strlen(suffix);
+    if (l != 2 + 16 + sl || strncmp(n, "b-", 2) != 0 || strcmp(n + 18, suffix) != 0)
+        return 0;
+    for (int i = 2; i < 18; i++)
+        if (!((n[i] >= '0' && n[i] <= '9') || (n[i] >= 'a' && n[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+static int load_blocks(struct sl_store *s)
+{
+    DIR *d = opendir(s->dir);
+    if (!d)
+        return -errno;
+    struct dirent *e;
+    int rc = 0;
+    while (!rc && (e = readdir(d))) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", s->dir, e->d_name);
+        if (is_hex_name(e->d_name, ".tmp")) {
+            SL_INFO("storage=store event=remove_partial_block dir=%s", path);
+            rm_block_dir(path);
+            continue;
+        }
+        if (!is_hex_name(e->d_name, ""))
+            continue;
+        uint64_t seq = strtoull(e->d_name + 2, NULL, 16);
+        if (seq >= s->next_seq)
+            s->next_seq = seq + 1;
+        struct sl_bref *r;
+        rc = open_block(s, e->d_name, &r);
+        if (rc == SL_E_CORRUPT) {
+            char q[4200];
+            snprintf(q, sizeof q, "%s.corrupt", path);
+            if (rename(path, q) == 0)
+                SL_ERROR("storage=store event=block_quarantined dir=%s moved_to=%s", path, q);
+            s->corrupt_blocks++;
+            rc = 0;
+            continue;
+        }
+        if (rc)
+            break;
+        if ((rc = list_insert(s, r)))
+            sl_bref_put(r);
+    }
+    closedir(d);
+    return rc;
+}
+
+int sl_store_open(const struct sl_store_cfg *cfg, struct sl_store **out)
+{
+    char err[160];
+    if (sl_store_cfg_check(cfg, err, sizeof err)) {
+        SL_ERROR("storage=store event=bad_config reason=\"%s\"", err);
+        return -EINVAL;
+    }
+    struct sl_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->cfg = *cfg;
+    s->next_seq = 1;
+    sl_head_init(&s->head);
+    sl_keymap_init(&s->tomb_map);
+    pthread_mutex_init(&s->wmu, NULL);
+    pthread_rwlock_init(&s->lock, NULL);
+    int rc = 0;
+    if (!(s->dir = strdup(cfg->dir))) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    s->cfg.dir = s->dir;
+    if (mkdir(s->dir, 0755) < 0 && errno != EEXIST) {
+        rc = -errno;
+        SL_ERROR("storage=store event=mkdir_failed dir=%s err=\"%s\"", s->dir, sl_strerror(rc));
+        goto fail;
+    }
+    if ((rc = load_blocks(s))) {
+        SL_ERROR("storage=store event=open_failed dir=%s err=\"%s\"", s->dir, sl_strerror(rc));
+        goto fail;
+    }
+    if ((rc = tombs_load(s)))
+        goto fail;
+    char wdir[4096];
+    snprintf(wdir, sizeof wdir, "%s/wal", s->dir);
+    struct sl_wal_cfg wc = {wdir, cfg->fsync, cfg->wal_segment_bytes};
+    if ((rc = sl_wal_open(&wc, replay_rec, s, &s->replay, &s->wal)))
+        goto fail;
+    SL_INFO("storage=store event=open dir=%s blocks=%zu head_series=%zu head_samples=%llu "
+            "wal_records=%llu wal_dropped_bytes=%llu", s->dir, s->nblocks, s->head.n,
+            (unsigned long long)s->head.nsamples, (unsigned long long)s->replay.records,
+            (unsigned long long)s->replay.dropped_bytes);
+    *out = s;
+    return 0;
+fail:
+    sl_store_close(s);
+    return rc;
+}
+
+void sl_store_close(struct sl_store *s)
+{
+    if (!s)
+        return;
+    sl_wal_close(s->wal);
+    for (size_t i = 0; i < s->nblocks; i++)
+        sl_bref_put(s->blocks[i]);
+    free(s->blocks);
+    sl_head_fini(&s->head);
+    tombs_clear(s);
+    free(s->tombs);
+    free(s->rec);
+    free(s->idx);
+    pthread_mutex_destroy(&s->wmu);
+    pthread_rwlock_destroy(&s->lock);
+    free(s->dir);
+    free(s);
+}
+
+/* ---- append ----------------------------------------------------------------------------- */
+
+int sl_store_append(struct sl_store *s, const struct sl_sample_batch *b)
+{
+    if (b->n == 0)
+        return 0;
+    size_t need = 10;
+    int64_t bmin = INT64_MAX, bmax = INT64_MIN;
+    for (size_t i = 0; i < b->n; i++) {
+        const struct sl_sample *x = &b->samples[i];
+        if (!x->key || x->key_len < 2 || x->key_len > SL_KEY_MAX || x->key[x->key_len - 1] != 0)
+            return -EINVAL;
+        need += 10 + x->key_len + 16;
+        if (x->t < bmin)
+            bmin = x->t;
+        if (x->t > bmax)
+            bmax = x->t;
+    }
+    pthread_mutex_lock(&s->wmu);
+    int64_t newest = s->head.maxt > bmax ? s->head.maxt : bmax;
+    int rc = 0;
+    for (size_t i = 0; i < s->nblocks; i++)
+        if (s->blocks[i]->m->resolution_ms == 0 && s->blocks[i]->m->maxt > newest)
+            newest = s->blocks[i]->m->maxt;
+    if (newest - bmin > s->cfg.ooo_window_ms && bmin < newest - s->cfg.ooo_window_ms) {
+        static struct sl_log_limit lim;
+        sl_log_every(&lim, 10000, SL_LOG_WARN, "storage=store event=batch_refused "
+                     "reason=out_of_order_window oldest=%lld newest=%lld samples=%zu",
+                     (long long)bmin, (long long)newest, b->n);
+        rc = SL_E_LIMIT;
+        goto out;
+    }
+    if ((rc = rec_reserve(s, need)) || (rc = idx_reserve(s, b->n)))
+        goto out;
+    size_t o = sl_varint_put(s->rec, b->n);
+    for (size_t i = 0; i < b->n; i++) {
+        const struct sl_sample *x = &b->samples[i];
+        o += put_sample(s->rec + o, x->key, x->key_len, x->t, x->v);
+    }
+    /* Reserve head room first (may create empty series, invisible to queries), so the
+     * commit after the WAL write cannot fail. */
+    pthread_rwlock_wrlock(&s->lock);
+    rc = sl_head_prepare(&s->head, &b->samples[0].key, &b->samples[0].key_len, b->n,
+                         sizeof(struct sl_sample), s->idx);
+    pthread_rwlock_unlock(&s->lock);
+    if (rc)
+        goto out;
+    struct iovec v = {s->rec, o};
+    if ((rc = sl_wal_append(s->wal, SL_WAL_REC_SAMPLES, &v, 1))) {
+        sl_head_unreserve(&s->head, s->idx, b->n);
+        goto out;
+    }
+    pthread_rwlock_wrlock(&s->lock);
+    for (size_t i = 0; i < b->n; i++)
+        sl_head_commit(&s->head, s->idx[i], b->samples[i].t, b->samples[i].v);
+    pthread_rwlock_unlock(&s->lock);
+out:
+    pthread_mutex_unlock(&s->wmu);
+    return rc;
+}
+
+/* ---- read path -------------------------------------------------------------------------- */
+
+void sl_store__sort_perm(const int64_t *t, uint32_t *perm, uint32_t *tmp, size_t n)
+{
+    /* bottom-up merge sort: stable, so a later source wins among equal timestamps */
+    for (size_t i = 0; i < n; i++)
+        perm[i] = (uint32_t)i;
+    int sorted = 1;
+    for (size_t i = 1; i < n && sorted; i++)
+        sorted = t[i - 1] <= t[i];
+    if (sorted)
+        return;
+    uint32_t *a = perm, *b = tmp;
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi)
+                b[k++] = t[a[j]] < t[a[i]] ? a[j++] : a[i++];
+            while (i < mid)
+                b[k++] = a[i++];
+            while (j < hi)
+                b[k++] = a[j++];
+        }
+        uint32_t *x = a;
+        a = b;
+        b = x;
+    }
+    if (a != perm)
+        memcpy(perm, a, n * sizeof *perm);
+}
+
+struct acc {
+    char *key;
+    uint32_t keylen;
+    int hit;
+    int64_t *t;
+    double *v;
+    size_t n, cap;
+};
+
+struct sl_series_set {
+    struct acc *a;
+    size_t n;
+};
+
+struct coll {
+    struct sl_keymap map;
+    struct acc *a;
+    size_t n, cap;
+};
+
+static int coll_get(struct coll *c, const char *key, size_t len, struct acc **out)
+{
+    uint64_t h = sl_key_hash(key, len);
+    uint32_t x = sl_keymap_get(&c->map, key, len, h);
+    if (x == UINT32_MAX) {
+        if (c->n == c->cap) {
+            size_t nc = c->cap ? c->cap * 2 : 64;
+            struct acc *na = realloc(c->a, nc * sizeof *na);
+            if (!na)
+                return -ENOMEM;
+            c->a = na;
+            c->cap = nc;
+            /* keys are separately allocated, so the map's borrowed pointers stay valid */
+        }
+        struct acc *a = &c->a[c->n];
+        memset(a, 0, sizeof *a);
+        if (!(a->key = malloc(len)))
+            return -ENOMEM;
+        memcpy(a->key, key, len);
+        a->keylen = (uint32_t)len;
+        if (sl_keymap_put(&c->map, a->key, len, h, (uint32_t)c->n)) {
+            free(a->key);
+            return -ENOMEM;
+        }
+        x = (uint32_t)c->n++;
+    }
+    *out = &c->a[x];
+    return 0;
+}
+
+static int acc_push(struct acc *a, int64_t t, double v)
+{
+    if (a->n == a->cap) {
+        size_t nc = a->cap ? a->cap * 2 : 64;
+        int64_t *nt = realloc(a->t, nc * sizeof *nt);
+        if (!nt)
+            return -ENOMEM;
+        a->t = nt;
+        double *nv = realloc(a->v, nc * sizeof *nv);
+        if (!nv)
+            return -ENOMEM;
+        a->v = nv;
+        a->cap = nc;
+    }
+    a->t[a->n] = t;
+    a->v[a->n] = v;
+    a->n++;
+    return 0;
+}
+
+static void coll_free(struct coll *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->a[i].key);
+        free(c->a[i].t);
+        free(c->a[i].v);
+    }
+    free(c->a);
+    sl_keymap_fini(&c->map);
+}
+
+struct decode_buf {
+    int64_t *t;
+    double *v;
+    uint8_t *scratch;
+    size_t scratch_len;
+};
+
+static int decode_buf_init(struct decode_buf *d, unsigned ncols)
+{
+    d->t = malloc(SL_CODEC_CHUNK_MAX * sizeof *d->t);
+    d->v = malloc((size_t)SL_CODEC_CHUNK_MAX * ncols * sizeof *d->v);
+    d->scratch_len = sl_codec_chunk_bound(SL_CODEC_CHUNK_MAX, ncols);
+    d->scratch = malloc(d->scratch_len);
+    return d->t && d->v && d->scratch ? 0 : -ENOMEM;
+}
+
+static void decode_buf_fini(struct decode_buf *d)
+{
+    free(d->t);
+    free(d->v);
+    free(d->scratch);
+}
+
+static int read_block(struct sl_store *s, const struct sl_block *b, const struct sl_matchers *ms,
+                      int64_t mint, int64_t maxt, int keys_only, struct coll *c,
+                      struct decode_buf *d)
+{
+    uint32_t *ids;
+    size_t n;
+    int rc = sl_block_select(b, ms, &ids, &n);
+    if (rc)
+        return rc;
+    struct sl_block_chunk stack[16], *ch = stack;
+    size_t chcap = 16;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const char *key;
+        size_t kl;
+        int nch = sl_block_series(b, ids[i], &key, &kl, ch, chcap);
+        if (nch > (int)chcap) {
+            struct sl_block_chunk *nc = malloc((size_t)nch * sizeof *nc);
+            if (!nc) {
+                rc = -ENOMEM;
+                break;
+            }
+            if (ch != stack)
+                free(ch);
+            ch = nc;
+            chcap = (size_t)nch;
+            nch = sl_block_series(b, ids[i], &key, &kl, ch, chcap);
+        }
+        if (nch < 0) {
+            rc = nch;
+            break;
+        }
+        int tomb = sl_store__has_tomb(s, key, kl);
+        struct acc *a = NULL;
+        for (int k = 0; k < nch && !rc; k++) {
+            if (ch[k].maxt < mint || ch[k].mint > maxt)
+                continue;
+            if (!a && (rc = coll_get(c, key, kl, &a)))
+                break;
+            if (keys_only && !tomb) {
+                a->hit = 1;
+                break;
+            }
+            double *cols[1] = {d->v};
+            int got = sl_codec_chunk_decode(ch[k].p, ch[k].len, d->t, cols, 1, SL_CODEC_CHUNK_MAX,
+                                            d->scratch, d->scratch_len);
+            if (got < 0) {
+                SL_ERROR("storage=store event=chunk_corrupt dir=%s series=%u",
+                         sl_block_dir(b), ids[i]);
+                rc = SL_E_CORRUPT;
+                break;
+            }
+            for (int j = 0; j < got && !rc; j++) {
+                if (d->t[j] < mint || d->t[j] > maxt)
+                    continue;
+                if (tomb && sl_store__tombstoned(s, key, kl, d->t[j]))
+                    continue;
+                a->hit = 1;
+                if (!keys_only)
+                    rc = acc_push(a, d->t[j], d->v[j]);
+            }
+        }
+    }
+    if (ch != stack)
+        free(ch);
+    free(ids);
+    return rc;
+}
+
+static int read_head(struct sl_store *s, const struct sl_matchers *ms, int64_t mint, int64_t maxt,
+                     int keys_only, struct coll *c)
+{
+    int rc = 0;
+    for (size_t i = 0; i < s->head.n && !rc; i++) {
+        const struct sl_head_series *hs = &s->head.s[i];
+        if (hs->n == 0 || hs->t[0] > maxt || hs->t[hs->n - 1] < mint)
+            continue;
+        if (!sl_matchers_key_ok(ms, hs->key, hs->keylen))
+            continue;
+        size_t j = sl_head_lower(hs, mint);
+        if (j >= hs->n || hs->t[j] > maxt)
+            continue;
+        struct acc *a;
+        if ((rc = coll_get(c, hs->key, hs->keylen, &a)))
+            break;
+        a->hit = 1;
+        if (keys_only)
+            continue;
+        for (; j < hs->n && hs->t[j] <= maxt && !rc; j++)
+            rc = acc_push(a, hs->t[j], hs->v[j]);
+    }
+    return rc;
+}
+
+static int acc_cmp(const void *x, const void *y)
+{
+    const struct acc *a = x, *b = y;
+    int c = memcmp(a->key, b->key, a->keylen < b->keylen ? a->keylen : b->keylen);
+    return c ? c : (a->keylen > b->keylen) - (a->keylen < b->keylen);
+}
+
+/* Sort and dedupe each series in place, drop series without samples, sort by key. */
+static int coll_finish(struct coll *c, int keys_only, struct sl_series_set **out)
+{
+    uint32_t *perm = NULL, *tmp = NULL;
+    size_t pcap = 0, o = 0;
+    int rc = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        struct acc *a = &c->a[i];
+        if (!a->hit || (!keys_only && a->n == 0)) {
+            free(a->key);
+            free(a->t);
+            free(a->v);
+            continue;
+        }
+        if (a->n > 1) {
+            if (a->n > pcap) {
+                free(perm);
+                free(tmp);
+                pcap = a->n;
+                perm = malloc(pcap * sizeof *perm);
+                tmp = malloc(pcap * sizeof *tmp);
+                if (!perm || !tmp) {
+                    rc = -ENOMEM;
+                    pcap = 0;
+                }
+            }
+            if (!rc) {
+                sl_store__sort_perm(a->t, perm, tmp, a->n);
+                int64_t *nt = malloc(a->n * sizeof *nt);
+                double *nv = malloc(a->n * sizeof *nv);
+                if (!nt || !nv) {
+                    free(nt);
+                    free(nv);
+                    rc = -ENOMEM;
+                } else {
+                    size_t m = 0;
+                    for (size_t k = 0; k < a->n; k++) {
+                        uint32_t p = perm[k];
+                        if (m && nt[m - 1] == a->t[p]) {
+                            nv[m - 1] = a->v[p]; /* a later source overwrites */
+                            continue;
+                        }
+                        nt[m] = a->t[p];
+                        nv[m] = a->v[p];
+                        m++;
+                    }
+                    free(a->t);
+                    free(a->v);
+                    a->t = nt;
+                    a->v = nv;
+                    a->n = m;
+                }
+            }
+        }
+        c->a[o++] = *a;
+    }
+    free(perm);
+    free(tmp);
+    c->n = o;
+    sl_keymap_fini(&c->map);
+    if (rc) {
+        coll_free(c);
+        return rc;
+    }
+    qsort(c->a, c->n, sizeof *c->a, acc_cmp);
+    struct sl_series_set *ss = malloc(sizeof *ss);
+    if (!ss) {
+        coll_free(c);
+        return -ENOMEM;
+    }
+    ss->a = c->a;
+    ss->n = c->n;
+    *out = ss;
+    return 0;
+}
+
+int sl_store__select(struct sl_store *s, const struct sl_matchers *ms, int64_t mint,
+                           int64_t maxt, unsigned flags, struct sl_series_set **out)
+{
+    int keys_only = (flags & SL_SELECT_KEYS_ONLY) != 0;
+    struct coll c = {0};
+    sl_keymap_init(&c.map);
+    struct sl_bref **bl;
+    int nb = sl_store__blocks_snapshot(s, &bl);
+    if (nb < 0)
+        return nb;
+    struct decode_buf d;
+    int rc = decode_buf_init(&d, 1);
+    for (int i = 0; i < nb && !rc; i++) {
+        const struct sl_block_meta *m = bl[i]->m;
+        if (m->resolution_ms != 0 || m->maxt < mint || m->mint > maxt)
+            continue;
+        rc = read_block(s, bl[i]->b, ms, mint, maxt, keys_only, &c, &d);
+    }
+    decode_buf_fini(&d);
+    sl_store__blocks_release(bl, (size_t)nb);
+    if (!rc) {
+        /* head last: it holds the most recent writes, which win on equal timestamps */
+        pthread_rwlock_rdlock(&s->lock);
+        rc = read_head(s, ms, mint, maxt, keys_only, &c);
+        pthread_rwlock_unlock(&s->lock);
+    }
+    if (rc) {
+        coll_free(&c);
+        return rc;
+    }
+    return coll_finish(&c, keys_only, out);
+}
+
+int sl_store_select(struct sl_store *s, const struct sl_matcher *m, size_t nm, int64_t mint,
+                    int64_t maxt, unsigned flags, struct sl_series_set **out, char *errbuf,
+                    size_t errlen)
+{
+    struct sl_matchers *ms;
+    int rc = sl_matchers_compile(m, nm, &ms, errbuf, errlen);
+    if (rc)
+        return rc;
+    rc = sl_store__select(s, ms, mint, maxt, flags, out);
+    sl_matchers_destroy(ms);
+    return rc;
+}
+
+size_t sl_series_set_count(const struct sl_series_set *ss)
+{
+    return ss->n;
+}
+
+void sl_series_set_get(const struct sl_series_set *ss, size_t i, struct sl_series *out)
+{
+    const struct acc *a = &ss->a[i];
+    out->key = a->key;
+    out->key_len = a->keylen;
+    out->t = a->t;
+    out->v = a->v;
+    out->n = a->n;
+}
+
+void sl_series_set_destroy(struct sl_series_set *ss)
+{
+    if (!ss)
+        return;
+    for (size_t i = 0; i < ss->n; i++) {
+        free(ss->a[i].key);
+        free(ss->a[i].t);
+        free(ss->a[i].v);
+    }
+    free(ss->a);
+    free(ss);
+}
+
+void sl_strv_free(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int sl_store_labels(struct sl_store *s, const char *name, const struct sl_matcher *m, size_t nm,
+                    int64_t mint, int64_t maxt, char ***out, size_t *n)
+{
+    struct sl_series_set *ss;
+    int rc = sl_store_select(s, m, nm, mint, maxt, SL_SELECT_KEYS_ONLY, &ss, NULL, 0);
+    if (rc)
+        return rc;
+    size_t cnt = 0, cap = 64;
+    char **v = malloc(cap * sizeof *v);
+    if (!v)
+        rc = -ENOMEM;
+    for (size_t i = 0; i < ss->n && !rc; i++) {
+        const char *mn;
+        size_t mnl;
+        struct sl_key_iter it;
+        sl_key_name(ss->a[i].key, ss->a[i].keylen, &mn, &mnl, &it);
+        struct sl_label l = {"__name__", mn, 8, (uint32_t)mnl};
+        int more = 1;
+        while (more && !rc) {
+            const char *str = NULL;
+            size_t sl = 0;
+            if (!name) {
+                str = l.name;
+                sl = l.name_len;
+            } else if (strlen(name) == l.name_len && memcmp(name, l.name, l.name_len) == 0) {
+                str = l.value;
+                sl = l.value_len;
+            }
+            if (str) {
+                if (cnt == cap) {
+                    char **nv = realloc(v, 2 * cap * sizeof *nv);
+                    if (!nv) {
+                        rc = -ENOMEM;
+                        break;
+                    }
+                    v = nv;
+                    cap *= 2;
+                }
+                if (!(v[cnt] = strndup(str, sl)))
+                    rc = -ENOMEM;
+                else
+                    cnt++;
+            }
+            more = sl_key_next_label(&it, &l);
+        }
+    }
+    sl_series_set_destroy(ss);
+    if (rc) {
+        sl_strv_free(v, cnt);
+        return rc;
+    }
+    qsort(v, cnt, sizeof *v, str_cmp);
+    size_t o = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        if (o && strcmp(v[o - 1], v[i]) == 0) {
+            free(v[i]);
+            continue;
+        }
+        v[o++] = v[i];
+    }
+    *out = v;
+    *n = o;
+    return 0;
+}
+
+int sl_store_delete(struct sl_store *s, const struct sl_matcher *m, size_t nm, int64_t mint,
+                    int64_t maxt, size_t *nseries)
+{
+    if (mint > maxt)
+        return -EINVAL;
+    struct sl_matchers *ms;
+    int rc = sl_matchers_compile(m, nm, &ms, NULL, 0);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&s->wmu);
+    struct sl_series_set *ss = NULL;
+    rc = sl_store__select(s, ms, mint, maxt, SL_SELECT_KEYS_ONLY, &ss);
+    sl_matchers_destroy(ms);
+    if (rc)
+        goto out;
+    size_t old = s->ntombs;
+    size_t need = 16 + 10;
+    for (size_t i = 0; i < ss->n && !rc; i++) {
+        need += 10 + ss->a[i].keylen;
+        rc = tomb_add(s, ss->a[i].key, ss->a[i].keylen, mint, maxt);
+    }
+    if (!rc)
+        rc = sl_store__tombs_save(s);
+    if (!rc && !(rc = rec_reserve(s, need))) {
+        put64le(s->rec, (uint64_t)mint);
+        put64le(s->rec + 8, (uint64_t)maxt);
+        size_t o = 16 + sl_varint_put(s->rec + 16, ss->n);
+        for (size_t i = 0; i < ss->n; i++) {
+            o += sl_varint_put(s->rec + o, ss->a[i].keylen);
+            memcpy(s->rec + o, ss->a[i].key, ss->a[i].keylen);
+            o += ss->a[i].keylen;
+        }
+        struct iovec v = {s->rec, o};
+        rc = sl_wal_append(s->wal, SL_WAL_REC_DELETE, &v, 1);
+    }
+    if (rc) {
+        /* roll the in-memory tombstones back; the file may already hold them, which only
+         * hides data the caller asked to delete anyway */
+        while (s->ntombs > old)
+            free(s->tombs[--s->ntombs].key);
+        sl_keymap_fini(&s->tomb_map);
+        size_t n = s->ntombs;
+        s->ntombs = 0;
+        for (size_t i = 0; i < n; i++) {
+            struct sl_tomb t = s->tombs[i];
+            tomb_add(s, t.key, t.keylen, t.mint, t.maxt);
+            free(t.key);
+        }
+        goto out;
+    }
+    pthread_rwlock_wrlock(&s->lock);
+    for (size_t i = 0; i < ss->n; i++)
+        sl_head_delete(&s->head, ss->a[i].key, ss->a[i].keylen, mint, maxt);
+    pthread_rwlock_unlock(&s->lock);
+    if (nseries)
+        *nseries = ss->n;
+out:
+    sl_series_set_destroy(ss);
+    pthread_mutex_unlock(&s->wmu);
+    return rc;
+}
+
+void sl_store_stats(struct sl_store *s, struct sl_store_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    pthread_rwlock_rdlock(&s->lock);
+    st->head_series = s->head.n;
+    st->head_samples = s->head.nsamples;
+    for (size_t i = 0; i < s->nblocks; i++) {
+        const struct sl_block_meta *m = s->blocks[i]->m;
+        if (m->resolution_ms == 0) {
+            st->blocks++;
+            st->block_samples += m->nsamples;
+            st->block_data_bytes += m->data_bytes;
+            st->block_index_bytes += m->index_bytes;
+        } else {
+            st->tier_blocks++;
+            st->tier_bytes += m->data_bytes + m->index_bytes;
+        }
+    }
+    st->tombstones = s->ntombs;
+    st->corrupt_blocks = s->corrupt_blocks;
+    st->replay = s->replay;
+    pthread_rwlock_unlock(&s->lock);
+    st->wal_bytes = s->wal ? sl_wal_size(s->wal) : 0;
+}

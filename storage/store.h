@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file store.h
+ * The time-series store: the facade over the WAL (wal.h), the in-memory head, immutable
+ * blocks (block.h) with their label index, downsampled tiers (tier.h), tombstones and
+ * retention. The daemon's flush sink appends into it; the PromQL engine reads from it.
+ *
+ * Data directory layout (details in storage/FORMAT.md):
+ *     <dir>/wal/NNNNNNNN.wal      WAL segments
+ *     <dir>/b-<seq>/data          published blocks (raw and tiers)
+ *     <dir>/b-<seq>.tmp/          a block being written (deleted on open)
+ *     <dir>/b-<seq>.corrupt/      a block that failed verification (kept for inspection)
+ *     <dir>/tombstones            pending deletions, purged by compaction
+ *
+ * Durability: sl_store_append() returns 0 only after the batch is in the WAL (and fsynced
+ * under SL_WAL_FSYNC_BATCH); after a crash, sl_store_open() replays it. A batch is
+ * all-or-nothing: validated first, written as one WAL record, applied to the head under one
+ * write lock, so no query ever sees half of it.
+ *
+ * Threads: sl_store_append(), sl_store_delete() and sl_store_maintain() may be called from
+ * any number of threads; an internal mutex serialises writers (one lock per flush per shard,
+ * never per sample). Readers (select, labels, aggregates) may run concurrently with writers
+ * and each other: they copy what they need from the head under a read lock and hold
+ * references on the blocks they read, so maintenance can replace blocks underneath them.
+ * open/close: one thread, with no other call in flight.
+ */
+#ifndef SL_STORE_H
+#define SL_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage/match.h"
+#include "storage/tier.h"
+#include "storage/wal.h"
+
+#define SL_TIERS_MAX 6
+
+struct sl_tier_cfg {
+    int64_t resolution_ms; /* bucket width; each tier's must be a multiple of the one below */
+    int64_t retention_ms;  /* 0 = keep forever */
+};
+
+struct sl_store_cfg {
+    const char *dir;            /* BORROWED for sl_store_open(); created if missing */
+    enum sl_wal_fsync fsync;    /* default SL_WAL_FSYNC_BATCH: one fdatasync per append */
+    size_t wal_segment_bytes;   /* default 64 MiB */
+    int64_t block_range_ms;     /* raw block width, default 2 h */
+    int64_t compact_range_ms;   /* adjacent blocks merge up to this width, default 24 h */
+    int64_t ooo_window_ms;      /* oldest accepted sample relative to the newest, default 1 y */
+    int64_t raw_retention_ms;   /* default 15 d; 0 = keep forever */
+    unsigned ntiers;            /* downsampled tiers, default 4 (1m, 5m, 1h, 1d) */
+    struct sl_tier_cfg tiers[SL_TIERS_MAX];
+};
+
+/** Fill @cfg with the defaults above (dir = "./sluice-data"). */
+void sl_store_cfg_defaults(struct sl_store_cfg *cfg);
+
+/**
+ * Validate @cfg. @return 0, or -EINVAL with a message naming the bad key in @errbuf.
+ */
+int sl_store_cfg_check(const struct sl_store_cfg *cfg, char *errbuf, size_t errlen);
+
+struct sl_store;
+
+/**
+ * Open (creating if needed) the store in cfg->dir: load and verify every block (a corrupt
+ * one is renamed to .corrupt, logged with its file name and skipped), delete leftover .tmp
+ * directories, load tombstones, replay the WAL into the head (torn tails are cut and logged).
+ * @param[out] out OWNED; sl_store_close(). Untouched on failure.
+ * @return 0; -EINVAL (bad cfg); SL_E_VERSION (a block, WAL segment or tombstone file of a
+ *         foreign format version: the file is named in the log and nothing is modified);
+ *         -errno (mkdir/open/permission, named in the log); -ENOMEM.
+ */
+int sl_store_open(const struct sl_store_cfg *cfg, struct sl_store **out);
+
+/** Close: the WAL already holds everything; nothing is flushed. NULL is a no-op. */
+void sl_store_close(struct sl_store *s);
+
+/**
+ * One sample. @key is a canonical series key (engine/key.h) with its kind byte, e.g.
+ * SL_KIND_PLAIN; BORROWED for the call.
+ */
+struct sl_sample {
+    const char *key;
+    uint32_t key_len;
+    int64_t t; /* milliseconds since the epoch */
+    double v;  /* any bit pattern, stored exactly (NaN payloads included) */
+};
+
+struct sl_sample_batch {
+    const struct sl_sample *samples; /* BORROWED for the call */
+    size_t n;
+};
+
+/**
+ * Append a batch: WAL first (durable per cfg.fsync), then the head. All-or-nothing.
+ * Samples with a timestamp already present for their series overwrite it (last write wins).
+ * @return 0; -EINVAL (a key that is not canonical: empty, too long, not NUL-terminated);
+ *         SL_E_LIMIT (a sample older than newest - ooo_window: nothing is written);
+ *         -ENOMEM; -errno from the WAL write or fsync (nothing is applied; retry later).
+ * Thread: any; serialised internally.
+ */
+int sl_store_append(struct sl_store *s, const struct sl_sample_batch *b);
+
+/** One series of a result set; every pointer BORROWED until sl_series_set_destroy(). */
+struct sl_series {
+    const char *key;
+    size_t key_len;
+    const int64_t *t; /* strictly increasing */
+    const double *v;
+    size_t n;
+};
+
+struct sl_series_set;
+
+/** sl_store_select() flags. */
+#define SL_SELECT_KEYS_ONLY 1u /* series that have samples in range; no samples returned */
+
+/**
+ * Every series matching all of @m[0..nm) with samples in [mint, maxt] (inclusive), sorted
+ * by key, each with its samples in time order, merged across the head, raw blocks and
+ * out-of-order data; for duplicate timestamps the most recent write wins. Deleted samples
+ * are not returned. A consistent snapshot: it sees each append entirely or not at all.
+ * @param[out] out OWNED; sl_series_set_destroy().
+ * @param errbuf  receives the reason for -EINVAL (bad regex), may be NULL.
+ * @return 0, -EINVAL, -ENOMEM, SL_E_CORRUPT (a chunk failed to decode; logged with its block).
+ */
+int sl_store_select(struct sl_store *s, const struct sl_matcher *m, size_t nm, int64_t mint,
+                    int64_t maxt, unsigned flags, struct sl_series_set **out, char *errbuf,
+                    size_t errlen);
+
+size_t sl_series_set_count(const struct sl_series_set *ss);
+/** Series @i (< count) into @out; pointers BORROWED until destroy. */
+void sl_series_set_get(const struct sl_series_set *ss, size_t i, struct sl_series *out);
+void sl_series_set_destroy(struct sl_series_set *ss);
+
+/**
+ * Sorted, unique label names (including "__name__") of the series sl_store_select() would
+ * return, or their values of label @name when @name is not NULL.
+ * @param[out] out OWNED array of OWNED NUL-terminated strings: sl_strv_free(out, n).
+ * @return 0, -EINVAL, -ENOMEM, SL_E_CORRUPT.
+ */
+int sl_store_labels(struct sl_store *s, const char *name, const struct sl_matcher *m, size_t nm,
+                    int64_t mint, int64_t maxt, char ***out, size_t *n);
+void sl_strv_free(char **v, size_t n);
+
+/**
+ * Delete the samples in [mint, maxt] of every series matching @m: they disappear from query
+ * results at once (head samples are removed, block samples are hidden by a durable
+ * tombstone) and are physically removed when maintenance rewrites the blocks holding them.
+ * @param[out] nseries number of series affected (may be NULL).
+ * @return 0, -EINVAL, -ENOMEM, -errno (tombstone file or WAL write; nothing deleted).
+ */
+int sl_store_delete(struct sl_store *s, const struct sl_matcher *m, size_t nm, int64_t mint,
+                    int64_t maxt, size_t *nseries);
+
+/**
+ * Per-bucket aggregates of one series at @resolution_ms (0 < resolution, normally one of the
+ * configured tiers) for buckets starting in [mint, maxt]: read from tier blocks where
+ * maintenance has built them, computed from the raw data (blocks and head) for the rest.
+ * @param[out] out OWNED (free()), sorted by bucket start; NULL when *n == 0.
+ * @return 0, -EINVAL, -ENOMEM, SL_E_CORRUPT.
+ */
+int sl_store_read_agg(struct sl_store *s, const char *key, size_t keylen, int64_t resolution_ms,
+                      int64_t mint, int64_t maxt, struct sl_agg **out, size_t *n);
+
+/**
+ * One bounded step of background work, the first that applies, in this order: cut the
+ * oldest complete block range out of the head (then checkpoint and trim the WAL); rewrite a
+ * block holding tombstoned samples; merge the blocks of one compaction window; build one
+ * missing or stale tier block; delete one block past retention (raw only once every tier
+ * covers it).
+ * @param now_ms wall clock used for retention.
+ * @return 1 if it did something (call again soon), 0 if there was nothing to do, -errno or
+ *         SL_E_* on failure (logged with the file; the head and WAL keep the data and the
+ *         step is retried on the next call).
+ * Thread: any; serialised with appends.
+ */
+int sl_store_maintain(struct sl_store *s, int64_t now_ms);
+
+/** Counters for status pages, tests and benchmarks. */
+struct sl_store_stats {
+    uint64_t head_series, head_samples;
+    uint64_t blocks, block_samples, block_data_bytes, block_index_bytes;
+    uint64_t tier_blocks, tier_bytes;
+    uint64_t wal_bytes;
+    uint64_t tombstones;
+    uint64_t corrupt_blocks; /* quarantined since open */
+    struct sl_wal_replay_stats replay;
+};
+
+void sl_store_stats(struct sl_store *s, struct sl_store_stats *st);
+
+#endif

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file store_pvt.h
+ * Internal to storage/: the store's state shared by store.c (open, append, reads) and
+ * maintain.c (cutting, compaction, tiers, retention). Nothing outside storage/ includes it.
+ *
+ * Locks: `wmu` serialises every writer (append, delete, maintain), so code holding it may
+ * read the head and the block list without `lock`. `lock` (rwlock) is taken for writing
+ * only around changes to the head or the block list, and for reading by queries while they
+ * copy head samples and take block references. Lock order: wmu, then lock.
+ */
+#ifndef SL_STORE_PVT_H
+#define SL_STORE_PVT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "storage/block.h"
+#include "storage/head.h"
+#include "storage/keymap.h"
+#include "storage/store.h"
+
+enum { SL_WAL_REC_SAMPLES = 1, SL_WAL_REC_DELETE = 2 };
+
+/** A published block; the store holds one reference while it is listed. */
+struct sl_bref {
+    struct sl_block *b;
+    const struct sl_block_meta *m;
+    atomic_int refs;
+};
+
+struct sl_tomb {
+    char *key;
+    uint32_t keylen;
+    uint32_t next; /* next tombstone of the same key, UINT32_MAX at the end */
+    int64_t mint, maxt;
+};
+
+struct sl_store {
+    struct sl_store_cfg cfg;
+    char *dir;
+    pthread_mutex_t wmu;
+    pthread_rwlock_t lock;
+    struct sl_wal *wal;
+    struct sl_head head;
+    struct sl_bref **blocks; /* sorted by seq */
+    size_t nblocks, blocks_cap;
+    uint64_t next_seq;
+    struct sl_tomb *tombs;
+    size_t ntombs, tombs_cap;
+    struct sl_keymap tomb_map; /* key -> first tombstone */
+    uint64_t corrupt_blocks;
+    struct sl_wal_replay_stats replay;
+    /* append scratch, reused under wmu */
+    uint8_t *rec;
+    size_t rec_cap;
+    uint32_t *idx;
+    size_t idx_cap;
+};
+
+/* store.c */
+void sl_bref_put(struct sl_bref *r);
+/** Take references on every listed block (under the read lock). @return count, -ENOMEM. */
+int sl_store__blocks_snapshot(struct sl_store *s, struct sl_bref ***out);
+void sl_store__blocks_release(struct sl_bref **v, size_t n);
+/** Publish the block in directory @name (under wmu). */
+int sl_store__add_block(struct sl_store *s, const char *name);
+/** Unlist and delete block @r (under wmu). */
+void sl_store__remove_block(struct sl_store *s, struct sl_bref *r);
+/** Is (key, t) hidden by a tombstone? */
+int sl_store__tombstoned(const struct sl_store *s, const char *key, size_t len, int64_t t);
+/** Does a tombstone of @key intersect [a, b]? */
+int sl_store__tomb_overlaps(const struct sl_store *s, const char *key, size_t len, int64_t a,
+                            int64_t b);
+int sl_store__has_tomb(const struct sl_store *s, const char *key, size_t len);
+int sl_store__tombs_save(struct sl_store *s);
+/** Name of a new block directory and its seq. */
+uint64_t sl_store__new_block_name(struct sl_store *s, char *buf, size_t len);
+/** WAL record of @n samples from the head series (checkpoint). */
+int sl_store__wal_checkpoint(struct sl_store *s);
+/** sl_store_select() on compiled matchers. */
+int sl_store__select(struct sl_store *s, const struct sl_matchers *ms, int64_t mint, int64_t maxt,
+                     unsigned flags, struct sl_series_set **out);
+/** Stable sort of a permutation by timestamp. */
+void sl_store__sort_perm(const int64_t *t, uint32_t *perm, uint32_t *tmp, size_t n);
+
+#endif
