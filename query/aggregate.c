@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Aggregation operators at one instant (sum, avg, count, min, max, group, stddev, stdvar,
+ * topk, bottomk, quantile, count_values) with by/without grouping, following Prometheus
+ * 2.42's aggregation(): groups appear in order of their first sample, avg is an
+ * incremental mean that survives infinities, stddev/stdvar use Welford's update, min/max
+ * replace a NaN, topk/bottomk order NaN last, count_values writes the value with
+ * strconv 'f' formatting into the new label.
+ */
+#include "query/promql_pvt.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+struct group {
+    const struct pq_lset *ls;
+    double value, mean;
+    size_t count;
+    struct pq_sample *items; /* topk/bottomk/quantile */
+    size_t nitems, capitems;
+};
+
+static int valid_label_name(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (const char *p = s; *p; p++) {
+        int ok = *p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                 (p != s && *p >= '0' && *p <= '9');
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* descending, NaN last (vectorByValueHeap reversed); ties by input order */
+static int cmp_desc(const void *a, const void *b)
+{
+    const struct pq_sample *x = a, *y = b;
+    int xn = isnan(x->v), yn = isnan(y->v);
+    if (xn != yn)
+        return xn - yn;
+    if (!xn && x->v != y->v)
+        return x->v > y->v ? -1 : 1;
+    return (x->t > y->t) - (x->t < y->t);
+}
+
+/* ascending, NaN last (vectorByReverseValueHeap reversed) */
+static int cmp_asc(const void *a, const void *b)
+{
+    const struct pq_sample *x = a, *y = b;
+    int xn = isnan(x->v), yn = isnan(y->v);
+    if (xn != yn)
+        return xn - yn;
+    if (!xn && x->v != y->v)
+        return x->v < y->v ? -1 : 1;
+    return (x->t > y->t) - (x->t < y->t);
+}
+
+/* NaN smallest, as quantile()'s sort does */
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    if (isnan(x))
+        return isnan(y) ? 0 : -1;
+    if (isnan(y))
+        return 1;
+    return (x > y) - (x < y);
+}
+
+double pq_quantile(double q, double *vals, size_t n)
+{
+    if (n == 0)
+        return NAN;
+    if (q < 0)
+        return -INFINITY;
+    if (q > 1)
+        return INFINITY;
+    qsort(vals, n, sizeof *vals, cmp_dbl);
+    double rank = q * (double)(n - 1);
+    double lo = fmax(0, floor(rank));
+    double hi = fmin((double)n - 1, lo + 1);
+    double w = rank - floor(rank);
+    return vals[(size_t)lo] * (1 - w) + vals[(size_t)hi] * w;
+}
+
+void pq_eval_aggregate(struct pq_ev *ev, struct pq_node *n, struct pq_val *arg,
+                       struct pq_val *param, struct pq_val *out)
+{
+    int op = n->op;
+    out->type = SL_PQ_VECTOR;
+    int64_t k = 0;
+    double q = 0;
+    const char *value_label = NULL;
+    char **grouping = n->grouping;
+    size_t ngrouping = n->ngrouping;
+    if (op == T_TOPK || op == T_BOTTOMK) {
+        double f = param->scalar;
+        if (!(f >= -9.2233720368547758e18 && f <= 9.2233720368547758e18))
+            pq_fail(ev, SL_PQ_ERR_EXEC, "Scalar value %g overflows int64", f);
+        k = (int64_t)f;
+        if (k < 1)
+            return;
+    } else if (op == T_QUANTILE) {
+        q = param->scalar;
+    } else if (op == T_COUNT_VALUES) {
+        value_label = param->str;
+        if (!valid_label_name(value_label))
+            pq_fail(ev, SL_PQ_ERR_EXEC, "invalid label name \"%s\"", value_label);
+        if (!n->without) {
+            grouping = pq_alloc(ev->tmp, (ngrouping + 1) * sizeof *grouping);
+            if (ngrouping)
+                memcpy(grouping, n->grouping, ngrouping * sizeof *grouping);
+            grouping[ngrouping++] = (char *)value_label;
+        }
+    }
+    struct pq_hmap map;
+    pq_hmap_init(ev->tmp, &map, arg->vec.n);
+    struct group *groups = NULL;
+    size_t ngroups = 0, capgroups = 0;
+    for (size_t i = 0; i < arg->vec.n; i++) {
+        struct pq_sample s = arg->vec.s[i];
+        s.t = (int64_t)i; /* input order, for stable tie breaks */
+        const struct pq_lset *metric = s.ls;
+        if (op == T_COUNT_VALUES) {
+            struct sl_buf b = SL_BUF_INIT;
+            pq_format_float_f(&b, s.v);
+            char *vs = pq_strdup(ev->tmp, b.data ? b.data : "0");
+            sl_buf_fini(&b);
+            struct sl_qlabel *tmp = pq_alloc(ev->tmp, (metric->n + 1) * sizeof *tmp);
+            size_t m = 0;
+            for (uint32_t j = 0; j < metric->n; j++)
+                if (strcmp(metric->l[j].name, value_label))
+                    tmp[m++] = metric->l[j];
+            tmp[m++] = (struct sl_qlabel){value_label, vs};
+            metric = pq_lset_make(ev->tmp, tmp, m);
+        }
+        uint64_t key = pq_lset_sig(metric, grouping, ngrouping, !n->without);
+        int found;
+        size_t *slot = pq_hmap_put(ev->tmp, &map, key, &found);
+        if (!found) {
+            *slot = ngroups;
+            struct group *g = PQ_PUSH(ev->tmp, groups, ngroups, capgroups);
+            g->ls = pq_lset_restrict(ev->tmp, metric, grouping, ngrouping, !n->without);
+            g->value = s.v;
+            g->mean = s.v;
+            g->count = 1;
+            if (op == T_STDVAR || op == T_STDDEV)
+                g->value = 0;
+            else if (op == T_GROUP)
+                g->value = 1;
+            if (op == T_TOPK || op == T_BOTTOMK || op == T_QUANTILE)
+                *PQ_PUSH(ev->tmp, g->items, g->nitems, g->capitems) = s;
+            continue;
+        }
+        struct group *g = &groups[*slot];
+        switch (op) {
+        case T_SUM:
+            g->value += s.v;
+            break;
+        case T_AVG:
+            g->count++;
+            if (isinf(g->mean)) {
+                if (isinf(s.v) && (g->mean > 0) == (s.v > 0))
+                    break;
+                if (!isinf(s.v) && !isnan(s.v))
+                    break;
+            }
+            g->mean += s.v / (double)g->count - g->mean / (double)g->count;
+            break;
+        case T_GROUP:
+            break;
+        case T_MAX:
+            if (g->value < s.v || isnan(g->value))
+                g->value = s.v;
+            break;
+        case T_MIN:
+            if (g->value > s.v || isnan(g->value))
+                g->value = s.v;
+            break;
+        case T_COUNT:
+        case T_COUNT_VALUES:
+            g->count++;
+            break;
+        case T_STDVAR:
+        case T_STDDEV: {
+            g->count++;
+            double delta = s.v - g->mean;
+            g->mean += delta / (double)g->count;
+            g->value += delta * (s.v - g->mean);
+            break;
+        }
+        default: /* topk, bottomk, quantile */
+            *PQ_PUSH(ev->tmp, g->items, g->nitems, g->capitems) = s;
+            break;
+        }
+    }
+    for (size_t i = 0; i < ngroups; i++) {
+        struct group *g = &groups[i];
+        double v = g->value;
+        switch (op) {
+        case T_AVG: v = g->mean; break;
+        case T_COUNT: case T_COUNT_VALUES: v = (double)g->count; break;
+        case T_STDVAR: v = g->value / (double)g->count; break;
+        case T_STDDEV: v = sqrt(g->value / (double)g->count); break;
+        case T_TOPK:
+        case T_BOTTOMK: {
+            qsort(g->items, g->nitems, sizeof *g->items, op == T_TOPK ? cmp_desc : cmp_asc);
+            size_t lim = (uint64_t)k < g->nitems ? (size_t)k : g->nitems;
+            for (size_t j = 0; j < lim; j++)
+                pq_vec_push(ev, &out->vec, g->items[j].ls, g->items[j].v);
+            continue;
+        }
+        case T_QUANTILE: {
+            double *vals = pq_alloc(ev->tmp, g->nitems * sizeof *vals);
+            for (size_t j = 0; j < g->nitems; j++)
+                vals[j] = g->items[j].v;
+            v = pq_quantile(q, vals, g->nitems);
+            break;
+        }
+        default: break;
+        }
+        pq_vec_push(ev, &out->vec, g->ls, v);
+    }
+}

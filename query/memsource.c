@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * In-memory series source for tests and the conformance runner: a hash table from the
+ * canonical label set to a growable sample array. It implements the same sl_source_ops
+ * contract as the real store (sorted labels, ascending samples, matcher semantics), scanning
+ * every series per select - O(series) - which is fine for test data and deliberately
+ * simple; the real store answers from its label index.
+ * Thread: loading is single-threaded; afterwards concurrent reads are safe.
+ */
+#include "query/source.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+struct mseries {
+    struct sl_qlabel *ls; /* sorted; strings OWNED */
+    size_t nls;
+    int64_t *ts;
+    double *vs;
+    size_t n, cap;
+    uint64_t hash;
+};
+
+struct sl_memsource {
+    struct mseries *s;
+    size_t ns, cap;
+    size_t *tab; /* open addressing over index+1; 0 = empty */
+    size_t tabcap;
+};
+
+int sl_memsource_create(struct sl_memsource **out)
+{
+    struct sl_memsource *ms = calloc(1, sizeof *ms);
+    if (!ms)
+        return -ENOMEM;
+    *out = ms;
+    return 0;
+}
+
+void sl_memsource_clear(struct sl_memsource *ms)
+{
+    for (size_t i = 0; i < ms->ns; i++) {
+        struct mseries *s = &ms->s[i];
+        for (size_t j = 0; j < s->nls; j++) {
+            free((void *)s->ls[j].name);
+            free((void *)s->ls[j].value);
+        }
+        free(s->ls);
+        free(s->ts);
+        free(s->vs);
+    }
+    free(ms->s);
+    free(ms->tab);
+    memset(ms, 0, sizeof *ms);
+}
+
+void sl_memsource_destroy(struct sl_memsource *ms)
+{
+    if (!ms)
+        return;
+    sl_memsource_clear(ms);
+    free(ms);
+}
+
+static int cmp_label(const void *a, const void *b)
+{
+    return strcmp(((const struct sl_qlabel *)a)->name, ((const struct sl_qlabel *)b)->name);
+}
+
+/* Sorted copy (pointers only) without empty values; returns count. */
+static size_t norm_labels(const struct sl_qlabel *ls, size_t nls, struct sl_qlabel *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < nls; i++)
+        if (ls[i].value && ls[i].value[0])
+            out[n++] = ls[i];
+    qsort(out, n, sizeof *out, cmp_label);
+    return n;
+}
+
+static uint64_t hash_labels(const struct sl_qlabel *ls, size_t n)
+{
+    XXH3_state_t st;
+    XXH3_64bits_reset(&st);
+    for (size_t i = 0; i < n; i++) {
+        XXH3_64bits_update(&st, ls[i].name, strlen(ls[i].name) + 1);
+        XXH3_64bits_update(&st, ls[i].value, strlen(ls[i].value) + 1);
+    }
+    return XXH3_64bits_digest(&st);
+}
+
+static int same_labels(const struct mseries *s, const struct sl_qlabel *ls, size_t n)
+{
+    if (s->nls != n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s->ls[i].name, ls[i].name) || strcmp(s->ls[i].value, ls[i].value))
+            return 0;
+    return 1;
+}
+
+static struct mseries *lookup(struct sl_memsource *ms, const struct sl_qlabel *ls, size_t n,
+                              uint64_t h, size_t *slot)
+{
+    if (!ms->tabcap)
+        return NULL;
+    size_t mask = ms->tabcap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        if (!ms->tab[i]) {
+            *slot = i;
+            return NULL;
+        }
+        struct mseries *s = &ms->s[ms->tab[i] - 1];
+        if (s->hash == h && same_labels(s, ls, n))
+            return s;
+    }
+}
+
+static int grow_table(struct sl_memsource *ms)
+{
+    size_t cap = ms->tabcap ? ms->tabcap * 2 : 64;
+    size_t *tab = calloc(cap, sizeof *tab);
+    if (!tab)
+        return -ENOMEM;
+    for (size_t i = 0; i < ms->ns; i++) {
+        size_t j = ms->s[i].hash & (cap - 1);
+        while (tab[j])
+            j = (j + 1) & (cap - 1);
+        tab[j] = i + 1;
+    }
+    free(ms->tab);
+    ms->tab = tab;
+    ms->tabcap = cap;
+    return 0;
+}
+
+static struct mseries *get_series(struct sl_memsource *ms, const struct sl_qlabel *in, size_t nin,
+                                  int create)
+{
+    struct sl_qlabel tmp[128];
+    if (nin > 128)
+        return NULL;
+    size_t n = norm_labels(in, nin, tmp);
+    uint64_t h = hash_labels(tmp, n);
+    size_t slot = 0;
+    struct mseries *s = lookup(ms, tmp, n, h, &slot);
+    if (s || !create)
+        return s;
+    if ((ms->ns + 1) * 2 > ms->tabcap) {
+        if (grow_table(ms))
+            return NULL;
+        lookup(ms, tmp, n, h, &slot);
+    }
+    if (ms->ns == ms->cap) {
+        size_t cap = ms->cap ? ms->cap * 2 : 16;
+        struct mseries *ns = realloc(ms->s, cap * sizeof *ns);
+        if (!ns)
+            return NULL;
+        ms->s = ns;
+        ms->cap = cap;
+    }
+    s = &ms->s[ms->ns];
+    memset(s, 0, sizeof *s);
+    s->ls = calloc(n ? n : 1, sizeof *s->ls);
+    if (!s->ls)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        s->ls[i].name = strdup(tmp[i].name);
+        s->ls[i].value = strdup(tmp[i].value);
+        s->nls = i + 1;
+        if (!s->ls[i].name || !s->ls[i].value)
+            return NULL; /* leaks into the half-built series; freed by clear() */
+    }
+    s->hash = h;
+    ms->tab[slot] = ++ms->ns;
+    return s;
+}
+
+int sl_memsource_add(struct sl_memsource *ms, const struct sl_qlabel *ls, size_t nls, int64_t t,
+                     double v)
+{
+    struct mseries *s = get_series(ms, ls, nls, 1);
+    if (!s)
+        return -ENOMEM;
+    if (s->n && s->ts[s->n - 1] >= t) {
+        if (s->ts[s->n - 1] != t)
+            return -EINVAL;
+        s->vs[s->n - 1] = v;
+        return 0;
+    }
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        int64_t *ts = realloc(s->ts, cap * sizeof *ts);
+        if (!ts)
+            return -ENOMEM;
+        s->ts = ts;
+        double *vs = realloc(s->vs, cap * sizeof *vs);
+        if (!vs)
+            return -ENOMEM;
+        s->vs = vs;
+        s->cap = cap;
+    }
+    s->ts[s->n] = t;
+    s->vs[s->n] = v;
+    s->n++;
+    return 0;
+}
+
+void sl_memsource_reset_series(struct sl_memsource *ms, const struct sl_qlabel *ls, size_t nls)
+{
+    struct mseries *s = get_series(ms, ls, nls, 0);
+    if (s)
+        s->n = 0;
+}
+
+/* First index with ts >= t. */
+static size_t lower_bound(const int64_t *ts, size_t n, int64_t t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ts[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int mem_walk(void *ctx, const struct sl_matcher *m, size_t nm, int64_t mint, int64_t maxt,
+                    sl_series_fn *fn, void *arg, int with_samples)
+{
+    struct sl_memsource *ms = ctx;
+    for (size_t i = 0; i < ms->ns; i++) {
+        const struct mseries *s = &ms->s[i];
+        if (!sl_matchers_match(m, nm, s->ls, s->nls))
+            continue;
+        size_t a = lower_bound(s->ts, s->n, mint);
+        size_t b = lower_bound(s->ts, s->n, maxt == INT64_MAX ? maxt : maxt + 1);
+        if (b <= a)
+            continue;
+        int rc = with_samples ? fn(arg, s->ls, s->nls, s->ts + a, s->vs + a, b - a)
+                              : fn(arg, s->ls, s->nls, NULL, NULL, 0);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int mem_select(void *ctx, const struct sl_matcher *m, size_t nm, int64_t mint,
+                      int64_t maxt, sl_series_fn *fn, void *arg)
+{
+    return mem_walk(ctx, m, nm, mint, maxt, fn, arg, 1);
+}
+
+static int mem_series(void *ctx, const struct sl_matcher *m, size_t nm, int64_t mint,
+                      int64_t maxt, sl_series_fn *fn, void *arg)
+{
+    return mem_walk(ctx, m, nm, mint, maxt, fn, arg, 0);
+}
+
+static const struct sl_source_ops mem_ops = {
+    .select = mem_select,
+    .series = mem_series,
+};
+
+struct sl_source sl_memsource_source(struct sl_memsource *ms)
+{
+    return (struct sl_source){.ops = &mem_ops, .ctx = ms};
+}

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file promql.h
+ * PromQL as Prometheus 2.42 speaks it: parse a query into an expression tree, print it back
+ * in canonical form, and evaluate it as an instant or range query against a struct
+ * sl_source (see source.h). Native histograms are not supported.
+ *
+ * Evaluation semantics follow Prometheus: 5 m lookback (configurable), staleness markers end
+ * a series, range selectors cover [t - range, t], the metric name is dropped by functions
+ * and arithmetic, two output series with the same labels are an error, and the limits
+ * (samples held in memory, 11,000 points per series, timeout) end the query with an error
+ * of kind SL_PQ_ERR_EXEC or SL_PQ_ERR_TIMEOUT.
+ *
+ * Memory: an expression and a result each own one arena; everything they point to lives in
+ * it and is freed by sl_promql_expr_free() / sl_promql_result_free().
+ * Thread: expressions are immutable after parsing except for matcher scratch, so one
+ * expression is evaluated by one thread at a time; distinct queries run concurrently.
+ */
+#ifndef SL_QUERY_PROMQL_H
+#define SL_QUERY_PROMQL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/buf.h"
+#include "query/source.h"
+
+/** Error kinds; the HTTP API maps them to Prometheus' errorType and status. */
+enum sl_pq_err_kind {
+    SL_PQ_OK = 0,
+    SL_PQ_ERR_PARSE,    /* bad_data, 400 */
+    SL_PQ_ERR_EXEC,     /* execution, 422 */
+    SL_PQ_ERR_TIMEOUT,  /* timeout, 503 */
+    SL_PQ_ERR_INTERNAL, /* internal, 500 (store failures, out of memory) */
+};
+
+struct sl_promql_error {
+    int kind;      /* enum sl_pq_err_kind */
+    int line, col; /* 1-based position of a parse error, 0 otherwise */
+    size_t pos;    /* byte offset of a parse error */
+    char msg[512]; /* "1:8: parse error: unexpected ..." for parse errors */
+};
+
+/** Value types, in Prometheus' words. */
+enum sl_pq_vtype { SL_PQ_NONE, SL_PQ_SCALAR, SL_PQ_VECTOR, SL_PQ_MATRIX, SL_PQ_STRING };
+
+struct sl_promql_expr;
+
+/**
+ * Parse @input (NUL-terminated).
+ * @param[out] out  OWNED expression (sl_promql_expr_free) on success, untouched on failure.
+ * @param[out] err  filled on failure.
+ * @return 0, SL_E_PROTO for a parse error (err->kind SL_PQ_ERR_PARSE), -ENOMEM.
+ */
+int sl_promql_parse(const char *input, struct sl_promql_expr **out, struct sl_promql_error *err);
+void sl_promql_expr_free(struct sl_promql_expr *e);
+/** Type of the whole expression (enum sl_pq_vtype). */
+int sl_promql_expr_type(const struct sl_promql_expr *e);
+/** Append the canonical text of @e (what /api/v1/format_query returns) to @out. */
+void sl_promql_format(const struct sl_promql_expr *e, struct sl_buf *out);
+
+struct sl_promql_opts {
+    int64_t start_ms, end_ms; /* equal for an instant query */
+    int64_t step_ms;          /* > 0 for a range query, 0 for instant */
+    int64_t lookback_ms;      /* 0 = 5 minutes */
+    int64_t timeout_ms;       /* 0 = no timeout */
+    size_t max_samples;       /* 0 = 50,000,000 like Prometheus' default */
+};
+
+struct sl_promql_point {
+    int64_t t; /* ms */
+    double v;
+};
+
+struct sl_promql_series {
+    const struct sl_qlabel *labels; /* sorted by name */
+    size_t nlabels;
+    const struct sl_promql_point *pts;
+    size_t npts;
+};
+
+/** A query result: for SCALAR/STRING one value at @t; for VECTOR one point per series;
+ *  for MATRIX (range queries and range-selector instant queries) many. All BORROWED from
+ *  the result until sl_promql_result_free(). */
+struct sl_promql_result {
+    int type; /* enum sl_pq_vtype */
+    int64_t t;
+    double scalar;
+    const char *str;
+    const struct sl_promql_series *series;
+    size_t nseries;
+    void *_arena;
+};
+
+/**
+ * Evaluate @e (instant when opts->step_ms == 0, else range from start to end by step).
+ * Range queries need a scalar or vector expression.
+ * @param[out] out  OWNED result on success.
+ * @return 0; SL_E_PROTO with err filled (kind EXEC/TIMEOUT/INTERNAL) for a failed
+ *         evaluation; -ENOMEM.
+ */
+int sl_promql_eval(struct sl_promql_expr *e, const struct sl_source *src,
+                   const struct sl_promql_opts *opts, struct sl_promql_result **out,
+                   struct sl_promql_error *err);
+void sl_promql_result_free(struct sl_promql_result *r);
+
+/** Parse a Prometheus duration ("1h30m", "5m", "250ms"); @return 0 with *ms, or -EINVAL. */
+int sl_promql_parse_duration(const char *s, size_t len, int64_t *ms);
+
+#endif

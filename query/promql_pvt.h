@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Internals of the PromQL module shared by its .c files; nothing outside query/ includes
+ * this. Everything a query allocates comes from an arena (struct pq_arena) and errors inside
+ * the parser and the evaluator unwind with longjmp to the one entry point that owns the
+ * arena: the tree walkers then need no cleanup paths, and an out-of-memory, a limit or a
+ * type error anywhere ends the query the same way. Objects that hold non-arena resources
+ * (compiled regexes) are registered with their owner and released there.
+ */
+#ifndef SL_QUERY_PROMQL_PVT_H
+#define SL_QUERY_PROMQL_PVT_H
+
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "query/promql.h"
+
+/* ---- arena ----------------------------------------------------------------------------- */
+
+struct pq_chunk;
+struct pq_arena {
+    struct pq_chunk *head;
+    size_t used, cap; /* in the head chunk */
+    size_t total;     /* bytes held, for the memory limit */
+    jmp_buf *oom;     /* where to unwind on allocation failure; NULL = return NULL */
+};
+struct pq_mark {
+    struct pq_chunk *head;
+    size_t used;
+};
+void *pq_alloc(struct pq_arena *a, size_t n); /* zeroed, 16-aligned */
+void *pq_memdup(struct pq_arena *a, const void *p, size_t n);
+char *pq_strndup(struct pq_arena *a, const char *s, size_t n);
+char *pq_strdup(struct pq_arena *a, const char *s);
+struct pq_mark pq_arena_mark(const struct pq_arena *a);
+void pq_arena_release(struct pq_arena *a, struct pq_mark m);
+void pq_arena_fini(struct pq_arena *a);
+/* growable array in an arena: *p has *cap elements of size sz; makes room for one more */
+void pq_grow(struct pq_arena *a, void **p, size_t *cap, size_t n, size_t sz);
+#define PQ_PUSH(a, arr, n, cap) \
+    (((n) == (cap) ? pq_grow((a), (void **)&(arr), &(cap), (n), sizeof *(arr)) : (void)0), \
+     &(arr)[(n)++])
+
+/* ---- lexer ----------------------------------------------------------------------------- */
+
+enum pq_tok {
+    T_EOF, T_ERROR, T_IDENT, T_METRIC_IDENT, T_NUMBER, T_DURATION, T_STRING,
+    T_LBRACE, T_RBRACE, T_LPAREN, T_RPAREN, T_LBRACKET, T_RBRACKET, T_COMMA, T_COLON, T_AT,
+    T_EQL, /* = */
+    T_EQL_REGEX, T_NEQ_REGEX,
+    /* binary operators, in the order of pq_binop_names */
+    T_ADD, T_SUB, T_MUL, T_DIV, T_MOD, T_POW, T_ATAN2,
+    T_EQLC, T_NEQ, T_LSS, T_LTE, T_GTR, T_GTE,
+    T_LAND, T_LOR, T_LUNLESS,
+    /* aggregators */
+    T_SUM, T_AVG, T_COUNT, T_MIN, T_MAX, T_GROUP, T_STDDEV, T_STDVAR, T_TOPK, T_BOTTOMK,
+    T_COUNT_VALUES, T_QUANTILE,
+    /* keywords */
+    T_OFFSET, T_BY, T_WITHOUT, T_ON, T_IGNORING, T_GROUP_LEFT, T_GROUP_RIGHT, T_BOOL,
+    T_START, T_END,
+};
+
+struct pq_token {
+    int type;
+    size_t pos, len;
+};
+
+struct pq_lexer {
+    const char *in;
+    size_t len, pos;
+    int brace_depth;   /* inside {...}: identifiers are label names */
+    int bracket_depth; /* inside [...]: durations and ':' */
+    int paren_depth;
+    const char *err; /* message for T_ERROR */
+    char errbuf[128];
+};
+void pq_lex_init(struct pq_lexer *l, const char *in);
+struct pq_token pq_lex_next(struct pq_lexer *l);
+const char *pq_tok_desc(int type);
+int pq_is_binop(int t);
+int pq_is_aggregator(int t);
+int pq_is_keyword_tok(int t);
+
+/* ---- AST ------------------------------------------------------------------------------- */
+
+enum pq_kind { PQ_NUM, PQ_STR, PQ_VSEL, PQ_MSEL, PQ_SUBQ, PQ_PAREN, PQ_UNARY, PQ_BINARY,
+               PQ_AGG, PQ_CALL };
+enum pq_card { PQ_CARD_ONE_TO_ONE, PQ_CARD_MANY_TO_ONE, PQ_CARD_ONE_TO_MANY,
+               PQ_CARD_MANY_TO_MANY };
+enum pq_at { PQ_AT_NONE, PQ_AT_TIME, PQ_AT_START, PQ_AT_END };
+
+struct pq_func;
+struct pq_sel_cache;
+
+struct pq_node {
+    int kind; /* enum pq_kind */
+    int type; /* enum sl_pq_vtype */
+    size_t pos, end;
+    double num;  /* NUM */
+    char *str;   /* STR */
+    /* VSEL (and the selector inside MSEL), SUBQ: offset and @ */
+    const char *name; /* metric name given outside braces, or NULL */
+    struct sl_matcher *m;
+    size_t nm;
+    int64_t offset;
+    int at_kind; /* enum pq_at */
+    int64_t at;  /* ms, when PQ_AT_TIME */
+    int64_t range, step; /* MSEL: range; SUBQ: range and step (0 = default) */
+    /* children */
+    struct pq_node *a, *b; /* UNARY/PAREN/SUBQ/MSEL: a; BINARY: a, b; AGG: a = expr, b = param */
+    int op;                /* token type for UNARY/BINARY/AGG */
+    /* BINARY */
+    int return_bool;
+    int has_matching, card, on;
+    char **mlabels;
+    size_t nmlabels;
+    char **include;
+    size_t ninclude;
+    /* AGG */
+    char **grouping;
+    size_t ngrouping;
+    int without, has_grouping;
+    /* CALL */
+    const struct pq_func *fn;
+    struct pq_node **args;
+    size_t nargs;
+    /* evaluation */
+    struct pq_sel_cache *cache;
+};
+
+struct sl_promql_expr {
+    struct pq_arena arena;
+    struct pq_node *root;
+    struct sl_matcher **matchers; /* every matcher, for fini */
+    size_t nmatchers, capmatchers;
+};
+
+void pq_format_node(const struct pq_node *n, struct sl_buf *b);
+void pq_format_double(struct sl_buf *b, double v); /* as Go strconv 'g' -1 */
+void pq_format_duration(struct sl_buf *b, int64_t ms);
+void pq_format_json_value(struct sl_buf *b, double v); /* Prometheus API value strings */
+void pq_format_float_f(struct sl_buf *b, double v);    /* strconv 'f', -1 */
+
+/* ---- functions ------------------------------------------------------------------------- */
+
+struct pq_ev;
+struct pq_val;
+typedef void pq_func_fn(struct pq_ev *ev, struct pq_node *call, struct pq_val *args,
+                        struct pq_val *out);
+
+struct pq_func {
+    const char *name;
+    int argtypes[6];
+    int nargs;
+    int variadic; /* 0, or max extra optional args (-1 = unbounded) */
+    int ret;
+    pq_func_fn *fn;
+};
+const struct pq_func *pq_func_lookup(const char *name, size_t len);
+
+/* ---- evaluation values ----------------------------------------------------------------- */
+
+struct pq_lset {
+    uint64_t hash;
+    uint32_t n;
+    struct sl_qlabel l[];
+};
+
+struct pq_sample {
+    const struct pq_lset *ls;
+    double v;
+    int64_t t; /* used by timestamp(); otherwise the step time */
+};
+
+struct pq_vec {
+    struct pq_sample *s;
+    size_t n, cap;
+};
+
+/* One series of a range value at one step: points are BORROWED from the selector cache or
+ * from the arena of the step (subqueries). */
+struct pq_mseries {
+    const struct pq_lset *ls;
+    const int64_t *ts;
+    const double *vs;
+    size_t n;
+};
+
+struct pq_mat {
+    struct pq_mseries *s;
+    size_t n, cap;
+};
+
+struct pq_val {
+    int type;
+    double scalar;
+    const char *str;
+    struct pq_vec vec;
+    struct pq_mat mat;
+};
+
+struct pq_sel_series {
+    const struct pq_lset *ls;
+    int64_t *ts;
+    double *vs;
+    size_t n;
+};
+
+struct pq_sel_cache {
+    struct pq_sel_series *s;
+    size_t n;
+};
+
+struct pq_ev {
+    struct pq_arena *res; /* lives as long as the result */
+    struct pq_arena *tmp; /* per step scratch */
+    jmp_buf jb;
+    struct sl_promql_error *err;
+    const struct sl_source *src;
+    int64_t start, end, step, lookback, deadline_ns;
+    size_t max_samples, cur_samples;
+    unsigned ticks;
+    int64_t ts; /* current evaluation time */
+};
+
+_Noreturn void pq_fail(struct pq_ev *ev, int kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* label sets */
+const struct pq_lset *pq_lset_make(struct pq_arena *a, const struct sl_qlabel *l, size_t n);
+const char *pq_lset_get(const struct pq_lset *ls, const char *name);
+const struct pq_lset *pq_lset_drop_name(struct pq_arena *a, const struct pq_lset *ls);
+int pq_lset_eq(const struct pq_lset *a, const struct pq_lset *b);
+void pq_lset_format(const struct pq_lset *ls, struct sl_buf *b);
+/* signature over (on=1) only / (on=0) all but @names; also skips __name__ when !on */
+uint64_t pq_lset_sig(const struct pq_lset *ls, char *const *names, size_t nn, int on);
+/* the label set restricted the same way */
+const struct pq_lset *pq_lset_restrict(struct pq_arena *a, const struct pq_lset *ls,
+                                       char *const *names, size_t nn, int on);
+int pq_lset_cmp(const struct pq_lset *a, const struct pq_lset *b);
+
+/* simple hash map from 64-bit key to index, in an arena */
+struct pq_hmap {
+    uint64_t *keys;
+    size_t *vals;
+    size_t cap, n;
+};
+void pq_hmap_init(struct pq_arena *a, struct pq_hmap *m, size_t hint);
+/* returns pointer to value slot; *found says whether it existed (value untouched) */
+size_t *pq_hmap_put(struct pq_arena *a, struct pq_hmap *m, uint64_t key, int *found);
+size_t *pq_hmap_get(const struct pq_hmap *m, uint64_t key);
+
+/* evaluator pieces */
+void pq_eval_node(struct pq_ev *ev, struct pq_node *n, struct pq_val *out);
+void pq_eval_binary(struct pq_ev *ev, struct pq_node *n, struct pq_val *l, struct pq_val *r,
+                    struct pq_val *out);
+void pq_eval_aggregate(struct pq_ev *ev, struct pq_node *n, struct pq_val *arg,
+                       struct pq_val *param, struct pq_val *out);
+void pq_vec_push(struct pq_ev *ev, struct pq_vec *v, const struct pq_lset *ls, double val);
+void pq_check_dup(struct pq_ev *ev, const struct pq_vec *v);
+void pq_check_deadline(struct pq_ev *ev);
+double pq_binop_scalar(int op, double a, double b, int *keep);
+int pq_is_comparison(int op);
+double pq_quantile(double q, double *vals, size_t n); /* sorts vals */
+
+#endif

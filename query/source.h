@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file source.h
+ * What the PromQL evaluator needs from a store, as a small table of function pointers
+ * (struct sl_source_ops) that an outer module fills in: tools/ wires storage/ into it, tests
+ * and the conformance runner use the in-memory implementation below (sl_memsource_*).
+ *
+ * Series are handed to a callback one at a time, with BORROWED views of the labels and of
+ * the samples: a store can pass pointers into its own decoded chunks and nothing is copied
+ * unless the evaluator needs to keep it (it copies only the samples inside the window it
+ * asked for). Labels are sorted by name, include __name__, and never hold an empty value.
+ * A staleness marker is the NaN with bits 0x7ff0000000000002 (SL_STALE_NAN_BITS).
+ *
+ * Matchers follow Prometheus: =, !=, =~, !~, where regexes use RE2 syntax, fully anchored
+ * (compiled with PCRE2 as ^(?:re)$ without the multi-line or dotall options; the PCRE-only
+ * constructs RE2 rejects - lookaround, backreferences, possessive quantifiers, atomic
+ * groups - are refused so both engines accept the same language). A matcher against an
+ * empty value also matches series without the label, as in Prometheus.
+ *
+ * Thread: a source is read by many query threads at once; select/series must be safe for
+ * concurrent readers. The memsource is safe for concurrent reads once loading is done.
+ */
+#ifndef SL_QUERY_SOURCE_H
+#define SL_QUERY_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SL_STALE_NAN_BITS 0x7ff0000000000002ULL
+
+/** One label of a query-side label set; both strings NUL-terminated. Ownership is stated by
+ *  whoever hands out the array. */
+struct sl_qlabel {
+    const char *name;
+    const char *value;
+};
+
+enum sl_match_op { SL_MATCH_EQ, SL_MATCH_NEQ, SL_MATCH_RE, SL_MATCH_NRE };
+
+struct sl_matcher {
+    int op; /* enum sl_match_op */
+    const char *name;  /* OWNED by the matcher (copied at init) */
+    const char *value; /* OWNED by the matcher */
+    void *_re;         /* compiled pcre2_code for RE/NRE; private */
+    void *_md;         /* pcre2 match data; private */
+};
+
+/**
+ * Initialise @m (copies @name and @value; compiles regexes).
+ * @param errbuf  receives a message on -EINVAL (may be NULL), @errlen bytes.
+ * @return 0, -EINVAL for an invalid regex, -ENOMEM.
+ */
+int sl_matcher_init(struct sl_matcher *m, int op, const char *name, const char *value,
+                    char *errbuf, size_t errlen);
+/** Free what sl_matcher_init() allocated. Safe on a zeroed matcher. */
+void sl_matcher_fini(struct sl_matcher *m);
+/** 1 if @value (NULL or "" = label absent) satisfies @m, else 0. Thread: the match data is
+ *  per matcher, so one matcher must not be used by two threads at once. */
+int sl_matcher_matches(const struct sl_matcher *m, const char *value);
+/** 1 if the label set (sorted or not) satisfies every matcher. */
+int sl_matchers_match(const struct sl_matcher *m, size_t nm, const struct sl_qlabel *ls,
+                      size_t nls);
+
+/**
+ * Called once per selected series. @ls (@nls labels, sorted) and @ts/@vs (@n samples,
+ * timestamps ascending, ms) are BORROWED until the callback returns.
+ * @return 0 to continue; a negative value stops the walk and is returned by the caller.
+ */
+typedef int sl_series_fn(void *arg, const struct sl_qlabel *ls, size_t nls, const int64_t *ts,
+                         const double *vs, size_t n);
+
+struct sl_source_ops {
+    /**
+     * Call @fn for every series matching all @nm matchers (nm >= 1) that has at least one
+     * sample in [mint, maxt], with the samples in [mint, maxt] (it may pass more; the caller
+     * trims). Order of series is unspecified.
+     * @return 0, the first negative value @fn returned, or a negative store error.
+     */
+    int (*select)(void *ctx, const struct sl_matcher *m, size_t nm, int64_t mint, int64_t maxt,
+                  sl_series_fn *fn, void *arg);
+    /**
+     * As select, but only labels are needed: @fn gets n == 0. @nm may be 0 (all series).
+     */
+    int (*series)(void *ctx, const struct sl_matcher *m, size_t nm, int64_t mint, int64_t maxt,
+                  sl_series_fn *fn, void *arg);
+};
+
+struct sl_source {
+    const struct sl_source_ops *ops;
+    void *ctx;
+};
+
+/* ---- in-memory source ------------------------------------------------------------------ */
+
+struct sl_memsource;
+
+/** @return 0 with *out OWNED (sl_memsource_destroy), or -ENOMEM. */
+int sl_memsource_create(struct sl_memsource **out);
+void sl_memsource_destroy(struct sl_memsource *ms);
+/** Drop every series (the conformance `clear`). */
+void sl_memsource_clear(struct sl_memsource *ms);
+/**
+ * Append one sample to the series with labels @ls (any order; copied; empty values are
+ * dropped). Samples of a series must come in ascending time; an equal or older timestamp
+ * replaces/is refused: @return 0, -EINVAL for out-of-order, -ENOMEM.
+ */
+int sl_memsource_add(struct sl_memsource *ms, const struct sl_qlabel *ls, size_t nls, int64_t t,
+                     double v);
+/** Remove every sample of series @ls (so a re-defined series starts over). */
+void sl_memsource_reset_series(struct sl_memsource *ms, const struct sl_qlabel *ls, size_t nls);
+/** The source view of @ms; BORROWED, valid until sl_memsource_destroy(). */
+struct sl_source sl_memsource_source(struct sl_memsource *ms);
+
+#endif
