@@ -27,7 +27,7 @@ void sl_buf_append(struct sl_buf *b, const void *p, size_t n);
 void sl_buf_puts(struct sl_buf *b, const char *s);
 void sl_buf_putc(struct sl_buf *b, char c);
 void sl_buf_printf(struct sl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sl_buf_vprintf(struct sl_buf *b, const char *fmt, va_list ap);
+void sl_buf_vprintf(struct sl_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /** Append a double the way Prometheus formats sample values: NaN, +Inf, -Inf, else %.17g
  *  shortest round-trip form. */
 void sl_buf_put_double(struct sl_buf *b, double v);

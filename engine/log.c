@@ -38,7 +38,8 @@ int sl_log_parse_level(const char *s, enum sl_log_level *out)
     return -EINVAL;
 }
 
-static void log_write(enum sl_log_level lvl, uint64_t suppressed, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void log_write(enum sl_log_level lvl, uint64_t suppressed,
+                                                        const char *fmt, va_list ap)
 {
     char line[2048];
     struct timespec ts;

@@ -33,7 +33,7 @@ static void teardown(void)
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_assert(eq(int, system(cmd), 0));
 }
-TestSuite(wal, .init = setup, .fini = teardown, .timeout = 10);
+TestSuite(wal, .init = setup, .fini = teardown, .timeout = 60);
 
 struct seen {
     int n;
