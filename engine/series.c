@@ -47,7 +47,7 @@ int sl_series_table_init(struct sl_series_table *t, uint32_t initial, uint32_t l
     return 0;
 }
 
-static void series_free(struct sl_series *s)
+static void series_free(struct sl_shard_series *s)
 {
     if (s->mtype == SL_METRIC_TIMER)
         sl_ddsketch_destroy(s->timer.sk);
@@ -90,7 +90,7 @@ static int table_grow(struct sl_series_table *t)
     return 0;
 }
 
-struct sl_series *sl_series_find(struct sl_series_table *t, uint64_t id, const char *key,
+struct sl_shard_series *sl_series_find(struct sl_series_table *t, uint64_t id, const char *key,
                                  uint16_t key_len)
 {
     uint32_t i = (uint32_t)id & t->mask;
@@ -104,7 +104,7 @@ struct sl_series *sl_series_find(struct sl_series_table *t, uint64_t id, const c
     }
 }
 
-struct sl_series *sl_series_upsert(struct sl_series_table *t, uint64_t id, const char *key,
+struct sl_shard_series *sl_series_upsert(struct sl_series_table *t, uint64_t id, const char *key,
                                    uint16_t key_len, uint8_t mtype, int *created, int *rc)
 {
     *created = 0;
@@ -125,7 +125,7 @@ struct sl_series *sl_series_upsert(struct sl_series_table *t, uint64_t id, const
         *rc = SL_E_LIMIT_SERIES;
         return NULL;
     }
-    struct sl_series *s = calloc(1, sizeof *s + key_len);
+    struct sl_shard_series *s = calloc(1, sizeof *s + key_len);
     if (!s) {
         *rc = -ENOMEM;
         return NULL;
@@ -164,7 +164,7 @@ struct sl_series *sl_series_upsert(struct sl_series_table *t, uint64_t id, const
     return s;
 }
 
-void sl_series_remove(struct sl_series_table *t, struct sl_series *s)
+void sl_series_remove(struct sl_series_table *t, struct sl_shard_series *s)
 {
     uint32_t i = (uint32_t)s->id & t->mask;
     while (t->slots[i].s != s) {
@@ -192,7 +192,7 @@ void sl_series_remove(struct sl_series_table *t, struct sl_series *s)
     series_free(s);
 }
 
-size_t sl_series_memsize(const struct sl_series *s)
+size_t sl_series_memsize(const struct sl_shard_series *s)
 {
     size_t n = sizeof *s + s->key_len;
     if (s->mtype == SL_METRIC_TIMER)

@@ -25,7 +25,7 @@
 #include "engine/ddsketch.h"
 #include "engine/hll.h"
 
-struct sl_series {
+struct sl_shard_series {
     uint64_t id;
     uint16_t key_len;
     uint8_t mtype;   /* enum sl_metric_type */
@@ -52,7 +52,7 @@ struct sl_series {
 
 struct sl_series_slot {
     uint64_t id;
-    struct sl_series *s; /* NULL = empty */
+    struct sl_shard_series *s; /* NULL = empty */
 };
 
 struct sl_series_table {
@@ -69,7 +69,7 @@ int sl_series_table_init(struct sl_series_table *t, uint32_t initial, uint32_t l
 void sl_series_table_fini(struct sl_series_table *t);
 
 /** Find the series with this id and key. @return BORROWED pointer or NULL. */
-struct sl_series *sl_series_find(struct sl_series_table *t, uint64_t id, const char *key,
+struct sl_shard_series *sl_series_find(struct sl_series_table *t, uint64_t id, const char *key,
                                  uint16_t key_len);
 
 /**
@@ -77,11 +77,11 @@ struct sl_series *sl_series_find(struct sl_series_table *t, uint64_t id, const c
  * sketch/HLL. @return BORROWED pointer valid until the series is removed;
  * NULL with *@rc = SL_E_LIMIT (limit reached) or -ENOMEM. *@created says which.
  */
-struct sl_series *sl_series_upsert(struct sl_series_table *t, uint64_t id, const char *key,
+struct sl_shard_series *sl_series_upsert(struct sl_series_table *t, uint64_t id, const char *key,
                                    uint16_t key_len, uint8_t mtype, int *created, int *rc);
 
 /** Remove and free @s (which must be in @t). Slot order of other series may change. */
-void sl_series_remove(struct sl_series_table *t, struct sl_series *s);
+void sl_series_remove(struct sl_series_table *t, struct sl_shard_series *s);
 
 /** Prefetch the slot @id probes first: called a few records ahead to hide the miss. */
 static inline void sl_series_prefetch(const struct sl_series_table *t, uint64_t id)
@@ -90,6 +90,6 @@ static inline void sl_series_prefetch(const struct sl_series_table *t, uint64_t 
 }
 
 /** Heap bytes held by @s (record + sketch/HLL), for the memory self-metric. */
-size_t sl_series_memsize(const struct sl_series *s);
+size_t sl_series_memsize(const struct sl_shard_series *s);
 
 #endif

@@ -40,7 +40,7 @@ struct sl_shard {
     struct sl_ring **in;             /* nproducers rings, BORROWED from the set */
     struct sl_flush_entry *entries;  /* OWNED; grown at flush time only */
     size_t entries_cap;
-    struct sl_series **expired;      /* OWNED scratch list for expiry */
+    struct sl_shard_series **expired;      /* OWNED scratch list for expiry */
     size_t expired_cap;
 };
 
@@ -124,7 +124,7 @@ static void shard_apply(struct sl_shard *sh, const struct sl_record *r, uint32_t
         return;
     }
     int created = 0, rc = 0;
-    struct sl_series *s =
+    struct sl_shard_series *s =
         sl_series_upsert(&sh->table, r->id, r->key, r->key_len, r->mtype, &created, &rc);
     if (!s) {
         if (rc == SL_E_LIMIT_SERIES)
@@ -246,7 +246,7 @@ static void shard_flush(struct sl_shard *sh, int64_t ts_ms)
     }
     size_t n = 0, nexp = 0, mem = 0;
     for (uint32_t i = 0; i <= t->mask; i++) {
-        struct sl_series *s = t->slots[i].s;
+        struct sl_shard_series *s = t->slots[i].s;
         if (!s)
             continue;
         mem += sl_series_memsize(s);
@@ -297,7 +297,7 @@ static void shard_flush(struct sl_shard *sh, int64_t ts_ms)
     }
     /* Reset interval state only after the sink has copied what it needs. */
     for (uint32_t i = 0; i <= t->mask; i++) {
-        struct sl_series *s = t->slots[i].s;
+        struct sl_shard_series *s = t->slots[i].s;
         if (!s)
             continue;
         if (s->updated)

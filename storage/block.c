@@ -732,7 +732,7 @@ static int name_bound(const struct sl_block *b, const char *name, size_t nl, int
 static int select_one(const struct sl_block *b, const struct sl_matchers *ms, size_t i,
                       uint32_t **out, size_t *n)
 {
-    const struct sl_matcher *m = sl_matchers_get(ms, i);
+    const struct sl_store_matcher *m = sl_matchers_get(ms, i);
     size_t nl = strlen(m->name), lo, hi;
     int rc = name_bound(b, m->name, nl, 0, &lo);
     rc = rc ? rc : name_bound(b, m->name, nl, 1, &hi);

@@ -682,16 +682,16 @@ static int agg_from_raw(struct sl_store *s, const char *key, size_t kl, int64_t 
     if (!copy)
         return -ENOMEM;
     memcpy(copy, key, kl);
-    struct sl_matcher m[SL_MATCHERS_MAX];
+    struct sl_store_matcher m[SL_MATCHERS_MAX];
     size_t nm = 0;
     const char *name;
     size_t nl;
     struct sl_key_iter it;
     sl_key_name(copy, kl, &name, &nl, &it);
-    m[nm++] = (struct sl_matcher){SL_MATCH_EQ, "__name__", name};
+    m[nm++] = (struct sl_store_matcher){SL_STORE_MATCH_EQ, "__name__", name};
     struct sl_label l;
     while (nm < SL_MATCHERS_MAX && sl_key_next_label(&it, &l))
-        m[nm++] = (struct sl_matcher){SL_MATCH_EQ, l.name, l.value};
+        m[nm++] = (struct sl_store_matcher){SL_STORE_MATCH_EQ, l.name, l.value};
     struct sl_matchers *ms;
     int rc = sl_matchers_compile(m, nm, &ms, NULL, 0);
     struct sl_series_set *ss = NULL;
@@ -701,7 +701,7 @@ static int agg_from_raw(struct sl_store *s, const char *key, size_t kl, int64_t 
         sl_matchers_destroy(ms);
     }
     for (size_t i = 0; !rc && i < sl_series_set_count(ss); i++) {
-        struct sl_series x;
+        struct sl_store_series x;
         sl_series_set_get(ss, i, &x);
         if (x.key_len != kl || memcmp(x.key, key, kl) != 0)
             continue;

@@ -18,7 +18,7 @@
 
 struct sl_matchers {
     size_t n;
-    struct sl_matcher m[SL_MATCHERS_MAX];
+    struct sl_store_matcher m[SL_MATCHERS_MAX];
     pcre2_code *re[SL_MATCHERS_MAX];
 };
 
@@ -34,7 +34,7 @@ void sl_matchers_destroy(struct sl_matchers *ms)
     free(ms);
 }
 
-int sl_matchers_compile(const struct sl_matcher *m, size_t n, struct sl_matchers **out,
+int sl_matchers_compile(const struct sl_store_matcher *m, size_t n, struct sl_matchers **out,
                         char *errbuf, size_t errlen)
 {
     if (n > SL_MATCHERS_MAX)
@@ -44,7 +44,7 @@ int sl_matchers_compile(const struct sl_matcher *m, size_t n, struct sl_matchers
         return -ENOMEM;
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        if (m[i].op > SL_MATCH_NRE || !m[i].name || !m[i].value) {
+        if (m[i].op > SL_STORE_MATCH_NRE || !m[i].name || !m[i].value) {
             rc = -EINVAL;
             goto fail;
         }
@@ -56,7 +56,7 @@ int sl_matchers_compile(const struct sl_matcher *m, size_t n, struct sl_matchers
             rc = -ENOMEM;
             goto fail;
         }
-        if (m[i].op == SL_MATCH_RE || m[i].op == SL_MATCH_NRE) {
+        if (m[i].op == SL_STORE_MATCH_RE || m[i].op == SL_STORE_MATCH_NRE) {
             int err;
             PCRE2_SIZE off;
             ms->re[i] = pcre2_compile((PCRE2_SPTR)m[i].value, PCRE2_ZERO_TERMINATED,
@@ -86,19 +86,19 @@ size_t sl_matchers_count(const struct sl_matchers *ms)
     return ms->n;
 }
 
-const struct sl_matcher *sl_matchers_get(const struct sl_matchers *ms, size_t i)
+const struct sl_store_matcher *sl_matchers_get(const struct sl_matchers *ms, size_t i)
 {
     return &ms->m[i];
 }
 
 int sl_matchers_value_ok(const struct sl_matchers *ms, size_t i, const char *v, size_t len)
 {
-    const struct sl_matcher *m = &ms->m[i];
+    const struct sl_store_matcher *m = &ms->m[i];
     switch (m->op) {
-    case SL_MATCH_EQ:
-    case SL_MATCH_NE: {
+    case SL_STORE_MATCH_EQ:
+    case SL_STORE_MATCH_NE: {
         int eq = strlen(m->value) == len && memcmp(m->value, v, len) == 0;
-        return m->op == SL_MATCH_EQ ? eq : !eq;
+        return m->op == SL_STORE_MATCH_EQ ? eq : !eq;
     }
     default: {
         pcre2_match_data *md = pcre2_match_data_create_from_pattern(ms->re[i], NULL);
@@ -106,7 +106,7 @@ int sl_matchers_value_ok(const struct sl_matchers *ms, size_t i, const char *v, 
             return 0; /* out of memory: match nothing rather than everything */
         int r = pcre2_match(ms->re[i], (PCRE2_SPTR)(len ? v : ""), len, 0, 0, md, NULL);
         pcre2_match_data_free(md);
-        return m->op == SL_MATCH_RE ? r >= 0 : r < 0;
+        return m->op == SL_STORE_MATCH_RE ? r >= 0 : r < 0;
     }
     }
 }
@@ -114,7 +114,7 @@ int sl_matchers_value_ok(const struct sl_matchers *ms, size_t i, const char *v, 
 int sl_matchers_key_ok(const struct sl_matchers *ms, const char *key, size_t len)
 {
     for (size_t i = 0; i < ms->n; i++) {
-        const struct sl_matcher *m = &ms->m[i];
+        const struct sl_store_matcher *m = &ms->m[i];
         const char *val = "";
         size_t vlen = 0;
         const char *name;

@@ -13,11 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum sl_match_op { SL_MATCH_EQ, SL_MATCH_NE, SL_MATCH_RE, SL_MATCH_NRE };
+enum sl_store_match_op { SL_STORE_MATCH_EQ, SL_STORE_MATCH_NE, SL_STORE_MATCH_RE, SL_STORE_MATCH_NRE };
 
 /** One matcher; strings NUL-terminated and BORROWED for the call they are passed to. */
-struct sl_matcher {
-    enum sl_match_op op;
+struct sl_store_matcher {
+    enum sl_store_match_op op;
     const char *name;
     const char *value;
 };
@@ -32,13 +32,13 @@ struct sl_matchers;
  * @param errbuf  receives a message naming the bad regex (may be NULL).
  * @return 0, -EINVAL (bad op, n > SL_MATCHERS_MAX, regex does not compile), -ENOMEM.
  */
-int sl_matchers_compile(const struct sl_matcher *m, size_t n, struct sl_matchers **out,
+int sl_matchers_compile(const struct sl_store_matcher *m, size_t n, struct sl_matchers **out,
                         char *errbuf, size_t errlen);
 void sl_matchers_destroy(struct sl_matchers *ms);
 
 size_t sl_matchers_count(const struct sl_matchers *ms);
 /** Matcher @i as given (strings now OWNED by @ms). */
-const struct sl_matcher *sl_matchers_get(const struct sl_matchers *ms, size_t i);
+const struct sl_store_matcher *sl_matchers_get(const struct sl_matchers *ms, size_t i);
 
 /** Does matcher @i accept label value @v (len @len; "" for an absent label)? */
 int sl_matchers_value_ok(const struct sl_matchers *ms, size_t i, const char *v, size_t len);

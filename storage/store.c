@@ -1079,7 +1079,7 @@ int sl_store__select(struct sl_store *s, const struct sl_matchers *ms, int64_t m
     return coll_finish(&c, keys_only, out);
 }
 
-int sl_store_select(struct sl_store *s, const struct sl_matcher *m, size_t nm, int64_t mint,
+int sl_store_select(struct sl_store *s, const struct sl_store_matcher *m, size_t nm, int64_t mint,
                     int64_t maxt, unsigned flags, struct sl_series_set **out, char *errbuf,
                     size_t errlen)
 {
@@ -1097,7 +1097,7 @@ size_t sl_series_set_count(const struct sl_series_set *ss)
     return ss->n;
 }
 
-void sl_series_set_get(const struct sl_series_set *ss, size_t i, struct sl_series *out)
+void sl_series_set_get(const struct sl_series_set *ss, size_t i, struct sl_store_series *out)
 {
     const struct acc *a = &ss->a[i];
     out->key = a->key;
@@ -1134,7 +1134,7 @@ static int str_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int sl_store_labels(struct sl_store *s, const char *name, const struct sl_matcher *m, size_t nm,
+int sl_store_labels(struct sl_store *s, const char *name, const struct sl_store_matcher *m, size_t nm,
                     int64_t mint, int64_t maxt, char ***out, size_t *n)
 {
     struct sl_series_set *ss;
@@ -1199,7 +1199,7 @@ int sl_store_labels(struct sl_store *s, const char *name, const struct sl_matche
     return 0;
 }
 
-int sl_store_delete(struct sl_store *s, const struct sl_matcher *m, size_t nm, int64_t mint,
+int sl_store_delete(struct sl_store *s, const struct sl_store_matcher *m, size_t nm, int64_t mint,
                     int64_t maxt, size_t *nseries)
 {
     if (mint > maxt)

@@ -104,7 +104,7 @@ struct sl_sample_batch {
 int sl_store_append(struct sl_store *s, const struct sl_sample_batch *b);
 
 /** One series of a result set; every pointer BORROWED until sl_series_set_destroy(). */
-struct sl_series {
+struct sl_store_series {
     const char *key;
     size_t key_len;
     const int64_t *t; /* strictly increasing */
@@ -126,13 +126,13 @@ struct sl_series_set;
  * @param errbuf  receives the reason for -EINVAL (bad regex), may be NULL.
  * @return 0, -EINVAL, -ENOMEM, SL_E_CORRUPT (a chunk failed to decode; logged with its block).
  */
-int sl_store_select(struct sl_store *s, const struct sl_matcher *m, size_t nm, int64_t mint,
+int sl_store_select(struct sl_store *s, const struct sl_store_matcher *m, size_t nm, int64_t mint,
                     int64_t maxt, unsigned flags, struct sl_series_set **out, char *errbuf,
                     size_t errlen);
 
 size_t sl_series_set_count(const struct sl_series_set *ss);
 /** Series @i (< count) into @out; pointers BORROWED until destroy. */
-void sl_series_set_get(const struct sl_series_set *ss, size_t i, struct sl_series *out);
+void sl_series_set_get(const struct sl_series_set *ss, size_t i, struct sl_store_series *out);
 void sl_series_set_destroy(struct sl_series_set *ss);
 
 /**
@@ -141,7 +141,7 @@ void sl_series_set_destroy(struct sl_series_set *ss);
  * @param[out] out OWNED array of OWNED NUL-terminated strings: sl_strv_free(out, n).
  * @return 0, -EINVAL, -ENOMEM, SL_E_CORRUPT.
  */
-int sl_store_labels(struct sl_store *s, const char *name, const struct sl_matcher *m, size_t nm,
+int sl_store_labels(struct sl_store *s, const char *name, const struct sl_store_matcher *m, size_t nm,
                     int64_t mint, int64_t maxt, char ***out, size_t *n);
 void sl_strv_free(char **v, size_t n);
 
@@ -152,7 +152,7 @@ void sl_strv_free(char **v, size_t n);
  * @param[out] nseries number of series affected (may be NULL).
  * @return 0, -EINVAL, -ENOMEM, -errno (tombstone file or WAL write; nothing deleted).
  */
-int sl_store_delete(struct sl_store *s, const struct sl_matcher *m, size_t nm, int64_t mint,
+int sl_store_delete(struct sl_store *s, const struct sl_store_matcher *m, size_t nm, int64_t mint,
                     int64_t maxt, size_t *nseries);
 
 /**

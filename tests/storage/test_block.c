@@ -84,7 +84,7 @@ static struct sl_block *open_ok(const char *name)
     return b;
 }
 
-static size_t count(struct sl_block *b, const struct sl_matcher *m, size_t n)
+static size_t count(struct sl_block *b, const struct sl_store_matcher *m, size_t n)
 {
     struct sl_matchers *ms;
     cr_assert(eq(int, sl_matchers_compile(m, n, &ms, NULL, 0), 0));
@@ -145,23 +145,23 @@ Test(block, select_matchers_use_postings_semantics)
 {
     write_block("b-2");
     struct sl_block *b = open_ok("b-2");
-    struct sl_matcher cpu = {SL_MATCH_EQ, "__name__", "cpu"};
+    struct sl_store_matcher cpu = {SL_STORE_MATCH_EQ, "__name__", "cpu"};
     cr_assert(eq(sz, count(b, &cpu, 1), 40));
-    struct sl_matcher m1[] = {cpu, {SL_MATCH_EQ, "env", "prod"}};
+    struct sl_store_matcher m1[] = {cpu, {SL_STORE_MATCH_EQ, "env", "prod"}};
     cr_assert(eq(sz, count(b, m1, 2), 14)); /* i%3==0 for i<40 */
-    struct sl_matcher m2[] = {cpu, {SL_MATCH_NE, "env", "prod"}};
+    struct sl_store_matcher m2[] = {cpu, {SL_STORE_MATCH_NE, "env", "prod"}};
     cr_assert(eq(sz, count(b, m2, 2), 26)); /* dev plus absent */
-    struct sl_matcher m3[] = {{SL_MATCH_EQ, "env", ""}};
+    struct sl_store_matcher m3[] = {{SL_STORE_MATCH_EQ, "env", ""}};
     cr_assert(eq(sz, count(b, m3, 1), 20)); /* absent label == "" */
-    struct sl_matcher m4[] = {{SL_MATCH_RE, "host", "h0[0-4]"}};
+    struct sl_store_matcher m4[] = {{SL_STORE_MATCH_RE, "host", "h0[0-4]"}};
     cr_assert(eq(sz, count(b, m4, 1), 5)); /* anchored: h10..h59 excluded */
-    struct sl_matcher m5[] = {{SL_MATCH_RE, "host", "h0"}};
+    struct sl_store_matcher m5[] = {{SL_STORE_MATCH_RE, "host", "h0"}};
     cr_assert(eq(sz, count(b, m5, 1), 0)); /* must match the whole value */
-    struct sl_matcher m6[] = {{SL_MATCH_NRE, "env", "prod|dev"}};
+    struct sl_store_matcher m6[] = {{SL_STORE_MATCH_NRE, "env", "prod|dev"}};
     cr_assert(eq(sz, count(b, m6, 1), 20));
-    struct sl_matcher m7[] = {{SL_MATCH_RE, "env", ".*"}};
+    struct sl_store_matcher m7[] = {{SL_STORE_MATCH_RE, "env", ".*"}};
     cr_assert(eq(sz, count(b, m7, 1), NS));
-    struct sl_matcher m8[] = {{SL_MATCH_EQ, "nolabel", "x"}};
+    struct sl_store_matcher m8[] = {{SL_STORE_MATCH_EQ, "nolabel", "x"}};
     cr_assert(eq(sz, count(b, m8, 1), 0));
     cr_assert(eq(sz, count(b, NULL, 0), NS));
     sl_block_close(b);
