@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * storage/ <-> engine/ sink and storage/ <-> query/ source.
+ *
+ * Sink: one flush of one shard becomes one sl_store_append() batch, so the store's
+ * all-or-nothing append makes a flush atomic for queries too. Keys are rebuilt as plain
+ * series (kind SL_KIND_PLAIN): name + suffix ("_total", "_sum"...), the entry's labels,
+ * plus "quantile" for timer quantiles. A failed append (disk full, permission) is counted
+ * and logged by the shard; the interval is lost for storage only, never for /metrics.
+ *
+ * Source: query matchers map 1:1 onto storage matchers; each stored key is decoded in
+ * place (its strings are already NUL-terminated) into a sorted label array with __name__.
+ */
+#include "tools/store_bridge.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/buf.h"
+#include "engine/key.h"
+#include "engine/log.h"
+#include "engine/record.h"
+
+/* ---- sink -------------------------------------------------------------------------- */
+
+static int append_point(struct sl_buf *keys, const char *key, uint32_t key_len,
+                        const struct sl_flush_point *pt, size_t *off, uint32_t *len)
+{
+    const char *name;
+    size_t name_len;
+    struct sl_key_iter it;
+    sl_key_name(key, key_len, &name, &name_len, &it);
+    char full[SL_KEY_MAX];
+    size_t sl = strlen(pt->suffix);
+    if (name_len + sl >= sizeof full)
+        return -ENOSPC;
+    memcpy(full, name, name_len);
+    memcpy(full + name_len, pt->suffix, sl);
+    struct sl_label labels[SL_LABELS_MAX];
+    size_t n = 0;
+    struct sl_label l;
+    while (sl_key_next_label(&it, &l) && n < SL_LABELS_MAX - 1)
+        labels[n++] = l;
+    char qv[32];
+    if (pt->extra_label) {
+        struct sl_buf b = SL_BUF_INIT;
+        sl_buf_put_double(&b, pt->extra_value);
+        snprintf(qv, sizeof qv, "%s", b.data ? b.data : "");
+        sl_buf_fini(&b);
+        labels[n++] = (struct sl_label){.name = pt->extra_label,
+                                        .name_len = (uint32_t)strlen(pt->extra_label),
+                                        .value = qv,
+                                        .value_len = (uint32_t)strlen(qv)};
+    }
+    char out[SL_KEY_MAX];
+    int kl = sl_key_build(SL_KIND_PLAIN, full, name_len + sl, labels, n, out, sizeof out);
+    if (kl < 0)
+        return kl;
+    *off = keys->len;
+    *len = (uint32_t)kl;
+    sl_buf_append(keys, out, (size_t)kl);
+    return sl_buf_failed(keys);
+}
+
+int sl_store_sink_flush(void *ctx, const struct sl_flush_batch *b)
+{
+    struct sl_store_sink *sk = ctx;
+    struct sl_buf keys = SL_BUF_INIT;
+    size_t cap = b->n * 4 + 16, n = 0;
+    struct sl_sample *samples = malloc(cap * sizeof *samples);
+    size_t *offs = malloc(cap * sizeof *offs);
+    int rc = 0;
+    if (!samples || !offs) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    struct sl_flush_point pts[SL_FLUSH_MAX_POINTS];
+    for (size_t i = 0; i < b->n; i++) {
+        const struct sl_flush_entry *e = &b->entries[i];
+        int np = sl_flush_expand(sk->flush, e, pts);
+        for (int k = 0; k < np; k++) {
+            if (n == cap) {
+                cap *= 2;
+                struct sl_sample *ns = realloc(samples, cap * sizeof *ns);
+                if (!ns) {
+                    rc = -ENOMEM;
+                    goto out;
+                }
+                samples = ns;
+                size_t *no = realloc(offs, cap * sizeof *no);
+                if (!no) {
+                    rc = -ENOMEM;
+                    goto out;
+                }
+                offs = no;
+            }
+            uint32_t kl;
+            if (append_point(&keys, e->key, e->key_len, &pts[k], &offs[n], &kl))
+                continue; /* a key that no longer fits with its suffix: /metrics still has it */
+            samples[n] = (struct sl_sample){.key_len = kl, .t = b->ts_ms, .v = pts[k].value};
+            n++;
+        }
+    }
+    if (sl_buf_failed(&keys)) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    /* The key buffer has stopped growing: now its offsets can become pointers. */
+    for (size_t i = 0; i < n; i++)
+        samples[i].key = keys.data + offs[i];
+    if (n) {
+        struct sl_sample_batch batch = {.samples = samples, .n = n};
+        rc = sl_store_append(sk->store, &batch);
+    }
+    if (rc == 0)
+        atomic_fetch_add_explicit(&sk->samples_written, n, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&sk->append_failures, 1, memory_order_relaxed);
+out:
+    free(samples);
+    free(offs);
+    sl_buf_fini(&keys);
+    return rc;
+}
+
+/* ---- source ------------------------------------------------------------------------ */
+
+static int to_store_matchers(const struct sl_matcher *m, size_t nm, struct sl_store_matcher *out)
+{
+    if (nm > SL_MATCHERS_MAX)
+        return -EINVAL;
+    for (size_t i = 0; i < nm; i++) {
+        static const enum sl_store_match_op ops[] = {
+            [SL_MATCH_EQ] = SL_STORE_MATCH_EQ, [SL_MATCH_NEQ] = SL_STORE_MATCH_NE,
+            [SL_MATCH_RE] = SL_STORE_MATCH_RE, [SL_MATCH_NRE] = SL_STORE_MATCH_NRE};
+        if (m[i].op < 0 || m[i].op > SL_MATCH_NRE)
+            return -EINVAL;
+        out[i] = (struct sl_store_matcher){.op = ops[m[i].op], .name = m[i].name,
+                                           .value = m[i].value};
+    }
+    return 0;
+}
+
+/* Decode a stored key into sorted labels with __name__; pointers into the key itself. */
+static size_t key_labels(const char *key, size_t len, struct sl_qlabel *out)
+{
+    const char *name;
+    size_t name_len;
+    struct sl_key_iter it;
+    sl_key_name(key, len, &name, &name_len, &it);
+    size_t n = 0;
+    int placed = name_len == 0;
+    struct sl_label l;
+    while (sl_key_next_label(&it, &l) && n < SL_LABELS_MAX) {
+        if (!placed && strcmp(l.name, "__name__") > 0) {
+            out[n++] = (struct sl_qlabel){"__name__", name};
+            placed = 1;
+        }
+        out[n++] = (struct sl_qlabel){l.name, l.value};
+    }
+    if (!placed)
+        out[n++] = (struct sl_qlabel){"__name__", name};
+    return n;
+}
+
+static int store_walk(void *ctx, const struct sl_matcher *m, size_t nm, int64_t mint,
+                      int64_t maxt, unsigned flags, sl_series_fn *fn, void *arg)
+{
+    struct sl_store *st = ctx;
+    struct sl_store_matcher sm[SL_MATCHERS_MAX];
+    int rc = to_store_matchers(m, nm, sm);
+    if (rc)
+        return rc;
+    struct sl_series_set *set = NULL;
+    char err[256];
+    rc = sl_store_select(st, sm, nm, mint, maxt, flags, &set, err, sizeof err);
+    if (rc) {
+        SL_WARN("query=select error=\"%s\"", err[0] ? err : "store select failed");
+        return rc;
+    }
+    size_t count = sl_series_set_count(set);
+    struct sl_qlabel ls[SL_LABELS_MAX + 1];
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        struct sl_store_series s;
+        sl_series_set_get(set, i, &s);
+        size_t nl = key_labels(s.key, s.key_len, ls);
+        rc = fn(arg, ls, nl, s.t, s.v, flags ? 0 : s.n);
+    }
+    sl_series_set_destroy(set);
+    return rc;
+}
+
+static int store_select(void *ctx, const struct sl_matcher *m, size_t nm, int64_t mint,
+                        int64_t maxt, sl_series_fn *fn, void *arg)
+{
+    return store_walk(ctx, m, nm, mint, maxt, 0, fn, arg);
+}
+
+static int store_series(void *ctx, const struct sl_matcher *m, size_t nm, int64_t mint,
+                        int64_t maxt, sl_series_fn *fn, void *arg)
+{
+    return store_walk(ctx, m, nm, mint, maxt, SL_SELECT_KEYS_ONLY, fn, arg);
+}
+
+static const struct sl_source_ops store_source_ops = {.select = store_select,
+                                                      .series = store_series};
+
+struct sl_source sl_store_source(struct sl_store *store)
+{
+    return (struct sl_source){.ops = &store_source_ops, .ctx = store};
+}

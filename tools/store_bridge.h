@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file store_bridge.h
+ * The two adapters that connect storage/ to the rest, kept in tools/ because only tools/
+ * may see every room:
+ *  - a flush sink that turns each shard's flushed aggregates into samples (the same names
+ *    /metrics shows, via sl_flush_expand) and appends them to the store, WAL first;
+ *  - a query source (query/source.h) that answers PromQL selectors from the store.
+ * Threads: the sink runs on shard threads (the store serialises appends); the source is
+ * called from HTTP threads concurrently.
+ */
+#ifndef SL_TOOLS_STORE_BRIDGE_H
+#define SL_TOOLS_STORE_BRIDGE_H
+
+#include "engine/sink.h"
+#include "query/source.h"
+#include "storage/store.h"
+
+struct sl_store_sink {
+    struct sl_store *store;          /* BORROWED */
+    const struct sl_flush_cfg *flush; /* BORROWED: quantiles to expose */
+    _Atomic unsigned long long samples_written, append_failures;
+};
+
+/** Sink entry point (ctx = struct sl_store_sink *). */
+sl_sink_flush_fn sl_store_sink_flush;
+
+/** A query source over @store (BORROWED; must outlive the source). */
+struct sl_source sl_store_source(struct sl_store *store);
+
+#endif
