@@ -587,6 +587,8 @@ void pq_eval_node(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
         pq_eval_node(ev, n->a, &l);
         pq_eval_node(ev, n->b, &r);
         pq_eval_binary(ev, n, &l, &r, out);
+        if (out->type == SL_PQ_VECTOR)
+            pq_check_dup(ev, &out->vec); /* as rangeEval does after every step */
         return;
     }
     case PQ_AGG: {
@@ -603,6 +605,8 @@ void pq_eval_node(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
         for (size_t i = 0; i < na; i++)
             pq_eval_node(ev, n->args[i], &args[i]);
         n->fn->fn(ev, n, args, out);
+        if (out->type == SL_PQ_VECTOR)
+            pq_check_dup(ev, &out->vec);
         return;
     }
     default:

@@ -236,7 +236,8 @@ static int is_alnum(int c)
 
 static struct pq_token lex_err(struct pq_lexer *l, size_t pos, const char *msg)
 {
-    snprintf(l->errbuf, sizeof l->errbuf, "%s", msg);
+    if (msg != l->errbuf)
+        snprintf(l->errbuf, sizeof l->errbuf, "%s", msg);
     l->err = l->errbuf;
     l->pos = l->len; /* stop */
     return (struct pq_token){T_ERROR, pos, 0};

@@ -797,3 +797,29 @@ int sl_promql_expr_type(const struct sl_promql_expr *e)
 {
     return e->root->type;
 }
+
+int sl_promql_parse_selector(const char *input, struct sl_promql_expr **out,
+                             const struct sl_matcher **m, size_t *nm,
+                             struct sl_promql_error *err)
+{
+    struct sl_promql_expr *e;
+    int rc = sl_promql_parse(input, &e, err);
+    if (rc)
+        return rc;
+    const struct pq_node *n = e->root;
+    if (n->kind != PQ_VSEL || n->offset || n->at_kind) {
+        size_t pos = n->kind == PQ_MSEL ? n->a->end : n->pos;
+        sl_promql_expr_free(e);
+        err->kind = SL_PQ_ERR_PARSE;
+        err->line = 1;
+        err->col = (int)pos + 1;
+        err->pos = pos;
+        snprintf(err->msg, sizeof err->msg, "1:%zu: parse error: expected a series selector",
+                 pos + 1);
+        return SL_E_PROTO;
+    }
+    *m = n->m;
+    *nm = n->nm;
+    *out = e;
+    return 0;
+}

@@ -54,6 +54,14 @@ struct sl_promql_expr;
  */
 int sl_promql_parse(const char *input, struct sl_promql_expr **out, struct sl_promql_error *err);
 void sl_promql_expr_free(struct sl_promql_expr *e);
+/**
+ * Parse a series selector as match[] takes it (`up{job="api"}`, `{__name__=~"x.*"}`).
+ * @param[out] m, nm  BORROWED matchers of *out, valid until sl_promql_expr_free(*out).
+ * @return as sl_promql_parse(); SL_E_PROTO also when the input is not a plain selector.
+ */
+int sl_promql_parse_selector(const char *input, struct sl_promql_expr **out,
+                             const struct sl_matcher **m, size_t *nm,
+                             struct sl_promql_error *err);
 /** Type of the whole expression (enum sl_pq_vtype). */
 int sl_promql_expr_type(const struct sl_promql_expr *e);
 /** Append the canonical text of @e (what /api/v1/format_query returns) to @out. */
