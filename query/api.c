@@ -788,3 +788,8 @@ const struct sl_http_route *sl_query_api_routes(struct sl_query_api *api, size_t
     *n = api->nroutes;
     return api->routes;
 }
+
+int sl_query_parse_time(const char *s, int64_t *ms)
+{
+    return parse_time(s, ms);
+}

@@ -48,4 +48,10 @@ void sl_query_api_destroy(struct sl_query_api *api);
  */
 const struct sl_http_route *sl_query_api_routes(struct sl_query_api *api, size_t *n);
 
+/**
+ * Parse a time parameter the way the Prometheus API does: RFC3339 ("2026-11-28T10:00:00Z",
+ * fractional seconds and offsets allowed) or float Unix seconds. @return 0 or -EINVAL.
+ */
+int sl_query_parse_time(const char *s, int64_t *ms);
+
 #endif

@@ -16,7 +16,10 @@
 #include "engine/clock.h"
 #include "sl_config.h"
 
-enum opt_kind { K_STR, K_U32, K_SIZE, K_DURATION, K_BOOL, K_LEVEL, K_BACKEND, K_QUANTILES };
+enum opt_kind {
+    K_STR, K_U32, K_SIZE, K_DURATION, K_BOOL, K_LEVEL, K_BACKEND, K_QUANTILES, K_FSYNC,
+    K_DURATION_OR_ZERO
+};
 
 struct opt {
     const char *section, *key, *flag, *def, *help;
@@ -58,6 +61,18 @@ static const struct opt opts[] = {
      K_QUANTILES, OFF(shard.flush), 0},
     {"storage", "data_dir", "data-dir", "./sluice-data", "where data is stored", K_STR,
      OFF(data_dir), sizeof(((struct sl_daemon_cfg *)0)->data_dir)},
+    {"storage", "fsync", "fsync", "batch",
+     "WAL durability: batch (fdatasync once per flush) or none (the OS decides)", K_FSYNC,
+     OFF(store.fsync), 0},
+    {"storage", "block_range", "block-range", "2h", "time range of one raw block",
+     K_DURATION, OFF(store.block_range_ms), 0},
+    {"storage", "out_of_order_window", "out-of-order-window", "1y",
+     "oldest sample accepted, relative to the newest", K_DURATION, OFF(store.ooo_window_ms), 0},
+    {"storage", "raw_retention", "retention", "15d", "how long raw samples are kept (0: forever)",
+     K_DURATION_OR_ZERO, OFF(store.raw_retention_ms), 0},
+    {"storage", "maintain_interval", "maintain-interval", "10s",
+     "how often blocks are cut, compacted, downsampled and expired", K_DURATION,
+     OFF(maintain_interval_ms), 0},
     {"log", "level", "log-level", "info", "debug, info, warn or error", K_LEVEL, OFF(log_level),
      0},
 };
@@ -71,6 +86,8 @@ void sl_daemon_cfg_defaults(struct sl_daemon_cfg *cfg)
     sl_shard_cfg_defaults(&cfg->shard);
     sl_statsd_server_cfg_defaults(&cfg->statsd);
     sl_http_server_cfg_defaults(&cfg->http);
+    sl_store_cfg_defaults(&cfg->store);
+    cfg->maintain_interval_ms = 10000;
 }
 
 static int parse_size(const char *v, uint64_t *out)
@@ -122,6 +139,21 @@ static int apply(struct sl_daemon_cfg *cfg, const struct opt *o, const char *v, 
         *(int64_t *)(void *)base = ms;
         return 0;
     }
+    case K_DURATION_OR_ZERO: {
+        int64_t ms = 0;
+        if (strcmp(v, "0") != 0 && sl_clock_parse_duration(v, &ms))
+            goto bad;
+        *(int64_t *)(void *)base = ms;
+        return 0;
+    }
+    case K_FSYNC:
+        if (!strcmp(v, "batch"))
+            cfg->store.fsync = SL_WAL_FSYNC_BATCH;
+        else if (!strcmp(v, "none"))
+            cfg->store.fsync = SL_WAL_FSYNC_NONE;
+        else
+            goto bad;
+        return 0;
     case K_BOOL:
         if (!strcasecmp(v, "true") || !strcasecmp(v, "on") || !strcmp(v, "1") ||
             !strcasecmp(v, "yes"))

@@ -16,6 +16,7 @@
 #include "engine/shard.h"
 #include "ingest/http_server.h"
 #include "ingest/statsd_server.h"
+#include "storage/store.h"
 
 struct sl_daemon_cfg {
     char data_dir[512];
@@ -23,6 +24,8 @@ struct sl_daemon_cfg {
     struct sl_shard_cfg shard;
     struct sl_statsd_server_cfg statsd;
     struct sl_http_server_cfg http;
+    struct sl_store_cfg store; /* .dir points at data_dir */
+    int64_t maintain_interval_ms;
 };
 
 void sl_daemon_cfg_defaults(struct sl_daemon_cfg *cfg);

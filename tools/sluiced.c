@@ -9,19 +9,25 @@
  * sees them.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/buf.h"
+#include "engine/clock.h"
+#include "engine/errors.h"
 #include "engine/log.h"
 #include "engine/shard.h"
 #include "ingest/http_server.h"
 #include "ingest/statsd_server.h"
+#include "query/api.h"
 #include "sl_config.h"
+#include "storage/store.h"
 #include "tools/config.h"
 #include "tools/exposition.h"
+#include "tools/store_bridge.h"
 
 struct daemon {
     struct sl_daemon_cfg cfg;
@@ -29,7 +35,51 @@ struct daemon {
     struct sl_statsd_server *statsd;
     struct sl_http_server *http;
     struct sl_expo *expo;
+    struct sl_store *store;
+    struct sl_store_sink store_sink;
+    struct sl_query_api *api;
+    struct sl_http_route *routes; /* OWNED: daemon routes + the query API's */
+    pthread_t maintain_th;
+    int maintain_started;
+    pthread_mutex_t maintain_mu;
+    pthread_cond_t maintain_cv;
+    int stopping;
 };
+
+/* Every flush goes to /metrics and to the store. The store's error is the one reported:
+ * /metrics never fails short of memory, and losing the durable copy is what matters. */
+static int tee_flush(void *ctx, const struct sl_flush_batch *b)
+{
+    struct daemon *d = ctx;
+    int rc1 = sl_expo_sink_flush(d->expo, b);
+    int rc2 = sl_store_sink_flush(&d->store_sink, b);
+    return rc2 ? rc2 : rc1;
+}
+
+/* Background storage work: cut blocks, compact, downsample, apply retention. One bounded
+ * step per call; when a step did something, the next follows at once. */
+static void *maintain_main(void *arg)
+{
+    struct daemon *d = arg;
+    pthread_mutex_lock(&d->maintain_mu);
+    while (!d->stopping) {
+        pthread_mutex_unlock(&d->maintain_mu);
+        int rc, steps = 0;
+        while ((rc = sl_store_maintain(d->store, sl_clock_wall_ms())) == 1 && steps++ < 1000)
+            ;
+        pthread_mutex_lock(&d->maintain_mu);
+        if (d->stopping)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + (d->cfg.maintain_interval_ms % 1000) * 1000000;
+        ts.tv_sec += d->cfg.maintain_interval_ms / 1000 + ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        pthread_cond_timedwait(&d->maintain_cv, &d->maintain_mu, &ts);
+    }
+    pthread_mutex_unlock(&d->maintain_mu);
+    return NULL;
+}
 
 static int handle_healthy(void *ctx, const struct sl_http_request *req,
                           struct sl_http_response *resp)
@@ -193,10 +243,20 @@ static void shutdown_daemon(struct daemon *d)
         sl_statsd_server_stop(d->statsd);
     if (d->shards)
         sl_shardset_stop(d->shards); /* drains rings, final flush into the sinks */
+    if (d->maintain_started) {
+        pthread_mutex_lock(&d->maintain_mu);
+        d->stopping = 1;
+        pthread_cond_signal(&d->maintain_cv);
+        pthread_mutex_unlock(&d->maintain_mu);
+        pthread_join(d->maintain_th, NULL);
+    }
     sl_http_server_close(d->http);
     sl_statsd_server_close(d->statsd);
     sl_shardset_destroy(d->shards);
+    sl_query_api_destroy(d->api);
+    sl_store_close(d->store); /* after the final flush: it is in the WAL */
     sl_expo_destroy(d->expo);
+    free(d->routes);
 }
 
 int main(int argc, char **argv)
@@ -224,8 +284,24 @@ int main(int argc, char **argv)
     sc->nproducers = sl_statsd_server_producers(&d.cfg.statsd);
     if ((rc = sl_expo_create(sc->nshards ? sc->nshards : 1, &sc->flush, &d.expo)))
         goto fail_rc;
-    sc->sink.flush = sl_expo_sink_flush;
-    sc->sink.ctx = d.expo;
+    sc->sink.flush = tee_flush;
+    sc->sink.ctx = &d;
+    pthread_mutex_init(&d.maintain_mu, NULL);
+    pthread_cond_init(&d.maintain_cv, NULL);
+
+    d.cfg.store.dir = d.cfg.data_dir;
+    if ((rc = sl_store_cfg_check(&d.cfg.store, err, sizeof err)))
+        goto fail;
+    if ((rc = sl_store_open(&d.cfg.store, &d.store))) {
+        snprintf(err, sizeof err, "cannot open the store in %.300s: %s", d.cfg.data_dir,
+                 sl_strerror(rc));
+        goto fail;
+    }
+    d.store_sink.store = d.store;
+    d.store_sink.flush = &sc->flush;
+    struct sl_query_api_cfg qcfg = {.src = sl_store_source(d.store)};
+    if ((rc = sl_query_api_create(&qcfg, &d.api)))
+        goto fail_rc;
     if ((rc = sl_shard_cfg_check(sc, err, sizeof err)) ||
         (rc = sl_statsd_server_cfg_check(&d.cfg.statsd, err, sizeof err)))
         goto fail;
@@ -235,17 +311,29 @@ int main(int argc, char **argv)
         goto fail;
     sl_expo_set_self(d.expo, self_metrics, &d);
 
-    static struct sl_http_route routes[] = {
-        {"GET", "/metrics", 0, sl_expo_handle_metrics, NULL},
+    const struct sl_http_route own[] = {
+        {"GET", "/metrics", 0, sl_expo_handle_metrics, d.expo},
         {NULL, "/-/healthy", 0, handle_healthy, NULL},
         {NULL, "/-/ready", 0, handle_ready, NULL},
+        {NULL, "/api/v1/admin/tsdb/delete_series", 0, sl_store_handle_delete_series, d.store},
     };
-    routes[0].ctx = d.expo;
-    if ((rc = sl_http_server_open(&d.cfg.http, routes, sizeof routes / sizeof routes[0], &d.http,
-                                  err, sizeof err)))
+    size_t nown = sizeof own / sizeof own[0], napi = 0;
+    const struct sl_http_route *api_routes = sl_query_api_routes(d.api, &napi);
+    d.routes = calloc(nown + napi, sizeof *d.routes);
+    if (!d.routes) {
+        rc = -ENOMEM;
+        goto fail_rc;
+    }
+    memcpy(d.routes, own, sizeof own);
+    memcpy(d.routes + nown, api_routes, napi * sizeof *api_routes);
+    if ((rc = sl_http_server_open(&d.cfg.http, d.routes, nown + napi, &d.http, err,
+                                  sizeof err)))
         goto fail;
     if ((rc = sl_shardset_start(d.shards)) || (rc = sl_statsd_server_start(d.statsd)))
         goto fail_rc;
+    if ((rc = -pthread_create(&d.maintain_th, NULL, maintain_main, &d)))
+        goto fail_rc;
+    d.maintain_started = 1;
 
     char http_addr[160];
     snprintf(http_addr, sizeof http_addr, "%s", d.cfg.http.addr);
@@ -256,9 +344,12 @@ int main(int argc, char **argv)
             sl_statsd_server_backend(d.statsd));
     printf("sluiced %s ready\n"
            "  send StatsD:  echo \"deploys:1|c\" | nc -u -w0 %s %d   (UDP; TCP on the same port)\n"
-           "  read values:  curl http://127.0.0.1:%d/metrics   (after the %llds flush)\n",
+           "  read values:  curl http://127.0.0.1:%d/metrics   (after the %llds flush)\n"
+           "  query:        curl 'http://127.0.0.1:%d/api/v1/query?query=rate(deploys_total[1m])'\n"
+           "  data in:      %s\n",
            SL_VERSION, "127.0.0.1", sl_statsd_server_port(d.statsd), sl_http_server_port(d.http),
-           (long long)(sc->flush_interval_ms / 1000));
+           (long long)(sc->flush_interval_ms / 1000), sl_http_server_port(d.http),
+           d.cfg.data_dir);
     fflush(stdout);
 
     int sig = 0;

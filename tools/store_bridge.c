@@ -14,13 +14,18 @@
 #include "tools/store_bridge.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/buf.h"
+#include "engine/errors.h"
 #include "engine/key.h"
 #include "engine/log.h"
 #include "engine/record.h"
+#include "query/api.h"
+#include "query/promql.h"
 
 /* ---- sink -------------------------------------------------------------------------- */
 
@@ -209,4 +214,80 @@ static const struct sl_source_ops store_source_ops = {.select = store_select,
 struct sl_source sl_store_source(struct sl_store *store)
 {
     return (struct sl_source){.ops = &store_source_ops, .ctx = store};
+}
+
+/* ---- admin: delete series ---------------------------------------------------------- */
+
+__attribute__((format(printf, 4, 5))) static int
+api_error(struct sl_http_response *resp, int status, const char *type, const char *fmt, ...)
+{
+    struct sl_buf b = SL_BUF_INIT;
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    sl_buf_printf(&b, "{\"status\":\"error\",\"errorType\":\"%s\",\"error\":\"", type);
+    for (const char *p = msg; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            sl_buf_putc(&b, '\\');
+        sl_buf_putc(&b, (unsigned char)*p < 0x20 ? ' ' : *p);
+    }
+    sl_buf_puts(&b, "\"}");
+    if (sl_buf_failed(&b)) {
+        sl_buf_fini(&b);
+        return -ENOMEM;
+    }
+    resp->status = status;
+    resp->content_type = "application/json";
+    resp->body = sl_buf_steal(&b, &resp->body_len);
+    return 0;
+}
+
+int sl_store_handle_delete_series(void *ctx, const struct sl_http_request *req,
+                                  struct sl_http_response *resp)
+{
+    struct sl_store *st = ctx;
+    if (strcmp(req->method, "POST") && strcmp(req->method, "PUT"))
+        return api_error(resp, 405, "bad_data", "method %s not allowed (use POST or PUT)",
+                         req->method);
+    int64_t start = INT64_MIN, end = INT64_MAX;
+    const char *s = sl_http_param(req, "start"), *e = sl_http_param(req, "end");
+    if (s && sl_query_parse_time(s, &start))
+        return api_error(resp, 400, "bad_data", "invalid parameter \"start\": \"%s\"", s);
+    if (e && sl_query_parse_time(e, &end))
+        return api_error(resp, 400, "bad_data", "invalid parameter \"end\": \"%s\"", e);
+    size_t nmatch = 0;
+    for (size_t i = 0; i < req->nparams; i++)
+        nmatch += strcmp(req->params[i].name, "match[]") == 0;
+    if (!nmatch)
+        return api_error(resp, 400, "bad_data", "%s", "no match[] parameter provided");
+    /* Parse every selector before deleting anything: a bad one rejects the whole request. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < req->nparams; i++) {
+            if (strcmp(req->params[i].name, "match[]"))
+                continue;
+            struct sl_promql_expr *x;
+            const struct sl_matcher *m;
+            size_t nm;
+            struct sl_promql_error perr;
+            int rc = sl_promql_parse_selector(req->params[i].value, &x, &m, &nm, &perr);
+            if (rc == -ENOMEM)
+                return rc;
+            if (rc)
+                return api_error(resp, 400, "bad_data", "invalid parameter \"match[]\": %s",
+                                 perr.msg);
+            if (pass == 1) {
+                struct sl_store_matcher sm[SL_MATCHERS_MAX];
+                rc = to_store_matchers(m, nm, sm);
+                if (rc == 0)
+                    rc = sl_store_delete(st, sm, nm, start, end, NULL);
+            }
+            sl_promql_expr_free(x);
+            if (rc)
+                return api_error(resp, 500, "internal", "delete failed: %s", sl_strerror(rc));
+        }
+    }
+    resp->status = 204;
+    return 0;
 }

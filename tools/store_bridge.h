@@ -12,6 +12,7 @@
 #ifndef SL_TOOLS_STORE_BRIDGE_H
 #define SL_TOOLS_STORE_BRIDGE_H
 
+#include "engine/http.h"
 #include "engine/sink.h"
 #include "query/source.h"
 #include "storage/store.h"
@@ -24,6 +25,10 @@ struct sl_store_sink {
 
 /** Sink entry point (ctx = struct sl_store_sink *). */
 sl_sink_flush_fn sl_store_sink_flush;
+
+/** POST|PUT /api/v1/admin/tsdb/delete_series (ctx = struct sl_store *): Prometheus'
+ *  parameters (match[] required, start/end optional), 204 on success. */
+sl_http_handler_fn sl_store_handle_delete_series;
 
 /** A query source over @store (BORROWED; must outlive the source). */
 struct sl_source sl_store_source(struct sl_store *store);
