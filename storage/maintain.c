@@ -44,7 +44,7 @@ static int64_t head_boundary(const struct sl_store *s)
 static int window_closed(const struct sl_store *s, int64_t w0)
 {
     int64_t w1 = w0 + s->cfg.compact_range_ms;
-    if (s->head.maxt == INT64_MIN)
+    if (s->head.maxt == INT64_MIN || (s->sealed && s->head.nsamples == 0))
         return 1;
     return w1 <= head_boundary(s) && sl_head_mint(&s->head) >= w1;
 }
@@ -63,12 +63,13 @@ static int keyidx_cmp(const void *a, const void *b)
 
 /* ---- cut -------------------------------------------------------------------------------- */
 
-static int step_cut(struct sl_store *s)
+static int step_cut(struct sl_store *s, int force)
 {
     struct sl_head *h = &s->head;
     if (h->nsamples == 0)
         return 0;
-    int64_t r = s->cfg.block_range_ms, bound = head_boundary(s), hm = sl_head_mint(h);
+    int64_t r = s->cfg.block_range_ms, bound = force ? INT64_MAX : head_boundary(s);
+    int64_t hm = sl_head_mint(h);
     if (hm >= bound)
         return 0;
     int64_t w0 = sl_agg_bucket(hm, r), w1 = w0 + r - 1;
@@ -690,7 +691,7 @@ static int step_retention(struct sl_store *s, int64_t now)
 int sl_store_maintain(struct sl_store *s, int64_t now_ms)
 {
     pthread_mutex_lock(&s->wmu);
-    int rc = step_cut(s);
+    int rc = step_cut(s, 0);
     if (!rc)
         rc = step_purge(s);
     if (!rc)
@@ -885,4 +886,16 @@ int sl_store_read_agg(struct sl_store *s, const char *key, size_t keylen, int64_
     *out = v.a;
     *n = v.n;
     return 0;
+}
+
+int sl_store_flush_head(struct sl_store *s)
+{
+    pthread_mutex_lock(&s->wmu);
+    int rc;
+    while ((rc = step_cut(s, 1)) == 1)
+        ;
+    if (rc == 0)
+        s->sealed = 1;
+    pthread_mutex_unlock(&s->wmu);
+    return rc;
 }

@@ -732,6 +732,7 @@ int sl_store_append(struct sl_store *s, const struct sl_sample_batch *b)
     for (size_t i = 0; i < b->n; i++)
         sl_head_commit(&s->head, s->idx[i], b->samples[i].t, b->samples[i].v);
     pthread_rwlock_unlock(&s->lock);
+    s->sealed = 0;
 out:
     pthread_mutex_unlock(&s->wmu);
     return rc;

@@ -480,3 +480,25 @@ Test(store, foreign_block_version_fails_open_naming_file)
     struct sl_store *s2;
     cr_assert(eq(int, sl_store_open(&cfg, &s2), SL_E_VERSION));
 }
+
+Test(store, flush_head_moves_everything_into_compacted_blocks)
+{
+    keys_init();
+    struct sl_store *s = open_store();
+    fill(s, 0, 1200000, 10000);
+    cr_assert(eq(int, sl_store_flush_head(s), 0));
+    struct sl_store_stats st;
+    sl_store_stats(s, &st);
+    cr_assert(eq(u64, st.head_samples, 0));
+    maintain_all(s, 0);
+    sl_store_stats(s, &st);
+    cr_assert(eq(u64, st.blocks, 2)); /* one per 10-minute window */
+    cr_assert(eq(u64, st.block_samples, NSER * 120));
+    check_all(s, 0, 1200000, 10000);
+    sl_store_close(s);
+    s = open_store(); /* the WAL was checkpointed: nothing replays into the head */
+    sl_store_stats(s, &st);
+    cr_assert(eq(u64, st.head_samples, 0));
+    check_all(s, 0, 1200000, 10000);
+    sl_store_close(s);
+}
