@@ -44,7 +44,7 @@ static int64_t head_boundary(const struct sl_store *s)
 static int window_closed(const struct sl_store *s, int64_t w0)
 {
     int64_t w1 = w0 + s->cfg.compact_range_ms;
-    if (s->head.maxt == INT64_MIN)
+    if (s->head.maxt == INT64_MIN || (s->sealed && s->head.nsamples == 0))
         return 1;
     return w1 <= head_boundary(s) && sl_head_mint(&s->head) >= w1;
 }
@@ -63,12 +63,13 @@ static int keyidx_cmp(const void *a, const void *b)
 
 /* ---- cut -------------------------------------------------------------------------------- */
 
-static int step_cut(struct sl_store *s)
+static int step_cut(struct sl_store *s, int force)
 {
     struct sl_head *h = &s->head;
     if (h->nsamples == 0)
         return 0;
-    int64_t r = s->cfg.block_range_ms, bound = head_boundary(s), hm = sl_head_mint(h);
+    int64_t r = s->cfg.block_range_ms, bound = force ? INT64_MAX : head_boundary(s);
+    int64_t hm = sl_head_mint(h);
     if (hm >= bound)
         return 0;
     int64_t w0 = sl_agg_bucket(hm, r), w1 = w0 + r - 1;
@@ -198,6 +199,36 @@ static int rows_add_series(struct rows *r, const struct sl_block *b, uint32_t id
     if (ch != stack)
         free(ch);
     return rc;
+}
+
+/* When the raw samples before window @w0 are gone (retention), the counter bridge comes
+ * from the `last` column of the previous window's finest tier block. */
+static int tier_prev_last(struct sl_store *s, struct sl_bref *const *bl, size_t nb,
+                          const char *key, size_t kl, int64_t w0, double *out)
+{
+    struct sl_bref *best = NULL;
+    for (size_t i = 0; i < nb; i++) {
+        const struct sl_block_meta *m = bl[i]->m;
+        if (m->resolution_ms == 0 || win_of(s, m->mint) != w0 - s->cfg.compact_range_ms)
+            continue;
+        if (!best || m->resolution_ms < best->m->resolution_ms ||
+            (m->resolution_ms == best->m->resolution_ms && m->seq > best->m->seq))
+            best = bl[i];
+    }
+    uint32_t id;
+    if (!best || sl_block_find(best->b, key, kl, &id))
+        return 0;
+    size_t scratch_len = sl_codec_chunk_bound(SL_CODEC_CHUNK_MAX, SL_CODEC_COLS_MAX);
+    uint8_t *scratch = malloc(scratch_len);
+    struct rows r = {.ncols = SL_AGG_COLS};
+    int found = 0;
+    if (scratch && rows_add_series(&r, best->b, id, scratch, scratch_len) == 0 && r.n) {
+        *out = r.c[4][r.n - 1];
+        found = 1;
+    }
+    rows_free(&r);
+    free(scratch);
+    return found;
 }
 
 /* Sort, deduplicate (later rows win), drop tombstoned rows, then add to @w. */
@@ -346,7 +377,13 @@ static int step_purge(struct sl_store *s)
         return 0;
     for (size_t i = 0; i < s->nblocks; i++) {
         struct sl_bref *r = s->blocks[i];
-        if (block_has_tombs(s, r->b)) {
+        if (r->tomb_gen == s->tomb_gen)
+            continue;
+        if (!block_has_tombs(s, r->b)) {
+            r->tomb_gen = s->tomb_gen;
+            continue;
+        }
+        {
             atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
             int rc = merge_blocks(s, &r, 1, "purge");
             sl_bref_put(r);
@@ -484,6 +521,20 @@ static int build_tier(struct sl_store *s, unsigned k, struct sl_bref *src, int64
         }
         if ((rc = rows_add_series(&r, src->b, id, scratch, scratch_len)))
             break;
+        if (sl_store__has_tomb(s, key, kl)) {
+            /* deleted samples (or buckets touched by a deletion) stay out of the tier */
+            size_t o = 0;
+            int64_t span = k == 0 ? 0 : s->cfg.tiers[k - 1].resolution_ms - 1;
+            for (size_t i = 0; i < r.n; i++) {
+                if (sl_store__tomb_overlaps(s, key, kl, r.t[i], r.t[i] + span))
+                    continue;
+                r.t[o] = r.t[i];
+                for (unsigned c = 0; c < r.ncols; c++)
+                    r.c[c][o] = r.c[c][i];
+                o++;
+            }
+            r.n = o;
+        }
         if (r.n == 0)
             continue;
         if (r.n > aggcap) {
@@ -505,7 +556,8 @@ static int build_tier(struct sl_store *s, unsigned k, struct sl_bref *src, int64
         size_t nb;
         if (k == 0) {
             double pv;
-            int hp = prev_sample(s, key, kl, w0, &pv, scratch, scratch_len);
+            int hp = prev_sample(s, key, kl, w0, &pv, scratch, scratch_len) ||
+                     tier_prev_last(s, s->blocks, s->nblocks, key, kl, w0, &pv);
             nb = sl_agg_from_raw(r.t, r.c[0], r.n, res, hp ? &pv : NULL, out);
         } else {
             for (size_t i = 0; i < r.n; i++)
@@ -639,7 +691,7 @@ static int step_retention(struct sl_store *s, int64_t now)
 int sl_store_maintain(struct sl_store *s, int64_t now_ms)
 {
     pthread_mutex_lock(&s->wmu);
-    int rc = step_cut(s);
+    int rc = step_cut(s, 0);
     if (!rc)
         rc = step_purge(s);
     if (!rc)
@@ -710,7 +762,17 @@ static int agg_from_raw(struct sl_store *s, const char *key, size_t kl, int64_t 
             rc = -ENOMEM;
             break;
         }
-        size_t nb = sl_agg_from_raw(x.t, x.v, x.n, res, NULL, b);
+        double pv;
+        int hp = 0;
+        if (x.n == 0 || x.t[0] >= w0) {
+            struct sl_bref **bl;
+            int nbl = sl_store__blocks_snapshot(s, &bl);
+            if (nbl >= 0) {
+                hp = tier_prev_last(s, bl, (size_t)nbl, key, kl, w0, &pv);
+                sl_store__blocks_release(bl, (size_t)nbl);
+            }
+        }
+        size_t nb = sl_agg_from_raw(x.t, x.v, x.n, res, hp ? &pv : NULL, b);
         for (size_t j = 0; j < nb && !rc; j++)
             if (b[j].t >= w0 && b[j].t >= mint && b[j].t <= maxt)
                 rc = aggv_push(out, &b[j]);
@@ -738,6 +800,35 @@ int sl_store_read_agg(struct sl_store *s, const char *key, size_t keylen, int64_
         tiered |= s->cfg.tiers[k].resolution_ms == resolution_ms;
     struct aggv v = {0};
     int rc = 0;
+    /* clamp to the data the store holds, so open-ended ranges do not walk empty windows */
+    int64_t dmin = INT64_MAX, dmax = INT64_MIN;
+    pthread_rwlock_rdlock(&s->lock);
+    for (size_t i = 0; i < s->nblocks; i++) {
+        if (s->blocks[i]->m->mint < dmin)
+            dmin = s->blocks[i]->m->mint;
+        if (s->blocks[i]->m->maxt > dmax)
+            dmax = s->blocks[i]->m->maxt;
+    }
+    int64_t hmin = sl_head_mint(&s->head);
+    if (hmin < dmin)
+        dmin = hmin;
+    if (s->head.maxt > dmax)
+        dmax = s->head.maxt;
+    pthread_rwlock_unlock(&s->lock);
+    if (dmin > dmax) {
+        *out = NULL;
+        *n = 0;
+        return 0;
+    }
+    if (mint < sl_agg_bucket(dmin, resolution_ms))
+        mint = sl_agg_bucket(dmin, resolution_ms);
+    if (maxt > dmax)
+        maxt = dmax;
+    if (mint > maxt) {
+        *out = NULL;
+        *n = 0;
+        return 0;
+    }
     int64_t lo = tiered ? win_of(s, mint) : sl_agg_bucket(mint, resolution_ms);
     int64_t hi = tiered ? win_of(s, maxt) + cr : sl_agg_bucket(maxt, resolution_ms) + resolution_ms;
     if (!tiered)
@@ -795,4 +886,16 @@ int sl_store_read_agg(struct sl_store *s, const char *key, size_t keylen, int64_
     *out = v.a;
     *n = v.n;
     return 0;
+}
+
+int sl_store_flush_head(struct sl_store *s)
+{
+    pthread_mutex_lock(&s->wmu);
+    int rc;
+    while ((rc = step_cut(s, 1)) == 1)
+        ;
+    if (rc == 0)
+        s->sealed = 1;
+    pthread_mutex_unlock(&s->wmu);
+    return rc;
 }

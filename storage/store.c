@@ -179,6 +179,8 @@ int sl_store__add_block(struct sl_store *s, const char *name)
     int rc = open_block(s, name, &r);
     if (rc)
         return rc;
+    /* every block the store writes has the current tombstones applied */
+    r->tomb_gen = s->tomb_gen;
     pthread_rwlock_wrlock(&s->lock);
     rc = list_insert(s, r);
     pthread_rwlock_unlock(&s->lock);
@@ -638,6 +640,7 @@ int sl_store_open(const struct sl_store_cfg *cfg, struct sl_store **out)
     }
     if ((rc = tombs_load(s)))
         goto fail;
+    s->tomb_gen = s->ntombs ? 1 : 0; /* loaded blocks have generation 0: maybe not purged */
     char wdir[4096];
     snprintf(wdir, sizeof wdir, "%s/wal", s->dir);
     struct sl_wal_cfg wc = {wdir, cfg->fsync, cfg->wal_segment_bytes};
@@ -729,6 +732,7 @@ int sl_store_append(struct sl_store *s, const struct sl_sample_batch *b)
     for (size_t i = 0; i < b->n; i++)
         sl_head_commit(&s->head, s->idx[i], b->samples[i].t, b->samples[i].v);
     pthread_rwlock_unlock(&s->lock);
+    s->sealed = 0;
 out:
     pthread_mutex_unlock(&s->wmu);
     return rc;
@@ -1034,7 +1038,8 @@ static int coll_finish(struct coll *c, int keys_only, struct sl_series_set **out
         coll_free(c);
         return rc;
     }
-    qsort(c->a, c->n, sizeof *c->a, acc_cmp);
+    if (c->n)
+        qsort(c->a, c->n, sizeof *c->a, acc_cmp);
     struct sl_series_set *ss = malloc(sizeof *ss);
     if (!ss) {
         coll_free(c);
@@ -1249,6 +1254,7 @@ int sl_store_delete(struct sl_store *s, const struct sl_store_matcher *m, size_t
         }
         goto out;
     }
+    s->tomb_gen++;
     pthread_rwlock_wrlock(&s->lock);
     for (size_t i = 0; i < ss->n; i++)
         sl_head_delete(&s->head, ss->a[i].key, ss->a[i].keylen, mint, maxt);

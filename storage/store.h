@@ -179,6 +179,15 @@ int sl_store_read_agg(struct sl_store *s, const char *key, size_t keylen, int64_
  */
 int sl_store_maintain(struct sl_store *s, int64_t now_ms);
 
+/**
+ * Cut everything in the head into blocks now, whatever the time (end of an import, before a
+ * backup, benchmarks), checkpoint the WAL, and treat every window as closed until the next
+ * append, so the following sl_store_maintain() calls compact and downsample all of it.
+ * @return 0 or the error of the failing cut (logged; the data stays in head and WAL).
+ * Thread: any; serialised with appends.
+ */
+int sl_store_flush_head(struct sl_store *s);
+
 /** Counters for status pages, tests and benchmarks. */
 struct sl_store_stats {
     uint64_t head_series, head_samples;

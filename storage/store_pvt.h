@@ -27,6 +27,7 @@ struct sl_bref {
     struct sl_block *b;
     const struct sl_block_meta *m;
     atomic_int refs;
+    uint64_t tomb_gen; /* tombstone generation this block is known to be purged for */
 };
 
 struct sl_tomb {
@@ -49,7 +50,9 @@ struct sl_store {
     struct sl_tomb *tombs;
     size_t ntombs, tombs_cap;
     struct sl_keymap tomb_map; /* key -> first tombstone */
+    uint64_t tomb_gen;         /* bumped by every delete; blocks written later honour it */
     uint64_t corrupt_blocks;
+    int sealed; /* sl_store_flush_head() emptied the head; no append since */
     struct sl_wal_replay_stats replay;
     /* append scratch, reused under wmu */
     uint8_t *rec;
