@@ -374,7 +374,8 @@ static int write_postings(struct sl_block_writer *w, struct sec *post, struct se
             more = sl_key_next_label(&it, &l);
         }
     }
-    qsort(ps, np, sizeof *ps, pair_cmp);
+    if (np)
+        qsort(ps, np, sizeof *ps, pair_cmp);
     struct grow offs = {0};
     int rc = 0;
     post->off = w->fpos;

@@ -80,7 +80,8 @@ static int step_cut(struct sl_store *s, int force)
     for (size_t i = 0; i < h->n; i++)
         if (h->s[i].n)
             ki[n++] = (struct keyidx){h->s[i].key, h->s[i].keylen, (uint32_t)i};
-    qsort(ki, n, sizeof *ki, keyidx_cmp);
+    if (n)
+        qsort(ki, n, sizeof *ki, keyidx_cmp);
     char name[64];
     uint64_t seq = sl_store__new_block_name(s, name, sizeof name);
     struct sl_block_writer *w;
@@ -882,7 +883,8 @@ int sl_store_read_agg(struct sl_store *s, const char *key, size_t keylen, int64_
         free(v.a);
         return rc;
     }
-    qsort(v.a, v.n, sizeof *v.a, agg_cmp);
+    if (v.n)
+        qsort(v.a, v.n, sizeof *v.a, agg_cmp);
     *out = v.a;
     *n = v.n;
     return 0;

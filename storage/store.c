@@ -1190,7 +1190,8 @@ int sl_store_labels(struct sl_store *s, const char *name, const struct sl_store_
         sl_strv_free(v, cnt);
         return rc;
     }
-    qsort(v, cnt, sizeof *v, str_cmp);
+    if (cnt)
+        qsort(v, cnt, sizeof *v, str_cmp);
     size_t o = 0;
     for (size_t i = 0; i < cnt; i++) {
         if (o && strcmp(v[o - 1], v[i]) == 0) {

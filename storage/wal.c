@@ -140,7 +140,8 @@ static int list_segments(struct sl_wal *w, uint32_t **out)
         v[n++] = seg;
     }
     closedir(d);
-    qsort(v, n, sizeof *v, cmp_u32);
+    if (n)
+        qsort(v, n, sizeof *v, cmp_u32);
     *out = v;
     return (int)n;
 }
