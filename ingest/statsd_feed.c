@@ -136,6 +136,11 @@ int sl_statsd_feed_nopublish(struct sl_statsd_feed *f, const char *buf, size_t l
     int accepted = 0, lines = 0, gave_up = 0;
     while (sl_statsd_next_line(&cur, end, &p, &n)) {
         lines++;
+        if (f->max_line && n > f->max_line) {
+            sl_stat_add(&f->stats->malformed[SL_STATSD_E_TOO_LONG], 1);
+            log_bad_line(f, SL_STATSD_E_TOO_LONG, p, n);
+            continue;
+        }
         accepted += feed_line(f, p, n, &gave_up);
         if (gave_up)
             break;

@@ -41,6 +41,7 @@ struct sl_statsd_feed {
     struct sl_statsd_feed_stats *stats; /* BORROWED; written only by this feeder's thread */
     const char *listener;               /* name for logs: "udp", "tcp", "dpdk", "kafka" */
     int block_when_full;                /* 1: wait for ring room (streams), 0: drop + count */
+    uint32_t max_line;                  /* longer lines are refused as too_long; 0 = no limit */
 };
 
 /**

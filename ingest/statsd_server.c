@@ -371,6 +371,7 @@ int sl_statsd_server_open(const struct sl_statsd_server_cfg *cfg, struct sl_shar
         srv->tcp_feed.stats = &srv->tcp_feed_stats;
         srv->tcp_feed.listener = "tcp";
         srv->tcp_feed.block_when_full = 1;
+        srv->tcp_feed.max_line = cfg->max_line;
         if (!srv->tcp_feed.prod) {
             snprintf(err, errlen, "internal: no producer for tcp");
             rc = -EINVAL;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "engine/buf.h"
 #include "engine/clock.h"
@@ -272,6 +273,12 @@ int main(int argc, char **argv)
         return 2;
     }
     sl_log_set_level(d.cfg.log_level);
+    /* Thousands of TCP clients need thousands of descriptors: take the hard limit. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 
     sigset_t sigs;
     sigemptyset(&sigs);

@@ -33,14 +33,16 @@ def free_port():
 
 
 class Sluiced:
-    def __init__(self, binary, *extra, flush="1s", data_dir=None):
+    def __init__(self, binary, *extra, flush="1s", data_dir=None, host="127.0.0.1"):
         self.binary = binary
+        self.host = host
         self.statsd_port = free_port()
         self.http_port = free_port()
         self.tmp = tempfile.TemporaryDirectory(prefix="sluice-it-")
         self.data_dir = data_dir or os.path.join(self.tmp.name, "data")
         self.log_path = os.path.join(self.tmp.name, "sluiced.log")
-        self.args = [binary, "--statsd", f"127.0.0.1:{self.statsd_port}",
+        statsd_addr = f"[{host}]:{self.statsd_port}" if ":" in host else f"{host}:{self.statsd_port}"
+        self.args = [binary, "--statsd", statsd_addr,
                      "--http", f"127.0.0.1:{self.http_port}", "--flush-interval", flush,
                      "--data-dir", self.data_dir, *extra]
         self.proc = None
@@ -83,13 +85,14 @@ class Sluiced:
         return sum(v for k, v in self.metrics().items() if k.split("{")[0] == name)
 
     def send_udp(self, payload):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        fam = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_DGRAM)
         s.sendto(payload.encode() if isinstance(payload, str) else payload,
-                 ("127.0.0.1", self.statsd_port))
+                 (self.host, self.statsd_port))
         s.close()
 
     def send_tcp(self, payload):
-        s = socket.create_connection(("127.0.0.1", self.statsd_port), timeout=5)
+        s = socket.create_connection((self.host, self.statsd_port), timeout=5)
         s.sendall(payload.encode() if isinstance(payload, str) else payload)
         s.shutdown(socket.SHUT_WR)
         s.settimeout(5)

@@ -121,6 +121,56 @@ def test_names_mapped_to_prometheus_identifiers():
             assert n.replace("_", "a").isalnum() and not n[0].isdigit(), n
 
 
+def test_ipv6_udp_and_tcp():
+    if not socket.has_ipv6:
+        print("skip ipv6: not available")
+        return
+    with Sluiced(BIN, host="::1") as d:
+        d.send_udp("v6:1|c")
+        d.send_tcp("v6:2|c\n")
+        d.wait_for(lambda m: m.get("v6_total") == 3, "v6 counter over UDP and TCP")
+
+
+def test_two_thousand_tcp_connections_each_counted():
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    n = 2000
+    if hard < n + 100:
+        raise AssertionError(f"RLIMIT_NOFILE hard limit {hard} is too low for the test")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, n + 100), hard))
+    with Sluiced(BIN) as d:
+        conns = []
+        try:
+            for i in range(n):
+                c = socket.create_connection(("127.0.0.1", d.statsd_port), timeout=10)
+                conns.append(c)
+            for c in conns:
+                c.sendall(b"many_conns:1|c\n")
+            m = d.wait_for(lambda m: m.get("many_conns_total") == n, "one line per connection",
+                           timeout=20)
+            assert m["sluice_tcp_connections_open"] == n, m["sluice_tcp_connections_open"]
+        finally:
+            for c in conns:
+                c.close()
+
+
+def test_tcp_line_longer_than_max_is_skipped_and_counted():
+    with Sluiced(BIN, "--max-line", "1024") as d:
+        # A long line that arrives whole is refused by reason...
+        d.send_tcp("a" * 5000 + ":1|c\nafter_long:1|c\n")
+        m = d.wait_for(lambda m: m.get("after_long_total") == 1, "line after the long one")
+        assert m['sluice_statsd_lines_malformed_total{listener="tcp",thread="1",'
+                 'reason="too_long"}'] == 1
+        # ...and one that grows past the limit across reads is skipped up to its newline.
+        s = socket.create_connection(("127.0.0.1", d.statsd_port), timeout=5)
+        s.sendall(b"b" * 3000)
+        time.sleep(0.3)
+        s.sendall(b"b" * 3000 + b":1|c\nafter_split:1|c\n")
+        s.close()
+        m = d.wait_for(lambda m: m.get("after_split_total") == 1, "line after the split one")
+        assert m["sluice_tcp_lines_too_long_total"] == 1, m["sluice_tcp_lines_too_long_total"]
+
+
 def test_sigterm_exits_cleanly_and_logs_final_flush():
     d = Sluiced(BIN).start()
     d.send_udp("last:1|c")
