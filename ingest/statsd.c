@@ -392,7 +392,6 @@ enum {
     F_ALERT = 1u << 6,
     F_SOURCE = 1u << 7,
     F_AGGKEY = 1u << 8,
-    F_MESSAGE = 1u << 9,
 };
 
 /* Fields every line kind shares: tags and container. Returns 1 when consumed, 0 when the
