@@ -120,9 +120,7 @@ static inline bool is_digit(char c)
  * the scratch buffer does not weigh on the fast path's stack frame. */
 __attribute__((noinline)) static bool slow_number(const char *s, const char *e, double *out)
 {
-    size_t len = (size_t)(e - s);
-    if (len > STATSD_NUM_MAX)
-        return false;
+    size_t len = (size_t)(e - s); /* <= STATSD_NUM_MAX: checked by scan_number */
     char buf[STATSD_NUM_MAX + 1];
     memcpy(buf, s, len);
     buf[len] = 0;
@@ -157,8 +155,8 @@ static inline const char *scan_number(const char *s, const char *e, double *out)
     uint64_t m = 0;
     bool exact = true; /* m holds every significant digit and m <= 2^53 */
     int e10 = 0;       /* decimal exponent: -(fraction digits kept) + explicit exponent */
-    int nd = 0;
-    for (; q < e && is_digit(*q); q++, nd++) {
+    bool any = false;  /* at least one mantissa digit */
+    for (; q < e && is_digit(*q); q++, any = true) {
         unsigned d = (unsigned)(*q - '0');
         if (exact && m <= (TWO53 - d) / 10)
             m = m * 10 + d;
@@ -167,9 +165,10 @@ static inline const char *scan_number(const char *s, const char *e, double *out)
     }
     if (q < e && *q == '.') {
         q++;
-        for (; q < e && is_digit(*q); q++, nd++) {
+        for (; q < e && is_digit(*q); q++, any = true) {
             unsigned d = (unsigned)(*q - '0');
-            if (exact && m <= (TWO53 - d) / 10) {
+            /* (e10 bound: "0.000…" keeps m == 0 and must not run e10 down forever) */
+            if (exact && m <= (TWO53 - d) / 10 && e10 > -STATSD_NUM_MAX) {
                 m = m * 10 + d;
                 e10--;
             } else {
@@ -177,7 +176,7 @@ static inline const char *scan_number(const char *s, const char *e, double *out)
             }
         }
     }
-    if (nd == 0)
+    if (!any)
         return NULL;
     if (q < e && (*q | 0x20) == 'e') {
         const char *x = q + 1;
@@ -199,6 +198,8 @@ static inline const char *scan_number(const char *s, const char *e, double *out)
         }
         /* "1e" or "1e+": the 'e' is not part of the number; the caller sees a stray byte */
     }
+    if (q - s > STATSD_NUM_MAX)
+        return NULL; /* one limit for both paths, whichever would have parsed it */
     double r;
     if (STATSD_FAST_FLOAT && exact && (m == 0 || (e10 >= -22 && e10 <= 22))) {
         r = (double)m; /* exact: m <= 2^53 */
@@ -391,7 +392,6 @@ enum {
     F_ALERT = 1u << 6,
     F_SOURCE = 1u << 7,
     F_AGGKEY = 1u << 8,
-    F_MESSAGE = 1u << 9,
 };
 
 /* Fields every line kind shares: tags and container. Returns 1 when consumed, 0 when the

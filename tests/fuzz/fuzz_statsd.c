@@ -212,8 +212,8 @@ static void check_line(const char *p, size_t len)
     }
     if (l.kind != SL_STATSD_METRIC) {
         struct sl_statsd_value v;
-        const char *c = l.values;
-        CHECK(sl_statsd_next_value(&c, l.values + l.values_len, l.mtype, &v) == 0);
+        const char *c = l.values; /* NULL; no arithmetic on it */
+        CHECK(sl_statsd_next_value(&c, NULL, l.mtype, &v) == 0);
     }
     check_key(&l);
 }

@@ -504,9 +504,10 @@ Test(statsd, next_value_of_event_line_is_empty)
     struct sl_statsd_line l;
     const char *text = "_e{1,1}:a|b";
     cr_assert(eq(int, sl_statsd_parse_line(text, strlen(text), &l), 0));
-    const char *c = l.values;
+    cr_assert(eq(ptr, (void *)l.values, NULL));
+    const char *c = l.values; /* NULL: no arithmetic on it, pass NULL as the end too */
     struct sl_statsd_value v;
-    cr_assert(eq(int, sl_statsd_next_value(&c, l.values + l.values_len, l.mtype, &v), 0));
+    cr_assert(eq(int, sl_statsd_next_value(&c, NULL, l.mtype, &v), 0));
 }
 
 /* ---- name mapping (statsd_exporter EscapeMetricName) ---------------------------------- */
@@ -804,7 +805,24 @@ Test(statsd, value_random_short_decimals_match_strtod)
     }
 }
 
-Test(statsd, value_too_long_spelling_refused)
+Test(statsd, value_too_long_spelling_refused_on_both_paths)
+{
+    /* 256 bytes that the exact fast path could take ("000…1") and 256 that need strtod */
+    char line[400];
+    int o = snprintf(line, sizeof line, "m:");
+    memset(line + o, '0', 255);
+    strcpy(line + o + 255, "1|c");
+    struct sl_statsd_line l;
+    cr_assert(eq(int, sl_statsd_parse_line(line, strlen(line), &l), -SL_STATSD_E_BAD_VALUE));
+    strcpy(line + o + 254, "1|c"); /* 254 zeros and a 1: 255 bytes, accepted */
+    cr_assert(eq(int, sl_statsd_parse_line(line, strlen(line), &l), 0));
+    o = snprintf(line, sizeof line, "m:0.");
+    memset(line + o, '0', 253);
+    strcpy(line + o + 253, "1|c"); /* 0.000…1: 256 bytes */
+    cr_assert(eq(int, sl_statsd_parse_line(line, strlen(line), &l), -SL_STATSD_E_BAD_VALUE));
+}
+
+Test(statsd, value_long_fraction_refused)
 {
     char line[400];
     int o = snprintf(line, sizeof line, "m:1.");
