@@ -7,9 +7,11 @@
  * window refilled 8 bytes at a time when the input allows it (the common case), one byte at a
  * time near the end, so decoding never reads outside the input slice.
  *
- * Rice parameters are chosen from the mean residual (k ~ log2(mean)), then the neighbours of
- * that guess are sized exactly: a full search over 64 values of k made encoding 10x slower and
- * never won more than a few bits per chunk on the benchmark data sets.
+ * Rice parameters: a histogram of residual bit lengths gives the candidates (from two below
+ * the 10th percentile to the 90th), each sized exactly. Guessing k from the mean residual
+ * instead cost 6% on the float benchmark set (6.71 vs 6.31 bytes/sample), because the few huge
+ * deltas of a walk near zero drag the mean up; a full search over all 64 values of k found
+ * nothing better than the percentile window.
  */
 #include "storage/codec.h"
 
@@ -198,14 +200,12 @@ int sl_codec_ints_encode(const int64_t *v, size_t n, uint8_t *out, size_t cap)
     uint64_t best_bits = UINT64_MAX;
     for (unsigned order = 0; order <= 2 && order <= n; order++) {
         uint64_t hdr = order * 8 * 5; /* rough varint cost of the prefix values */
-        double sum = 0;
-        int allzero = 1;
+        size_t hist[65] = {0}, m = n - order;
         for (size_t i = order; i < n; i++) {
             uint64_t z = resid(v, i, order);
-            allzero &= z == 0;
-            sum += (double)z;
+            hist[z ? 64 - __builtin_clzll(z) : 0]++;
         }
-        if (allzero) {
+        if (hist[0] == m) {
             if (hdr < best_bits) {
                 best_bits = hdr;
                 best_order = order;
@@ -213,16 +213,25 @@ int sl_codec_ints_encode(const int64_t *v, size_t n, uint8_t *out, size_t cap)
             }
             continue;
         }
-        double mean = sum / (double)(n - order);
-        int k0 = mean >= 1 ? (int)floor(log2(mean)) : 0;
-        for (int k = k0 - 1; k <= k0 + 1; k++) {
-            if (k < 0 || k > 63)
-                continue;
-            uint64_t b = hdr + ints_cost(v, n, order, (unsigned)k);
+        /* Candidate k: the residual bit lengths between the 10th and 90th percentile. */
+        unsigned lo = 0, hi = 0;
+        size_t acc = 0;
+        for (unsigned b = 0; b <= 64; b++) {
+            acc += hist[b];
+            if (acc * 10 < m)
+                lo = b + 1;
+            if (acc * 10 < m * 9)
+                hi = b + 1;
+        }
+        lo = lo >= 2 ? lo - 2 : 0;
+        if (hi > 63)
+            hi = 63;
+        for (unsigned k = lo; k <= hi; k++) {
+            uint64_t b = hdr + ints_cost(v, n, order, k);
             if (b < best_bits) {
                 best_bits = b;
                 best_order = order;
-                best_k = (unsigned)k;
+                best_k = k;
             }
         }
     }

@@ -46,7 +46,7 @@ static int window_closed(const struct sl_store *s, int64_t w0)
     int64_t w1 = w0 + s->cfg.compact_range_ms;
     if (s->head.maxt == INT64_MIN || (s->sealed && s->head.nsamples == 0))
         return 1;
-    return w1 <= head_boundary(s) && sl_head_mint(&s->head) >= w1;
+    return w1 <= head_boundary(s) && s->hmint >= w1;
 }
 
 struct keyidx {
@@ -693,6 +693,9 @@ int sl_store_maintain(struct sl_store *s, int64_t now_ms)
 {
     pthread_mutex_lock(&s->wmu);
     int rc = step_cut(s, 0);
+    /* the steps below only read the head: its oldest timestamp is computed once (O(series))
+     * instead of once per block they look at */
+    s->hmint = sl_head_mint(&s->head);
     if (!rc)
         rc = step_purge(s);
     if (!rc)

@@ -191,7 +191,7 @@ int sl_store__add_block(struct sl_store *s, const char *name)
 
 static void rm_block_dir(const char *dir)
 {
-    char p[4096];
+    char p[4200];
     snprintf(p, sizeof p, "%s/data", dir);
     if (unlink(p) < 0 && errno != ENOENT)
         SL_ERROR("storage=store event=unlink_failed file=%s err=\"%s\"", p, strerror(errno));

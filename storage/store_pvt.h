@@ -52,6 +52,7 @@ struct sl_store {
     struct sl_keymap tomb_map; /* key -> first tombstone */
     uint64_t tomb_gen;         /* bumped by every delete; blocks written later honour it */
     uint64_t corrupt_blocks;
+    int64_t hmint; /* sl_head_mint() cached by sl_store_maintain() for its steps */
     int sealed; /* sl_store_flush_head() emptied the head; no append since */
     struct sl_wal_replay_stats replay;
     /* append scratch, reused under wmu */

@@ -196,8 +196,8 @@ static int replay_segment(struct sl_wal *w, uint32_t seg, sl_wal_replay_fn *fn, 
 {
     char path[4096];
     seg_path(w, seg, path, sizeof path);
-    uint8_t *buf;
-    size_t len;
+    uint8_t *buf = NULL;
+    size_t len = 0;
     int rc = read_file(path, &buf, &len);
     if (rc) {
         SL_ERROR("storage=wal event=read_failed file=%s err=\"%s\"", path, sl_strerror(rc));

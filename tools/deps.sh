@@ -15,7 +15,7 @@ if [ "$profile" = test ] || [ "$profile" = bench ]; then
            iproute2 procps)
 fi
 if [ "$profile" = bench ]; then
-    pkgs+=(linux-perf valgrind)
+    pkgs+=(linux-perf valgrind prometheus)  # prometheus: promtool for the storage_size peer
 fi
 
 missing=()
