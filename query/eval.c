@@ -107,6 +107,8 @@ const char *pq_lset_get(const struct pq_lset *ls, const char *name)
 
 const struct pq_lset *pq_lset_drop_name(struct pq_arena *a, const struct pq_lset *ls)
 {
+    if (ls->noname)
+        return ls->noname;
     if (!pq_lset_get(ls, "__name__"))
         return ls;
     struct sl_qlabel *tmp = pq_alloc(a, (ls->n ? ls->n : 1) * sizeof *tmp);
@@ -176,6 +178,19 @@ uint64_t pq_lset_sig(const struct pq_lset *ls, char *const *names, size_t nn, in
         XXH3_64bits_update(&st, ls->l[i].value, strlen(ls->l[i].value) + 1);
     }
     return XXH3_64bits_digest(&st);
+}
+
+uint64_t pq_lset_sig_cached(const struct pq_lset *ls, const void *owner, char *const *names,
+                            size_t nn, int on)
+{
+    if (!ls->cacheable)
+        return pq_lset_sig(ls, names, nn, on);
+    if (ls->sig_owner != owner) {
+        struct pq_lset *m = (struct pq_lset *)ls; /* cache fields only; see promql_pvt.h */
+        m->sig = pq_lset_sig(ls, names, nn, on);
+        m->sig_owner = owner;
+    }
+    return ls->sig;
 }
 
 const struct pq_lset *pq_lset_restrict(struct pq_arena *a, const struct pq_lset *ls,
@@ -284,6 +299,7 @@ struct load_ctx {
     struct pq_sel_series *s;
     size_t n, cap;
     int drop_stale;
+    int stable;
 };
 
 static int load_cb(void *arg, const struct sl_qlabel *ls, size_t nls, const int64_t *ts,
@@ -297,18 +313,37 @@ static int load_cb(void *arg, const struct sl_qlabel *ls, size_t nls, const int6
         tmp[i].value = pq_strdup(ev->res, ls[i].value);
     }
     struct pq_sel_series *s = PQ_PUSH(ev->res, lc->s, lc->n, lc->cap);
-    s->ls = pq_lset_make(ev->res, tmp, nls);
-    s->ts = pq_alloc(ev->res, (n ? n : 1) * sizeof *s->ts);
-    s->vs = pq_alloc(ev->res, (n ? n : 1) * sizeof *s->vs);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (lc->drop_stale && is_stale(vs[i]))
-            continue;
-        s->ts[k] = ts[i];
-        s->vs[k] = vs[i];
-        k++;
+    struct pq_lset *set = (struct pq_lset *)pq_lset_make(ev->res, tmp, nls);
+    set->cacheable = 1;
+    if (pq_lset_get(set, "__name__")) {
+        struct pq_lset *nn = (struct pq_lset *)pq_lset_drop_name(ev->res, set);
+        nn->cacheable = 1;
+        set->noname = nn;
     }
-    s->n = k;
+    s->ls = set;
+    int stale = 0;
+    if (lc->drop_stale)
+        for (size_t i = 0; i < n && !stale; i++)
+            stale = is_stale(vs[i]);
+    if (lc->stable && !stale) {
+        /* the source keeps these arrays for its lifetime: no copy (see source.h) */
+        s->ts = (int64_t *)ts;
+        s->vs = (double *)vs;
+        s->n = n;
+    } else {
+        s->ts = pq_alloc(ev->res, (n ? n : 1) * sizeof *s->ts);
+        s->vs = pq_alloc(ev->res, (n ? n : 1) * sizeof *s->vs);
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (lc->drop_stale && is_stale(vs[i]))
+                continue;
+            s->ts[k] = ts[i];
+            s->vs[k] = vs[i];
+            k++;
+        }
+        s->n = k;
+    }
+    size_t k = s->n;
     ev->cur_samples += k;
     if (ev->cur_samples > ev->max_samples)
         pq_fail(ev, SL_PQ_ERR_EXEC,
@@ -335,7 +370,8 @@ static int64_t at_time(struct pq_ev *ev, const struct pq_node *n, int64_t t)
 static void load_selector(struct pq_ev *ev, struct pq_node *sel, int64_t mint, int64_t maxt,
                           int drop_stale)
 {
-    struct load_ctx lc = {.ev = ev, .drop_stale = drop_stale};
+    struct load_ctx lc = {.ev = ev, .drop_stale = drop_stale,
+                          .stable = (ev->src->ops->flags & SL_SOURCE_F_STABLE) != 0};
     int rc = ev->src->ops->select(ev->src->ctx, sel->m, sel->nm, mint, maxt, load_cb, &lc);
     if (rc)
         pq_fail(ev, SL_PQ_ERR_INTERNAL, "reading series: %s", sl_strerror(rc));

@@ -163,7 +163,14 @@ const struct pq_func *pq_func_lookup(const char *name, size_t len);
 
 struct pq_lset {
     uint64_t hash;
+    /* Caches, set only on label sets that live as long as the query (selector series), so
+     * per-step work on them is not repeated: the set without __name__, and the last
+     * grouping signature with the node it was computed for. */
+    const struct pq_lset *noname;
+    const void *sig_owner;
+    uint64_t sig;
     uint32_t n;
+    int cacheable;
     struct sl_qlabel l[];
 };
 
@@ -235,6 +242,9 @@ int pq_lset_eq(const struct pq_lset *a, const struct pq_lset *b);
 void pq_lset_format(const struct pq_lset *ls, struct sl_buf *b);
 /* signature over (on=1) only / (on=0) all but @names; also skips __name__ when !on */
 uint64_t pq_lset_sig(const struct pq_lset *ls, char *const *names, size_t nn, int on);
+/* the same, cached on long-lived label sets under @owner (the node asking) */
+uint64_t pq_lset_sig_cached(const struct pq_lset *ls, const void *owner, char *const *names,
+                            size_t nn, int on);
 /* the label set restricted the same way */
 const struct pq_lset *pq_lset_restrict(struct pq_arena *a, const struct pq_lset *ls,
                                        char *const *names, size_t nn, int on);
