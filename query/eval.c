@@ -377,6 +377,14 @@ static void load_selector(struct pq_ev *ev, struct pq_node *sel, int64_t mint, i
         pq_fail(ev, SL_PQ_ERR_INTERNAL, "reading series: %s", sl_strerror(rc));
     if (lc.n > 1)
         qsort(lc.s, lc.n, sizeof *lc.s, cmp_sel_series);
+    if (sel->want_corr) {
+        for (size_t i = 0; i < lc.n; i++) {
+            struct pq_sel_series *s = &lc.s[i];
+            s->corr = pq_alloc(ev->res, (s->n ? s->n : 1) * sizeof *s->corr);
+            for (size_t j = 1; j < s->n; j++)
+                s->corr[j] = s->corr[j - 1] + (s->vs[j] < s->vs[j - 1] ? s->vs[j - 1] : 0);
+        }
+    }
     struct pq_sel_cache *c = pq_alloc(ev->res, sizeof *c);
     c->s = lc.s;
     c->n = lc.n;
@@ -408,6 +416,9 @@ static void prepare(struct pq_ev *ev, struct pq_node *n, int64_t mint, int64_t m
         prepare(ev, n->a, mint - n->offset - n->range, maxt - n->offset);
         return;
     case PQ_CALL:
+        if (n->nargs == 1 && n->args[0]->kind == PQ_MSEL &&
+            (strcmp(n->fn->name, "rate") == 0 || strcmp(n->fn->name, "increase") == 0))
+            n->args[0]->a->want_corr = 1;
         for (size_t i = 0; i < n->nargs; i++)
             prepare(ev, n->args[i], mint, maxt);
         return;
@@ -432,15 +443,50 @@ static ptrdiff_t upper_idx(const int64_t *ts, size_t n, int64_t t)
     return (ptrdiff_t)lo - 1;
 }
 
+/* [lo, hi) = indexes of samples with mint <= t <= maxt, starting from the previous
+ * step's window when time moved forward (gallops to a binary search after 16 samples). */
+static void window_idx(struct pq_sel_series *s, int64_t mint, int64_t maxt, size_t *lo,
+                       size_t *hi)
+{
+    size_t a, b;
+    if (s->hint_maxt != 0 && mint >= s->hint_mint && maxt >= s->hint_maxt) {
+        a = s->hint_lo;
+        b = s->hint_hi;
+        for (int k = 0; a < s->n && s->ts[a] < mint; k++, a++)
+            if (k == 16) {
+                a = (size_t)(upper_idx(s->ts + a, s->n - a, mint - 1) + 1) + a;
+                break;
+            }
+        for (int k = 0; b < s->n && s->ts[b] <= maxt; k++, b++)
+            if (k == 16) {
+                b = (size_t)(upper_idx(s->ts + b, s->n - b, maxt) + 1) + b;
+                break;
+            }
+    } else {
+        a = (size_t)(upper_idx(s->ts, s->n, mint - 1) + 1);
+        b = (size_t)(upper_idx(s->ts, s->n, maxt) + 1);
+    }
+    s->hint_lo = a;
+    s->hint_hi = b;
+    s->hint_mint = mint;
+    s->hint_maxt = maxt ? maxt : 1;
+    *lo = a;
+    *hi = b;
+}
+
 static void eval_vsel(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
 {
     int64_t ref = at_time(ev, n, ev->ts) - n->offset;
     out->type = SL_PQ_VECTOR;
     const struct pq_sel_cache *c = n->cache;
     for (size_t i = 0; i < c->n; i++) {
-        const struct pq_sel_series *s = &c->s[i];
-        ptrdiff_t k = upper_idx(s->ts, s->n, ref);
-        if (k < 0 || s->ts[k] < ref - ev->lookback || is_stale(s->vs[k]))
+        struct pq_sel_series *s = &c->s[i];
+        size_t lo, hi;
+        window_idx(s, ref - ev->lookback, ref, &lo, &hi);
+        if (hi == lo)
+            continue; /* nothing in [ref - lookback, ref] */
+        size_t k = hi - 1;
+        if (is_stale(s->vs[k]))
             continue;
         struct pq_sample *smp = PQ_PUSH(ev->tmp, out->vec.s, out->vec.n, out->vec.cap);
         smp->ls = s->ls;
@@ -457,16 +503,17 @@ static void eval_msel(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
     out->type = SL_PQ_MATRIX;
     const struct pq_sel_cache *c = v->cache;
     for (size_t i = 0; i < c->n; i++) {
-        const struct pq_sel_series *s = &c->s[i];
-        ptrdiff_t hi = upper_idx(s->ts, s->n, maxt);
-        ptrdiff_t lo = upper_idx(s->ts, s->n, mint - 1) + 1;
-        if (hi < lo)
+        struct pq_sel_series *s = &c->s[i];
+        size_t lo, hi;
+        window_idx(s, mint, maxt, &lo, &hi);
+        if (hi == lo)
             continue;
         struct pq_mseries *m = PQ_PUSH(ev->tmp, out->mat.s, out->mat.n, out->mat.cap);
         m->ls = s->ls;
         m->ts = s->ts + lo;
         m->vs = s->vs + lo;
-        m->n = (size_t)(hi - lo + 1);
+        m->n = hi - lo;
+        m->corr = s->corr ? s->corr + lo : NULL;
     }
 }
 

@@ -73,7 +73,9 @@ static int extrapolated(struct pq_ev *ev, struct pq_node *call, const struct pq_
     int64_t rs, re, range;
     window(ev, call->args[0], &rs, &re, &range);
     double result = s->vs[s->n - 1] - s->vs[0];
-    if (is_counter) {
+    if (is_counter && s->corr) {
+        result += s->corr[s->n - 1] - s->corr[0]; /* resets inside the window, O(1) */
+    } else if (is_counter) {
         double last = 0;
         for (size_t i = 0; i < s->n; i++) {
             if (s->vs[i] < last)

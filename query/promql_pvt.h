@@ -107,6 +107,7 @@ struct pq_node {
     int at_kind; /* enum pq_at */
     int64_t at;  /* ms, when PQ_AT_TIME */
     int64_t range, step; /* MSEL: range; SUBQ: range and step (0 = default) */
+    int want_corr;       /* MSEL under rate/increase: precompute counter corrections */
     /* children */
     struct pq_node *a, *b; /* UNARY/PAREN/SUBQ/MSEL: a; BINARY: a, b; AGG: a = expr, b = param */
     int op;                /* token type for UNARY/BINARY/AGG */
@@ -192,6 +193,7 @@ struct pq_mseries {
     const int64_t *ts;
     const double *vs;
     size_t n;
+    const double *corr; /* aligned with vs, or NULL (see pq_sel_series) */
 };
 
 struct pq_mat {
@@ -212,6 +214,13 @@ struct pq_sel_series {
     int64_t *ts;
     double *vs;
     size_t n;
+    /* counter-reset prefix sums for rate/increase, or NULL: corr[i] is the sum over
+     * j in 1..i of vs[j-1] where vs[j] < vs[j-1] */
+    double *corr;
+    /* window positions of the previous step: steps mostly move forward, so the next
+     * window is found by a short scan instead of two binary searches */
+    size_t hint_lo, hint_hi;
+    int64_t hint_mint, hint_maxt;
 };
 
 struct pq_sel_cache {
