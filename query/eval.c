@@ -445,8 +445,8 @@ static ptrdiff_t upper_idx(const int64_t *ts, size_t n, int64_t t)
 
 /* [lo, hi) = indexes of samples with mint <= t <= maxt, starting from the previous
  * step's window when time moved forward (gallops to a binary search after 16 samples). */
-static void window_idx(struct pq_sel_series *s, int64_t mint, int64_t maxt, size_t *lo,
-                       size_t *hi)
+void pq_window_idx(struct pq_sel_series *s, int64_t mint, int64_t maxt, size_t *lo,
+                   size_t *hi)
 {
     size_t a, b;
     if (s->hint_maxt != 0 && mint >= s->hint_mint && maxt >= s->hint_maxt) {
@@ -482,7 +482,7 @@ static void eval_vsel(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
     for (size_t i = 0; i < c->n; i++) {
         struct pq_sel_series *s = &c->s[i];
         size_t lo, hi;
-        window_idx(s, ref - ev->lookback, ref, &lo, &hi);
+        pq_window_idx(s, ref - ev->lookback, ref, &lo, &hi);
         if (hi == lo)
             continue; /* nothing in [ref - lookback, ref] */
         size_t k = hi - 1;
@@ -505,7 +505,7 @@ static void eval_msel(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
     for (size_t i = 0; i < c->n; i++) {
         struct pq_sel_series *s = &c->s[i];
         size_t lo, hi;
-        window_idx(s, mint, maxt, &lo, &hi);
+        pq_window_idx(s, mint, maxt, &lo, &hi);
         if (hi == lo)
             continue;
         struct pq_mseries *m = PQ_PUSH(ev->tmp, out->mat.s, out->mat.n, out->mat.cap);
@@ -599,8 +599,9 @@ static void eval_subq(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
     struct accum acc = {.a = ev->tmp};
     pq_hmap_init(ev->tmp, &acc.map, 16);
     const struct pq_lset *empty = pq_lset_make(ev->tmp, NULL, 0);
-    int64_t saved = ev->ts;
+    int64_t saved = ev->ts, saved_k = ev->step_k;
     size_t saved_samples = ev->cur_samples;
+    ev->step_k = -1; /* precomputed per-step results are for the top-level steps only */
     for (int64_t t = t0; t <= maxt; t += step) {
         pq_check_deadline(ev);
         ev->ts = t;
@@ -614,6 +615,7 @@ static void eval_subq(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
         }
     }
     ev->ts = saved;
+    ev->step_k = saved_k;
     ev->cur_samples = saved_samples;
     out->type = SL_PQ_MATRIX;
     for (size_t i = 0; i < acc.n; i++) {
@@ -683,6 +685,14 @@ void pq_eval_node(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
         return;
     }
     case PQ_CALL: {
+        if (n->pre && ev->step_k >= 0) {
+            /* precomputed series-major; copied because consumers edit vectors in place */
+            const struct pq_vec *p = &n->pre[ev->step_k];
+            out->type = SL_PQ_VECTOR;
+            out->vec.n = out->vec.cap = p->n;
+            out->vec.s = pq_memdup(ev->tmp, p->s, p->n * sizeof *p->s);
+            return;
+        }
         struct pq_val args[8];
         size_t na = n->nargs < 8 ? n->nargs : 8;
         for (size_t i = 0; i < na; i++)
@@ -698,6 +708,20 @@ void pq_eval_node(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
 }
 
 /* ---- entry point ----------------------------------------------------------------------- */
+
+/* Range queries: compute range functions over plain selectors series by series. Not below
+ * subqueries, whose steps are not the query's. */
+static void precompute(struct pq_ev *ev, struct pq_node *n, int64_t nsteps)
+{
+    if (!n || n->kind == PQ_SUBQ)
+        return;
+    if (n->kind == PQ_CALL && pq_func_precompute(ev, n, nsteps))
+        return;
+    precompute(ev, n->a, nsteps);
+    precompute(ev, n->b, nsteps);
+    for (size_t i = 0; i < n->nargs; i++)
+        precompute(ev, n->args[i], nsteps);
+}
 
 struct result_impl {
     struct sl_promql_result r;
@@ -723,6 +747,7 @@ static void reset_caches(struct pq_node *n)
     if (!n)
         return;
     n->cache = NULL;
+    n->pre = NULL;
     reset_caches(n->a);
     reset_caches(n->b);
     for (size_t i = 0; i < n->nargs; i++)
@@ -787,7 +812,7 @@ int sl_promql_eval(struct sl_promql_expr *e, const struct sl_source *src,
                     root->type == SL_PQ_MATRIX ? "range vector" : "string");
         if (ev->end < ev->start)
             pq_fail(ev, SL_PQ_ERR_EXEC, "end timestamp must not be before start time");
-        if ((ev->end - ev->start) / ev->step >= MAX_POINTS_PER_SERIES)
+        if ((ev->end - ev->start) / ev->step > MAX_POINTS_PER_SERIES) /* as api.go checks */
             pq_fail(ev, SL_PQ_ERR_EXEC,
                     "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)");
     }
@@ -796,6 +821,7 @@ int sl_promql_eval(struct sl_promql_expr *e, const struct sl_source *src,
     struct sl_promql_result *r = &ri->r;
     r->_arena = &ri->arena;
     r->t = ev->start;
+    ev->step_k = -1;
     if (ev->step <= 0) {
         ev->ts = ev->start;
         struct pq_val v;
@@ -851,9 +877,11 @@ int sl_promql_eval(struct sl_promql_expr *e, const struct sl_source *src,
         struct accum acc = {.a = ev->res};
         pq_hmap_init(ev->res, &acc.map, 64);
         const struct pq_lset *empty = pq_lset_make(ev->res, NULL, 0);
+        precompute(ev, root, (ev->end - ev->start) / ev->step + 1);
         for (int64_t t = ev->start; t <= ev->end; t += ev->step) {
             struct pq_mark mk = pq_arena_mark(ev->tmp);
             ev->ts = t;
+            ev->step_k = (t - ev->start) / ev->step;
             struct pq_val v;
             pq_eval_node(ev, root, &v);
             if (v.type == SL_PQ_SCALAR) {

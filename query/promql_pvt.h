@@ -128,6 +128,7 @@ struct pq_node {
     size_t nargs;
     /* evaluation */
     struct pq_sel_cache *cache;
+    struct pq_vec *pre; /* CALL: per top-level step results (pq_func_precompute), or NULL */
 };
 
 struct sl_promql_expr {
@@ -159,6 +160,10 @@ struct pq_func {
     pq_func_fn *fn;
 };
 const struct pq_func *pq_func_lookup(const char *name, size_t len);
+/* For a range query: if @call is a range function over a plain range selector (other
+ * arguments literals), compute its result for every step series by series - each series'
+ * samples are then read once, in order - into call->pre. Returns 1 if it did. */
+int pq_func_precompute(struct pq_ev *ev, struct pq_node *call, int64_t nsteps);
 
 /* ---- evaluation values ----------------------------------------------------------------- */
 
@@ -238,6 +243,7 @@ struct pq_ev {
     size_t max_samples, cur_samples;
     unsigned ticks;
     int64_t ts; /* current evaluation time */
+    int64_t step_k; /* index of the top-level range step, -1 inside subqueries/instant */
 };
 
 _Noreturn void pq_fail(struct pq_ev *ev, int kind, const char *fmt, ...)
@@ -271,6 +277,7 @@ size_t *pq_hmap_put(struct pq_arena *a, struct pq_hmap *m, uint64_t key, int *fo
 size_t *pq_hmap_get(const struct pq_hmap *m, uint64_t key);
 
 /* evaluator pieces */
+void pq_window_idx(struct pq_sel_series *s, int64_t mint, int64_t maxt, size_t *lo, size_t *hi);
 void pq_eval_node(struct pq_ev *ev, struct pq_node *n, struct pq_val *out);
 void pq_eval_binary(struct pq_ev *ev, struct pq_node *n, struct pq_val *l, struct pq_val *r,
                     struct pq_val *out);

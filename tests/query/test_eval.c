@@ -180,7 +180,7 @@ Test(eval, too_many_points_per_series_fails)
 {
     struct sl_promql_result *r;
     struct sl_promql_error err;
-    cr_assert(eq(int, run("1", 0, 11000000, 1000, &r, &err), SL_E_PROTO));
+    cr_assert(eq(int, run("1", 0, 11001000, 1000, &r, &err), SL_E_PROTO));
     cr_assert(eq(int, err.kind, SL_PQ_ERR_EXEC));
     cr_assert(not(eq(ptr, strstr(err.msg, "11,000 points"), NULL)));
 }
