@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <criterion/theories.h>
+#include <errno.h>
 #include <math.h>
 #include <string.h>
 
@@ -215,6 +216,23 @@ Test(eval, timeout_on_long_subquery_fails_with_timeout_kind)
     cr_assert(eq(int, err.kind, SL_PQ_ERR_TIMEOUT));
     cr_assert(eq(str, err.msg, "query timed out in query execution"));
     sl_promql_expr_free(e);
+}
+
+Test(eval, matcher_regex_follows_re2_anchoring_and_utf8)
+{
+    struct sl_matcher m;
+    char eb[128];
+    cr_assert(eq(int, sl_matcher_init(&m, SL_MATCH_RE, "a", "b.*", eb, sizeof eb), 0));
+    cr_assert(eq(int, sl_matcher_matches(&m, "bcd"), 1));
+    cr_assert(eq(int, sl_matcher_matches(&m, "abc"), 0));
+    cr_assert(eq(int, sl_matcher_matches(&m, "b\xff"), 1));
+    cr_assert(eq(int, sl_matcher_matches(&m, "b\nx"), 0)); /* '.' does not match newline */
+    sl_matcher_fini(&m);
+    cr_assert(eq(int, sl_matcher_init(&m, SL_MATCH_NRE, "a", "x|", eb, sizeof eb), 0));
+    cr_assert(eq(int, sl_matcher_matches(&m, NULL), 0)); /* absent label = "" matches "x|" */
+    sl_matcher_fini(&m);
+    cr_assert(eq(int, sl_matcher_init(&m, SL_MATCH_RE, "a", "(a)\\1", eb, sizeof eb), -EINVAL));
+    cr_assert(eq(int, sl_matcher_init(&m, SL_MATCH_RE, "a", "a++", eb, sizeof eb), -EINVAL));
 }
 
 Test(eval, at_modifier_pins_evaluation_time)
