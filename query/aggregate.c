@@ -135,7 +135,9 @@ void pq_eval_aggregate(struct pq_ev *ev, struct pq_node *n, struct pq_val *arg,
             tmp[m++] = (struct sl_qlabel){value_label, vs};
             metric = pq_lset_make(ev->tmp, tmp, m);
         }
-        uint64_t key = pq_lset_sig(metric, grouping, ngrouping, !n->without);
+        uint64_t key = op == T_COUNT_VALUES
+                           ? pq_lset_sig(metric, grouping, ngrouping, !n->without)
+                           : pq_lset_sig_cached(metric, n, grouping, ngrouping, !n->without);
         int found;
         size_t *slot = pq_hmap_put(ev->tmp, &map, key, &found);
         if (!found) {

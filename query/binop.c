@@ -72,7 +72,7 @@ static void vector_scalar(struct pq_ev *ev, struct pq_node *n, struct pq_vec *ve
 
 static uint64_t sig(const struct pq_node *n, const struct pq_lset *ls)
 {
-    return pq_lset_sig(ls, n->mlabels, n->nmlabels, n->on);
+    return pq_lset_sig_cached(ls, n, n->mlabels, n->nmlabels, n->on);
 }
 
 static int same_group(const struct pq_node *n, const struct pq_lset *a, const struct pq_lset *b)

@@ -107,6 +107,8 @@ const char *pq_lset_get(const struct pq_lset *ls, const char *name)
 
 const struct pq_lset *pq_lset_drop_name(struct pq_arena *a, const struct pq_lset *ls)
 {
+    if (ls->noname)
+        return ls->noname;
     if (!pq_lset_get(ls, "__name__"))
         return ls;
     struct sl_qlabel *tmp = pq_alloc(a, (ls->n ? ls->n : 1) * sizeof *tmp);
@@ -176,6 +178,19 @@ uint64_t pq_lset_sig(const struct pq_lset *ls, char *const *names, size_t nn, in
         XXH3_64bits_update(&st, ls->l[i].value, strlen(ls->l[i].value) + 1);
     }
     return XXH3_64bits_digest(&st);
+}
+
+uint64_t pq_lset_sig_cached(const struct pq_lset *ls, const void *owner, char *const *names,
+                            size_t nn, int on)
+{
+    if (!ls->cacheable)
+        return pq_lset_sig(ls, names, nn, on);
+    if (ls->sig_owner != owner) {
+        struct pq_lset *m = (struct pq_lset *)ls; /* cache fields only; see promql_pvt.h */
+        m->sig = pq_lset_sig(ls, names, nn, on);
+        m->sig_owner = owner;
+    }
+    return ls->sig;
 }
 
 const struct pq_lset *pq_lset_restrict(struct pq_arena *a, const struct pq_lset *ls,
@@ -284,6 +299,7 @@ struct load_ctx {
     struct pq_sel_series *s;
     size_t n, cap;
     int drop_stale;
+    int stable;
 };
 
 static int load_cb(void *arg, const struct sl_qlabel *ls, size_t nls, const int64_t *ts,
@@ -297,18 +313,37 @@ static int load_cb(void *arg, const struct sl_qlabel *ls, size_t nls, const int6
         tmp[i].value = pq_strdup(ev->res, ls[i].value);
     }
     struct pq_sel_series *s = PQ_PUSH(ev->res, lc->s, lc->n, lc->cap);
-    s->ls = pq_lset_make(ev->res, tmp, nls);
-    s->ts = pq_alloc(ev->res, (n ? n : 1) * sizeof *s->ts);
-    s->vs = pq_alloc(ev->res, (n ? n : 1) * sizeof *s->vs);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (lc->drop_stale && is_stale(vs[i]))
-            continue;
-        s->ts[k] = ts[i];
-        s->vs[k] = vs[i];
-        k++;
+    struct pq_lset *set = (struct pq_lset *)pq_lset_make(ev->res, tmp, nls);
+    set->cacheable = 1;
+    if (pq_lset_get(set, "__name__")) {
+        struct pq_lset *nn = (struct pq_lset *)pq_lset_drop_name(ev->res, set);
+        nn->cacheable = 1;
+        set->noname = nn;
     }
-    s->n = k;
+    s->ls = set;
+    int stale = 0;
+    if (lc->drop_stale)
+        for (size_t i = 0; i < n && !stale; i++)
+            stale = is_stale(vs[i]);
+    if (lc->stable && !stale) {
+        /* the source keeps these arrays for its lifetime: no copy (see source.h) */
+        s->ts = (int64_t *)ts;
+        s->vs = (double *)vs;
+        s->n = n;
+    } else {
+        s->ts = pq_alloc(ev->res, (n ? n : 1) * sizeof *s->ts);
+        s->vs = pq_alloc(ev->res, (n ? n : 1) * sizeof *s->vs);
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (lc->drop_stale && is_stale(vs[i]))
+                continue;
+            s->ts[k] = ts[i];
+            s->vs[k] = vs[i];
+            k++;
+        }
+        s->n = k;
+    }
+    size_t k = s->n;
     ev->cur_samples += k;
     if (ev->cur_samples > ev->max_samples)
         pq_fail(ev, SL_PQ_ERR_EXEC,
@@ -335,12 +370,21 @@ static int64_t at_time(struct pq_ev *ev, const struct pq_node *n, int64_t t)
 static void load_selector(struct pq_ev *ev, struct pq_node *sel, int64_t mint, int64_t maxt,
                           int drop_stale)
 {
-    struct load_ctx lc = {.ev = ev, .drop_stale = drop_stale};
+    struct load_ctx lc = {.ev = ev, .drop_stale = drop_stale,
+                          .stable = (ev->src->ops->flags & SL_SOURCE_F_STABLE) != 0};
     int rc = ev->src->ops->select(ev->src->ctx, sel->m, sel->nm, mint, maxt, load_cb, &lc);
     if (rc)
         pq_fail(ev, SL_PQ_ERR_INTERNAL, "reading series: %s", sl_strerror(rc));
     if (lc.n > 1)
         qsort(lc.s, lc.n, sizeof *lc.s, cmp_sel_series);
+    if (sel->want_corr) {
+        for (size_t i = 0; i < lc.n; i++) {
+            struct pq_sel_series *s = &lc.s[i];
+            s->corr = pq_alloc(ev->res, (s->n ? s->n : 1) * sizeof *s->corr);
+            for (size_t j = 1; j < s->n; j++)
+                s->corr[j] = s->corr[j - 1] + (s->vs[j] < s->vs[j - 1] ? s->vs[j - 1] : 0);
+        }
+    }
     struct pq_sel_cache *c = pq_alloc(ev->res, sizeof *c);
     c->s = lc.s;
     c->n = lc.n;
@@ -372,6 +416,9 @@ static void prepare(struct pq_ev *ev, struct pq_node *n, int64_t mint, int64_t m
         prepare(ev, n->a, mint - n->offset - n->range, maxt - n->offset);
         return;
     case PQ_CALL:
+        if (n->nargs == 1 && n->args[0]->kind == PQ_MSEL &&
+            (strcmp(n->fn->name, "rate") == 0 || strcmp(n->fn->name, "increase") == 0))
+            n->args[0]->a->want_corr = 1;
         for (size_t i = 0; i < n->nargs; i++)
             prepare(ev, n->args[i], mint, maxt);
         return;
@@ -396,15 +443,50 @@ static ptrdiff_t upper_idx(const int64_t *ts, size_t n, int64_t t)
     return (ptrdiff_t)lo - 1;
 }
 
+/* [lo, hi) = indexes of samples with mint <= t <= maxt, starting from the previous
+ * step's window when time moved forward (gallops to a binary search after 16 samples). */
+void pq_window_idx(struct pq_sel_series *s, int64_t mint, int64_t maxt, size_t *lo,
+                   size_t *hi)
+{
+    size_t a, b;
+    if (s->hint_maxt != 0 && mint >= s->hint_mint && maxt >= s->hint_maxt) {
+        a = s->hint_lo;
+        b = s->hint_hi;
+        for (int k = 0; a < s->n && s->ts[a] < mint; k++, a++)
+            if (k == 16) {
+                a = (size_t)(upper_idx(s->ts + a, s->n - a, mint - 1) + 1) + a;
+                break;
+            }
+        for (int k = 0; b < s->n && s->ts[b] <= maxt; k++, b++)
+            if (k == 16) {
+                b = (size_t)(upper_idx(s->ts + b, s->n - b, maxt) + 1) + b;
+                break;
+            }
+    } else {
+        a = (size_t)(upper_idx(s->ts, s->n, mint - 1) + 1);
+        b = (size_t)(upper_idx(s->ts, s->n, maxt) + 1);
+    }
+    s->hint_lo = a;
+    s->hint_hi = b;
+    s->hint_mint = mint;
+    s->hint_maxt = maxt ? maxt : 1;
+    *lo = a;
+    *hi = b;
+}
+
 static void eval_vsel(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
 {
     int64_t ref = at_time(ev, n, ev->ts) - n->offset;
     out->type = SL_PQ_VECTOR;
     const struct pq_sel_cache *c = n->cache;
     for (size_t i = 0; i < c->n; i++) {
-        const struct pq_sel_series *s = &c->s[i];
-        ptrdiff_t k = upper_idx(s->ts, s->n, ref);
-        if (k < 0 || s->ts[k] < ref - ev->lookback || is_stale(s->vs[k]))
+        struct pq_sel_series *s = &c->s[i];
+        size_t lo, hi;
+        pq_window_idx(s, ref - ev->lookback, ref, &lo, &hi);
+        if (hi == lo)
+            continue; /* nothing in [ref - lookback, ref] */
+        size_t k = hi - 1;
+        if (is_stale(s->vs[k]))
             continue;
         struct pq_sample *smp = PQ_PUSH(ev->tmp, out->vec.s, out->vec.n, out->vec.cap);
         smp->ls = s->ls;
@@ -421,16 +503,17 @@ static void eval_msel(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
     out->type = SL_PQ_MATRIX;
     const struct pq_sel_cache *c = v->cache;
     for (size_t i = 0; i < c->n; i++) {
-        const struct pq_sel_series *s = &c->s[i];
-        ptrdiff_t hi = upper_idx(s->ts, s->n, maxt);
-        ptrdiff_t lo = upper_idx(s->ts, s->n, mint - 1) + 1;
-        if (hi < lo)
+        struct pq_sel_series *s = &c->s[i];
+        size_t lo, hi;
+        pq_window_idx(s, mint, maxt, &lo, &hi);
+        if (hi == lo)
             continue;
         struct pq_mseries *m = PQ_PUSH(ev->tmp, out->mat.s, out->mat.n, out->mat.cap);
         m->ls = s->ls;
         m->ts = s->ts + lo;
         m->vs = s->vs + lo;
-        m->n = (size_t)(hi - lo + 1);
+        m->n = hi - lo;
+        m->corr = s->corr ? s->corr + lo : NULL;
     }
 }
 
@@ -516,8 +599,9 @@ static void eval_subq(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
     struct accum acc = {.a = ev->tmp};
     pq_hmap_init(ev->tmp, &acc.map, 16);
     const struct pq_lset *empty = pq_lset_make(ev->tmp, NULL, 0);
-    int64_t saved = ev->ts;
+    int64_t saved = ev->ts, saved_k = ev->step_k;
     size_t saved_samples = ev->cur_samples;
+    ev->step_k = -1; /* precomputed per-step results are for the top-level steps only */
     for (int64_t t = t0; t <= maxt; t += step) {
         pq_check_deadline(ev);
         ev->ts = t;
@@ -531,6 +615,7 @@ static void eval_subq(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
         }
     }
     ev->ts = saved;
+    ev->step_k = saved_k;
     ev->cur_samples = saved_samples;
     out->type = SL_PQ_MATRIX;
     for (size_t i = 0; i < acc.n; i++) {
@@ -600,6 +685,14 @@ void pq_eval_node(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
         return;
     }
     case PQ_CALL: {
+        if (n->pre && ev->step_k >= 0) {
+            /* precomputed series-major; copied because consumers edit vectors in place */
+            const struct pq_vec *p = &n->pre[ev->step_k];
+            out->type = SL_PQ_VECTOR;
+            out->vec.n = out->vec.cap = p->n;
+            out->vec.s = pq_memdup(ev->tmp, p->s, p->n * sizeof *p->s);
+            return;
+        }
         struct pq_val args[8];
         size_t na = n->nargs < 8 ? n->nargs : 8;
         for (size_t i = 0; i < na; i++)
@@ -615,6 +708,20 @@ void pq_eval_node(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
 }
 
 /* ---- entry point ----------------------------------------------------------------------- */
+
+/* Range queries: compute range functions over plain selectors series by series. Not below
+ * subqueries, whose steps are not the query's. */
+static void precompute(struct pq_ev *ev, struct pq_node *n, int64_t nsteps)
+{
+    if (!n || n->kind == PQ_SUBQ)
+        return;
+    if (n->kind == PQ_CALL && pq_func_precompute(ev, n, nsteps))
+        return;
+    precompute(ev, n->a, nsteps);
+    precompute(ev, n->b, nsteps);
+    for (size_t i = 0; i < n->nargs; i++)
+        precompute(ev, n->args[i], nsteps);
+}
 
 struct result_impl {
     struct sl_promql_result r;
@@ -640,6 +747,7 @@ static void reset_caches(struct pq_node *n)
     if (!n)
         return;
     n->cache = NULL;
+    n->pre = NULL;
     reset_caches(n->a);
     reset_caches(n->b);
     for (size_t i = 0; i < n->nargs; i++)
@@ -704,7 +812,7 @@ int sl_promql_eval(struct sl_promql_expr *e, const struct sl_source *src,
                     root->type == SL_PQ_MATRIX ? "range vector" : "string");
         if (ev->end < ev->start)
             pq_fail(ev, SL_PQ_ERR_EXEC, "end timestamp must not be before start time");
-        if ((ev->end - ev->start) / ev->step >= MAX_POINTS_PER_SERIES)
+        if ((ev->end - ev->start) / ev->step > MAX_POINTS_PER_SERIES) /* as api.go checks */
             pq_fail(ev, SL_PQ_ERR_EXEC,
                     "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)");
     }
@@ -713,6 +821,7 @@ int sl_promql_eval(struct sl_promql_expr *e, const struct sl_source *src,
     struct sl_promql_result *r = &ri->r;
     r->_arena = &ri->arena;
     r->t = ev->start;
+    ev->step_k = -1;
     if (ev->step <= 0) {
         ev->ts = ev->start;
         struct pq_val v;
@@ -768,9 +877,11 @@ int sl_promql_eval(struct sl_promql_expr *e, const struct sl_source *src,
         struct accum acc = {.a = ev->res};
         pq_hmap_init(ev->res, &acc.map, 64);
         const struct pq_lset *empty = pq_lset_make(ev->res, NULL, 0);
+        precompute(ev, root, (ev->end - ev->start) / ev->step + 1);
         for (int64_t t = ev->start; t <= ev->end; t += ev->step) {
             struct pq_mark mk = pq_arena_mark(ev->tmp);
             ev->ts = t;
+            ev->step_k = (t - ev->start) / ev->step;
             struct pq_val v;
             pq_eval_node(ev, root, &v);
             if (v.type == SL_PQ_SCALAR) {

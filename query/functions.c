@@ -73,7 +73,9 @@ static int extrapolated(struct pq_ev *ev, struct pq_node *call, const struct pq_
     int64_t rs, re, range;
     window(ev, call->args[0], &rs, &re, &range);
     double result = s->vs[s->n - 1] - s->vs[0];
-    if (is_counter) {
+    if (is_counter && s->corr) {
+        result += s->corr[s->n - 1] - s->corr[0]; /* resets inside the window, O(1) */
+    } else if (is_counter) {
         double last = 0;
         for (size_t i = 0; i < s->n; i++) {
             if (s->vs[i] < last)
@@ -369,6 +371,81 @@ RANGE_FN(f_resets, f_resets_s, 0, 0)
 RANGE_FN(f_deriv, f_deriv_s, 0, 0)
 RANGE_FN(f_predict_linear, f_predict_s, 0, 0)
 RANGE_FN(f_holt_winters, f_holt_s, 0, 0)
+
+/* Series-major evaluation of range functions for range queries (see promql_pvt.h). */
+static const struct {
+    const char *name;
+    range_fn *fn;
+    int mi, keep;
+} range_fns[] = {
+    {"rate", f_rate_s, 0, 0},           {"increase", f_increase_s, 0, 0},
+    {"delta", f_delta_s, 0, 0},         {"irate", f_irate_s, 0, 0},
+    {"idelta", f_idelta_s, 0, 0},       {"avg_over_time", f_avg_ot, 0, 0},
+    {"count_over_time", f_count_ot, 0, 0}, {"sum_over_time", f_sum_ot, 0, 0},
+    {"min_over_time", f_min_ot, 0, 0},  {"max_over_time", f_max_ot, 0, 0},
+    {"last_over_time", f_last_ot, 0, 1}, {"present_over_time", f_present_ot, 0, 0},
+    {"stddev_over_time", f_stddev_ot, 0, 0}, {"stdvar_over_time", f_stdvar_ot, 0, 0},
+    {"quantile_over_time", f_quantile_ot, 1, 0}, {"changes", f_changes_s, 0, 0},
+    {"resets", f_resets_s, 0, 0},       {"deriv", f_deriv_s, 0, 0},
+    {"predict_linear", f_predict_s, 0, 0}, {"holt_winters", f_holt_s, 0, 0},
+};
+
+int pq_func_precompute(struct pq_ev *ev, struct pq_node *call, int64_t nsteps)
+{
+    size_t fi;
+    for (fi = 0; fi < sizeof range_fns / sizeof range_fns[0]; fi++)
+        if (strcmp(range_fns[fi].name, call->fn->name) == 0)
+            break;
+    if (fi == sizeof range_fns / sizeof range_fns[0])
+        return 0;
+    struct pq_node *msel = unwrap(call->args[range_fns[fi].mi]);
+    if (msel->kind != PQ_MSEL || !msel->a->cache)
+        return 0;
+    struct pq_val args[3];
+    memset(args, 0, sizeof args);
+    for (size_t i = 0; i < call->nargs && i < 3; i++) {
+        if ((int)i == range_fns[fi].mi)
+            continue;
+        struct pq_node *a = unwrap(call->args[i]);
+        if (a->kind != PQ_NUM)
+            return 0;
+        args[i].type = SL_PQ_SCALAR;
+        args[i].scalar = a->num;
+    }
+    struct pq_vec *pre = pq_alloc(ev->res, (size_t)nsteps * sizeof *pre);
+    const struct pq_node *v = msel->a;
+    const struct pq_sel_cache *c = v->cache;
+    int64_t saved = ev->ts;
+    for (size_t i = 0; i < c->n; i++) {
+        struct pq_sel_series *s = &c->s[i];
+        const struct pq_lset *ls = range_fns[fi].keep ? s->ls : pq_lset_drop_name(ev->res, s->ls);
+        pq_check_deadline(ev);
+        for (int64_t k = 0; k < nsteps; k++) {
+            int64_t t = ev->start + k * ev->step;
+            ev->ts = t;
+            int64_t end, start, range;
+            window(ev, msel, &start, &end, &range);
+            size_t lo, hi;
+            pq_window_idx(s, start, end, &lo, &hi);
+            if (hi == lo)
+                continue;
+            struct pq_mseries m = {ls, s->ts + lo, s->vs + lo, hi - lo, s->corr ? s->corr + lo : NULL};
+            double val;
+            if (!range_fns[fi].fn(ev, call, args, &m, &val))
+                continue;
+            struct pq_sample *o = PQ_PUSH(ev->res, pre[k].s, pre[k].n, pre[k].cap);
+            o->ls = ls;
+            o->v = val;
+            o->t = t;
+            if (++ev->cur_samples > ev->max_samples)
+                pq_fail(ev, SL_PQ_ERR_EXEC,
+                        "query processing would load too many samples into memory in query execution");
+        }
+    }
+    ev->ts = saved;
+    call->pre = pre;
+    return 1;
+}
 
 /* ---- absent ---------------------------------------------------------------------------- */
 

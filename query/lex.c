@@ -287,12 +287,12 @@ static struct pq_token lex_number(struct pq_lexer *l, size_t start)
             goto bad;
         accept(l, "s");
     }
-    if (l->pos < l->len && is_alnum((unsigned char)l->in[l->pos]))
+    if (l->pos < l->len && is_alnum((unsigned char)l->in[l->pos])) {
+        l->pos++; /* lex.go reads this character before giving up: "0de" of "0deadbeef" */
         goto bad;
+    }
     return (struct pq_token){T_DURATION, start, l->pos - start};
 bad:
-    while (l->pos < l->len && is_alnum((unsigned char)l->in[l->pos]))
-        l->pos++;
     snprintf(l->errbuf, sizeof l->errbuf, "bad number or duration syntax: \"%.*s\"",
              (int)(l->pos - start), l->in + start);
     l->err = l->errbuf;
@@ -409,8 +409,8 @@ struct pq_token pq_lex_next(struct pq_lexer *l)
     case ',': TOK(T_COMMA, 1);
     case '(': l->paren_depth++; TOK(T_LPAREN, 1);
     case ')':
-        if (!l->paren_depth)
-            return lex_err(l, s, "unexpected right parenthesis ')'");
+        if (!l->paren_depth) /* lex.go reports it after the parenthesis */
+            return lex_err(l, s + 1, "unexpected right parenthesis ')'");
         l->paren_depth--;
         TOK(T_RPAREN, 1);
     case '{': l->brace_depth++; TOK(T_LBRACE, 1);
@@ -435,15 +435,17 @@ struct pq_token pq_lex_next(struct pq_lexer *l)
     case '=':
         if (n == '=')
             TOK(T_EQLC, 2);
-        if (n == '~')
-            TOK(T_EQL_REGEX, 2);
+        if (n == '~') /* regex matching exists only inside braces */
+            return lex_err(l, s, "unexpected character after '=': '~'");
         TOK(T_EQL, 1);
     case '!':
         if (n == '=')
             TOK(T_NEQ, 2);
-        if (n == '~')
-            TOK(T_NEQ_REGEX, 2);
-        return lex_err(l, s, "unexpected character after '!'");
+        if (n)
+            snprintf(l->errbuf, sizeof l->errbuf, "unexpected character after '!': '%c'", n);
+        else
+            snprintf(l->errbuf, sizeof l->errbuf, "unexpected character after '!'");
+        return lex_err(l, s, l->errbuf);
     case '<':
         if (n == '=')
             TOK(T_LTE, 2);

@@ -75,8 +75,11 @@ int sl_matcher_init(struct sl_matcher *m, int op, const char *name, const char *
     }
     int ec;
     PCRE2_SIZE eo;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)value, PCRE2_ZERO_TERMINATED,
-                                   PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF, &ec, &eo, NULL);
+    /* MATCH_INVALID_UTF: a label value with bad UTF-8 is matched (as Go's regexp does,
+     * reading U+FFFD), not an error */
+    uint32_t opts = PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)value, PCRE2_ZERO_TERMINATED, opts, &ec, &eo,
+                                   NULL);
     if (!re) {
         if (errbuf) {
             PCRE2_UCHAR msg[160];
@@ -110,6 +113,58 @@ void sl_matcher_fini(struct sl_matcher *m)
     memset(m, 0, sizeof *m);
 }
 
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if it is not one. */
+static size_t utf8_len(const unsigned char *p)
+{
+    if (p[0] < 0x80)
+        return 1;
+    size_t n = (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3 : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (n == 0 || (n == 2 && p[0] < 0xC2) || (n == 4 && p[0] > 0xF4))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    if (n == 3 && ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0)))
+        return 0; /* overlong, surrogate */
+    if (n == 4 && ((p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] >= 0x90)))
+        return 0;
+    return n;
+}
+
+/* Go's regexp reads each invalid byte as U+FFFD, which '.' and [^x] match; PCRE2 treats
+ * invalid bytes as unmatchable. Returns a malloc'd copy with the replacement, or NULL when
+ * @v is valid UTF-8 (the common case, checked without allocating). */
+static char *utf8_sanitize(const char *v)
+{
+    const unsigned char *p = (const unsigned char *)v;
+    size_t bad = 0, len = 0;
+    for (size_t i = 0; p[i];) {
+        size_t n = utf8_len(p + i);
+        bad += n == 0;
+        i += n ? n : 1;
+        len = i;
+    }
+    if (!bad)
+        return NULL;
+    char *out = malloc(len + 2 * bad + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; p[i];) {
+        size_t n = utf8_len(p + i);
+        if (n) {
+            memcpy(o, p + i, n);
+            o += n;
+            i += n;
+        } else {
+            memcpy(o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    *o = 0;
+    return out;
+}
+
 int sl_matcher_matches(const struct sl_matcher *m, const char *v)
 {
     if (!v)
@@ -120,7 +175,10 @@ int sl_matcher_matches(const struct sl_matcher *m, const char *v)
     case SL_MATCH_NEQ:
         return strcmp(v, m->value) != 0;
     default: {
-        int rc = pcre2_match(m->_re, (PCRE2_SPTR)v, strlen(v), 0, 0, m->_md, NULL);
+        char *fixed = utf8_sanitize(v);
+        const char *subj = fixed ? fixed : v;
+        int rc = pcre2_match(m->_re, (PCRE2_SPTR)subj, strlen(subj), 0, 0, m->_md, NULL);
+        free(fixed);
         int hit = rc >= 0;
         return m->op == SL_MATCH_RE ? hit : !hit;
     }

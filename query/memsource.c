@@ -263,6 +263,7 @@ static int mem_series(void *ctx, const struct sl_matcher *m, size_t nm, int64_t 
 }
 
 static const struct sl_source_ops mem_ops = {
+    .flags = SL_SOURCE_F_STABLE,
     .select = mem_select,
     .series = mem_series,
 };

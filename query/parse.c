@@ -96,6 +96,8 @@ static _Noreturn void unexpected(struct parser *p, struct pq_token t, const char
     char what[160];
     if (t.type == T_EOF)
         snprintf(what, sizeof what, "end of input");
+    else if (t.type == T_AT)
+        snprintf(what, sizeof what, "<op:@>");
     else if (pq_is_binop(t.type) && t.type != T_LAND && t.type != T_LOR && t.type != T_LUNLESS &&
              t.type != T_ATAN2)
         snprintf(what, sizeof what, "<op:%.*s>", (int)t.len, in + t.pos);
@@ -487,6 +489,8 @@ static void set_offset_or_at(struct parser *p, struct pq_node *n, int is_at, int
     struct pq_node *t = n;
     if (t->kind == PQ_MSEL)
         t = t->a;
+    /* positions as Prometheus reports them: the start of the modified expression */
+    pos = n->pos;
     if (t->kind != PQ_VSEL && t->kind != PQ_SUBQ)
         perr_at(p, pos, is_at ? "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery"
                               : "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery");

@@ -44,7 +44,9 @@ static void fmt_float(struct sl_buf *b, double v, int mode)
         return;
     }
     if (isinf(v)) {
-        sl_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
+        /* Go prints "+Inf", but in an expression "+Inf ^ x" reparses as unary plus over a
+         * binary expression and each print/parse cycle would add a '+': print "Inf". */
+        sl_buf_puts(b, v < 0 ? "-Inf" : mode == 0 ? "Inf" : "+Inf");
         return;
     }
     if (v == 0) {

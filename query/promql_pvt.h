@@ -107,6 +107,7 @@ struct pq_node {
     int at_kind; /* enum pq_at */
     int64_t at;  /* ms, when PQ_AT_TIME */
     int64_t range, step; /* MSEL: range; SUBQ: range and step (0 = default) */
+    int want_corr;       /* MSEL under rate/increase: precompute counter corrections */
     /* children */
     struct pq_node *a, *b; /* UNARY/PAREN/SUBQ/MSEL: a; BINARY: a, b; AGG: a = expr, b = param */
     int op;                /* token type for UNARY/BINARY/AGG */
@@ -127,6 +128,7 @@ struct pq_node {
     size_t nargs;
     /* evaluation */
     struct pq_sel_cache *cache;
+    struct pq_vec *pre; /* CALL: per top-level step results (pq_func_precompute), or NULL */
 };
 
 struct sl_promql_expr {
@@ -158,12 +160,23 @@ struct pq_func {
     pq_func_fn *fn;
 };
 const struct pq_func *pq_func_lookup(const char *name, size_t len);
+/* For a range query: if @call is a range function over a plain range selector (other
+ * arguments literals), compute its result for every step series by series - each series'
+ * samples are then read once, in order - into call->pre. Returns 1 if it did. */
+int pq_func_precompute(struct pq_ev *ev, struct pq_node *call, int64_t nsteps);
 
 /* ---- evaluation values ----------------------------------------------------------------- */
 
 struct pq_lset {
     uint64_t hash;
+    /* Caches, set only on label sets that live as long as the query (selector series), so
+     * per-step work on them is not repeated: the set without __name__, and the last
+     * grouping signature with the node it was computed for. */
+    const struct pq_lset *noname;
+    const void *sig_owner;
+    uint64_t sig;
     uint32_t n;
+    int cacheable;
     struct sl_qlabel l[];
 };
 
@@ -185,6 +198,7 @@ struct pq_mseries {
     const int64_t *ts;
     const double *vs;
     size_t n;
+    const double *corr; /* aligned with vs, or NULL (see pq_sel_series) */
 };
 
 struct pq_mat {
@@ -205,6 +219,13 @@ struct pq_sel_series {
     int64_t *ts;
     double *vs;
     size_t n;
+    /* counter-reset prefix sums for rate/increase, or NULL: corr[i] is the sum over
+     * j in 1..i of vs[j-1] where vs[j] < vs[j-1] */
+    double *corr;
+    /* window positions of the previous step: steps mostly move forward, so the next
+     * window is found by a short scan instead of two binary searches */
+    size_t hint_lo, hint_hi;
+    int64_t hint_mint, hint_maxt;
 };
 
 struct pq_sel_cache {
@@ -222,6 +243,7 @@ struct pq_ev {
     size_t max_samples, cur_samples;
     unsigned ticks;
     int64_t ts; /* current evaluation time */
+    int64_t step_k; /* index of the top-level range step, -1 inside subqueries/instant */
 };
 
 _Noreturn void pq_fail(struct pq_ev *ev, int kind, const char *fmt, ...)
@@ -235,6 +257,9 @@ int pq_lset_eq(const struct pq_lset *a, const struct pq_lset *b);
 void pq_lset_format(const struct pq_lset *ls, struct sl_buf *b);
 /* signature over (on=1) only / (on=0) all but @names; also skips __name__ when !on */
 uint64_t pq_lset_sig(const struct pq_lset *ls, char *const *names, size_t nn, int on);
+/* the same, cached on long-lived label sets under @owner (the node asking) */
+uint64_t pq_lset_sig_cached(const struct pq_lset *ls, const void *owner, char *const *names,
+                            size_t nn, int on);
 /* the label set restricted the same way */
 const struct pq_lset *pq_lset_restrict(struct pq_arena *a, const struct pq_lset *ls,
                                        char *const *names, size_t nn, int on);
@@ -252,6 +277,7 @@ size_t *pq_hmap_put(struct pq_arena *a, struct pq_hmap *m, uint64_t key, int *fo
 size_t *pq_hmap_get(const struct pq_hmap *m, uint64_t key);
 
 /* evaluator pieces */
+void pq_window_idx(struct pq_sel_series *s, int64_t mint, int64_t maxt, size_t *lo, size_t *hi);
 void pq_eval_node(struct pq_ev *ev, struct pq_node *n, struct pq_val *out);
 void pq_eval_binary(struct pq_ev *ev, struct pq_node *n, struct pq_val *l, struct pq_val *r,
                     struct pq_val *out);

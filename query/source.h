@@ -69,7 +69,13 @@ int sl_matchers_match(const struct sl_matcher *m, size_t nm, const struct sl_qla
 typedef int sl_series_fn(void *arg, const struct sl_qlabel *ls, size_t nls, const int64_t *ts,
                          const double *vs, size_t n);
 
+/** The sample arrays a source passes to its callbacks stay valid, unchanged, until the
+ *  source itself is modified or destroyed (immutable blocks, a loaded memsource): the
+ *  evaluator then reads them in place instead of copying its window. */
+#define SL_SOURCE_F_STABLE 1u
+
 struct sl_source_ops {
+    unsigned flags; /* SL_SOURCE_F_* */
     /**
      * Call @fn for every series matching all @nm matchers (nm >= 1) that has at least one
      * sample in [mint, maxt], with the samples in [mint, maxt] (it may pass more; the caller
@@ -97,6 +103,8 @@ struct sl_memsource;
 /** @return 0 with *out OWNED (sl_memsource_destroy), or -ENOMEM. */
 int sl_memsource_create(struct sl_memsource **out);
 void sl_memsource_destroy(struct sl_memsource *ms);
+/* Sample arrays are handed out in place (SL_SOURCE_F_STABLE): do not add, reset or clear
+ * while a query is running against the source. */
 /** Drop every series (the conformance `clear`). */
 void sl_memsource_clear(struct sl_memsource *ms);
 /**

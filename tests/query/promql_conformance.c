@@ -3,10 +3,11 @@
  * PromQL conformance runner over Prometheus' own v2.42 test files (promql/testdata,
  * kept in ../shared/conformance/promql/; their README describes the format: load, clear,
  * eval instant at, eval_fail, eval_ordered). Each file's data is loaded into a fresh
- * memsource; each eval goes through sl_promql_parse + sl_promql_eval exactly as
- * /api/v1/query does, and - like Prometheus' own test harness - once more as a range query
- * from t-1m to t+1m by 1m whose middle step must give the same answer. Values compare with
- * relative tolerance 1e-6, NaN equal to NaN.
+ * memsource; each eval is sent as a request to the /api/v1/query handler of query/api.h
+ * (the route table the daemon mounts) and its JSON answer is decoded and compared; like
+ * Prometheus' own harness, it is then run once more through /api/v1/query_range from t-1m
+ * to t+1m by 1m, whose middle step must give the same answer. Values compare with relative
+ * tolerance 1e-6, NaN equal to NaN.
  *
  * Usage: promql_conformance DIR [--list OUT] [--check PASSLIST] [-v]
  *   prints "<file>: P passed, F failed" per file and "N passed, M failed" at the end;
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "query/api.h"
 #include "query/promql.h"
 
 #define MAXL 64
@@ -193,6 +195,7 @@ struct expect {
 
 struct ctx {
     struct sl_memsource *ms;
+    struct sl_query_api *api;
     int verbose;
     const char *file;
 };
@@ -287,58 +290,295 @@ static int compare(const struct sl_promql_result *r, const struct expect *ex, si
     return 0;
 }
 
+/* ---- a small JSON reader for the API's answers ------------------------------------------ */
+
+struct jv {
+    char type; /* o(bject) a(rray) s(tring) n(umber) l(iteral) */
+    char *s;
+    double n;
+    struct jv *items;
+    char **keys;
+    size_t len;
+};
+
+static void jv_free(struct jv *v)
+{
+    for (size_t i = 0; i < v->len; i++) {
+        jv_free(&v->items[i]);
+        if (v->keys)
+            free(v->keys[i]);
+    }
+    free(v->items);
+    free(v->keys);
+    free(v->s);
+}
+
+static int j_value(const char **p, struct jv *out);
+
+static char *j_string(const char **p)
+{
+    if (**p != '"')
+        return NULL;
+    (*p)++;
+    size_t cap = 64, n = 0;
+    char *o = malloc(cap);
+    while (**p && **p != '"') {
+        if (n + 8 >= cap)
+            o = realloc(o, cap *= 2);
+        char c = *(*p)++;
+        if (c == '\\') {
+            c = *(*p)++;
+            switch (c) {
+            case 'n': o[n++] = '\n'; break;
+            case 't': o[n++] = '\t'; break;
+            case 'r': o[n++] = '\r'; break;
+            case 'u': {
+                char hex[5] = {0};
+                memcpy(hex, *p, 4);
+                *p += 4;
+                unsigned long cp = strtoul(hex, NULL, 16);
+                if (cp < 0x80) {
+                    o[n++] = (char)cp;
+                } else if (cp < 0x800) {
+                    o[n++] = (char)(0xC0 | (cp >> 6));
+                    o[n++] = (char)(0x80 | (cp & 0x3F));
+                } else {
+                    o[n++] = (char)(0xE0 | (cp >> 12));
+                    o[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                    o[n++] = (char)(0x80 | (cp & 0x3F));
+                }
+                break;
+            }
+            default: o[n++] = c;
+            }
+        } else {
+            o[n++] = c;
+        }
+    }
+    if (**p != '"') {
+        free(o);
+        return NULL;
+    }
+    (*p)++;
+    o[n] = 0;
+    return o;
+}
+
+static int j_value(const char **p, struct jv *out)
+{
+    memset(out, 0, sizeof *out);
+    char c = **p;
+    if (c == '{' || c == '[') {
+        out->type = c == '{' ? 'o' : 'a';
+        (*p)++;
+        size_t cap = 0;
+        char close = c == '{' ? '}' : ']';
+        while (**p != close) {
+            if (out->len == cap) {
+                cap = cap ? cap * 2 : 8;
+                out->items = realloc(out->items, cap * sizeof *out->items);
+                if (out->type == 'o')
+                    out->keys = realloc(out->keys, cap * sizeof *out->keys);
+            }
+            if (out->type == 'o') {
+                out->keys[out->len] = j_string(p);
+                if (!out->keys[out->len] || *(*p)++ != ':')
+                    return -1;
+            }
+            if (j_value(p, &out->items[out->len]))
+                return -1;
+            out->len++;
+            if (**p == ',')
+                (*p)++;
+            else if (**p != close)
+                return -1;
+        }
+        (*p)++;
+        return 0;
+    }
+    if (c == '"') {
+        out->type = 's';
+        out->s = j_string(p);
+        return out->s ? 0 : -1;
+    }
+    char *end;
+    out->n = strtod(*p, &end);
+    if (end != *p) {
+        out->type = 'n';
+        *p = end;
+        return 0;
+    }
+    out->type = 'l';
+    while (**p >= 'a' && **p <= 'z')
+        (*p)++;
+    return 0;
+}
+
+static const struct jv *j_get(const struct jv *o, const char *key)
+{
+    for (size_t i = 0; o->type == 'o' && i < o->len; i++)
+        if (strcmp(o->keys[i], key) == 0)
+            return &o->items[i];
+    return NULL;
+}
+
+static int64_t j_ts(const struct jv *v)
+{
+    return (int64_t)llround(v->n * 1000);
+}
+
+/* Decoded API answer in the evaluator's result shape, so compare() serves both. */
+struct decoded {
+    struct sl_promql_result r;
+    struct sl_promql_series *series;
+    struct sl_qlabel **labels;
+    struct sl_promql_point **pts;
+    size_t n;
+};
+
+static void decoded_free(struct decoded *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        free(d->labels[i]);
+        free(d->pts[i]);
+    }
+    free(d->labels);
+    free(d->pts);
+    free(d->series);
+}
+
+/* Points of [t, "v"] pairs; labels point into @j (kept alive by the caller). */
+static int decode(const struct jv *data, struct decoded *d)
+{
+    memset(d, 0, sizeof *d);
+    const struct jv *type = j_get(data, "resultType"), *res = j_get(data, "result");
+    if (!type || !res || type->type != 's')
+        return -1;
+    if (strcmp(type->s, "scalar") == 0 || strcmp(type->s, "string") == 0) {
+        d->r.type = type->s[1] == 'c' ? SL_PQ_SCALAR : SL_PQ_STRING;
+        if (res->len != 2)
+            return -1;
+        d->r.t = j_ts(&res->items[0]);
+        d->r.scalar = strtod(res->items[1].s, NULL);
+        return 0;
+    }
+    d->r.type = strcmp(type->s, "vector") == 0 ? SL_PQ_VECTOR : SL_PQ_MATRIX;
+    d->n = res->len;
+    d->series = calloc(d->n + 1, sizeof *d->series);
+    d->labels = calloc(d->n + 1, sizeof *d->labels);
+    d->pts = calloc(d->n + 1, sizeof *d->pts);
+    for (size_t i = 0; i < d->n; i++) {
+        const struct jv *m = j_get(&res->items[i], "metric");
+        const struct jv *one = j_get(&res->items[i], "value");
+        const struct jv *many = j_get(&res->items[i], "values");
+        if (!m || (!one && !many))
+            return -1;
+        d->labels[i] = calloc(m->len + 1, sizeof **d->labels);
+        for (size_t k = 0; k < m->len; k++)
+            d->labels[i][k] = (struct sl_qlabel){m->keys[k], m->items[k].s};
+        size_t np = one ? 1 : many->len;
+        d->pts[i] = calloc(np + 1, sizeof **d->pts);
+        for (size_t k = 0; k < np; k++) {
+            const struct jv *pair = one ? one : &many->items[k];
+            d->pts[i][k].t = j_ts(&pair->items[0]);
+            d->pts[i][k].v = strtod(pair->items[1].s, NULL);
+        }
+        d->series[i] = (struct sl_promql_series){d->labels[i], m->len, d->pts[i], np};
+    }
+    d->r.series = d->series;
+    d->r.nseries = d->n;
+    return 0;
+}
+
+/* Send one request through the API route table; returns the decoded JSON (caller frees). */
+static int api_call(struct ctx *c, const char *path, const struct sl_http_param *params,
+                    size_t np, struct jv *out, int *status)
+{
+    struct sl_http_request req = {.method = "GET", .path = path, .params = params,
+                                  .nparams = np};
+    struct sl_http_response resp = {.status = 200};
+    size_t n;
+    const struct sl_http_route *r = sl_query_api_routes(c->api, &n);
+    int rc = -1;
+    for (size_t i = 0; i < n; i++)
+        if (!r[i].prefix && strcmp(r[i].path, path) == 0)
+            rc = r[i].fn(r[i].ctx, &req, &resp);
+    if (rc)
+        return -1;
+    *status = resp.status;
+    const char *p = resp.body;
+    rc = j_value(&p, out);
+    free(resp.body);
+    return rc;
+}
+
+static void fmt_secs(char *buf, size_t len, int64_t ms)
+{
+    snprintf(buf, len, "%s%lld.%03lld", ms < 0 ? "-" : "", (long long)(llabs(ms) / 1000),
+             (long long)(llabs(ms) % 1000));
+}
+
 static int run_eval(struct ctx *c, const char *expr, int64_t at, int fail, int ordered,
                     const struct expect *ex, size_t nex, char *why, size_t wl)
 {
-    struct sl_promql_expr *e;
-    struct sl_promql_error err;
-    struct sl_source src = sl_memsource_source(c->ms);
-    int rc = sl_promql_parse(expr, &e, &err);
-    if (rc) {
-        if (fail)
-            return 0;
-        snprintf(why, wl, "%s", err.msg);
+    char ts[32];
+    fmt_secs(ts, sizeof ts, at);
+    struct sl_http_param p[4] = {{"query", expr}, {"time", ts}};
+    struct jv j;
+    int status;
+    if (api_call(c, "/api/v1/query", p, 2, &j, &status)) {
+        snprintf(why, wl, "undecodable API answer");
         return -1;
     }
-    struct sl_promql_opts o = {.start_ms = at, .end_ms = at};
-    struct sl_promql_result *r = NULL;
-    rc = sl_promql_eval(e, &src, &o, &r, &err);
-    if (fail) {
-        sl_promql_result_free(r);
-        sl_promql_expr_free(e);
-        if (rc == 0) {
+    const struct jv *st = j_get(&j, "status");
+    int ok = st && st->type == 's' && strcmp(st->s, "success") == 0;
+    if (fail || !ok) {
+        const struct jv *e = j_get(&j, "error");
+        if (!fail)
+            snprintf(why, wl, "%d %s", status, e && e->s ? e->s : "?");
+        else if (ok)
             snprintf(why, wl, "expected an error, got a result");
-            return -1;
-        }
-        return 0;
+        jv_free(&j);
+        return fail == !ok ? 0 : -1;
     }
-    if (rc) {
-        sl_promql_expr_free(e);
-        snprintf(why, wl, "error: %s", err.msg);
-        return -1;
-    }
-    rc = compare(r, ex, nex, ordered, at, 0, why, wl);
-    int type = r->type;
-    sl_promql_result_free(r);
+    struct decoded d;
+    int rc = decode(j_get(&j, "data"), &d);
+    if (rc)
+        snprintf(why, wl, "bad result shape");
+    else
+        rc = compare(&d.r, ex, nex, ordered, at, 0, why, wl);
+    int type = d.r.type;
+    decoded_free(&d);
+    jv_free(&j);
     if (rc == 0 && !ordered && (type == SL_PQ_VECTOR || type == SL_PQ_SCALAR)) {
         /* range mode, like Prometheus' harness: middle step of [t-1m, t+1m] by 1m */
-        struct sl_promql_opts ro = {.start_ms = at - 60000, .end_ms = at + 60000,
-                                    .step_ms = 60000};
-        rc = sl_promql_eval(e, &src, &ro, &r, &err);
-        if (rc) {
-            snprintf(why, wl, "range mode error: %s", err.msg);
+        char s0[32], s1[32];
+        fmt_secs(s0, sizeof s0, at - 60000);
+        fmt_secs(s1, sizeof s1, at + 60000);
+        struct sl_http_param rp[4] = {{"query", expr}, {"start", s0}, {"end", s1}, {"step", "60"}};
+        if (api_call(c, "/api/v1/query_range", rp, 4, &j, &status)) {
+            snprintf(why, wl, "range mode: undecodable API answer");
+            return -1;
+        }
+        st = j_get(&j, "status");
+        if (!st || strcmp(st->s, "success") != 0) {
+            const struct jv *e = j_get(&j, "error");
+            snprintf(why, wl, "range mode error: %s", e && e->s ? e->s : "?");
+            rc = -1;
+        } else if (decode(j_get(&j, "data"), &d)) {
+            snprintf(why, wl, "range mode: bad result shape");
             rc = -1;
         } else {
-            rc = compare(r, ex, nex, 0, at, 1, why, wl);
+            rc = compare(&d.r, ex, nex, 0, at, 1, why, wl);
             if (rc) {
                 char tmp[600];
                 snprintf(tmp, sizeof tmp, "range mode: %s", why);
                 snprintf(why, wl, "%s", tmp);
             }
-            sl_promql_result_free(r);
+            decoded_free(&d);
         }
+        jv_free(&j);
     }
-    sl_promql_expr_free(e);
     return rc;
 }
 
@@ -509,6 +749,9 @@ int main(int argc, char **argv)
     qsort(names, nn, sizeof *names, cmp_str);
     if (sl_memsource_create(&c.ms))
         return 1;
+    struct sl_query_api_cfg cfg = {.src = sl_memsource_source(c.ms)};
+    if (sl_query_api_create(&cfg, &c.api))
+        return 1;
     size_t pass = 0, fail = 0;
     struct passlist passing = {0};
     for (size_t i = 0; i < nn; i++) {
@@ -516,6 +759,7 @@ int main(int argc, char **argv)
         run_file(&c, dir, names[i], &pass, &fail, &passing);
         free(names[i]);
     }
+    sl_query_api_destroy(c.api);
     sl_memsource_destroy(c.ms);
     printf("%zu passed, %zu failed\n", pass, fail);
     int rc = fail ? 1 : 0;

@@ -252,3 +252,24 @@ Test(api, put_method_is_refused)
     expect(call("PUT", "/api/v1/query", 1, "query", "1"), 405,
            "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"method PUT not allowed\"}");
 }
+
+/* What Grafana's label browser sends: labels and values narrowed by match[] and a window. */
+Test(api, labels_with_match_and_window_returns_names_of_matching_series)
+{
+    expect(call("POST", "/api/v1/labels", 3, "match[]", "{__name__=\"odd\"}", "start", "900",
+                "end", "1000"),
+           200, "{\"status\":\"success\",\"data\":[\"__name__\",\"instance\",\"job\"]}");
+    expect(call("GET", "/api/v1/label/__name__/values", 2, "start", "0", "end", "500"), 200,
+           "{\"status\":\"success\",\"data\":[\"up\"]}");
+}
+
+/* Grafana aligns start and end to the step and POSTs the form. */
+Test(api, query_range_grafana_aligned_post_returns_every_step)
+{
+    struct sl_http_response r = call("POST", "/api/v1/query_range", 4, "query",
+                                     "rate(up[1m])", "start", "600", "end", "900", "step", "60");
+    cr_assert(eq(int, r.status, 200));
+    cr_assert(not(eq(ptr, strstr(r.body, "[600,\"0\"],[660,\"0\"],[720,\"0\"],[780,\"0\"],[840,\"0\"],[900,\"0\"]"), NULL)),
+              "%s", r.body);
+    free(r.body);
+}

@@ -5,6 +5,8 @@
  * pin down the engine behaviours it cannot see (range steps, limits, errors). */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <criterion/theories.h>
+#include <errno.h>
 #include <math.h>
 #include <string.h>
 
@@ -180,7 +182,7 @@ Test(eval, too_many_points_per_series_fails)
 {
     struct sl_promql_result *r;
     struct sl_promql_error err;
-    cr_assert(eq(int, run("1", 0, 11000000, 1000, &r, &err), SL_E_PROTO));
+    cr_assert(eq(int, run("1", 0, 11001000, 1000, &r, &err), SL_E_PROTO));
     cr_assert(eq(int, err.kind, SL_PQ_ERR_EXEC));
     cr_assert(not(eq(ptr, strstr(err.msg, "11,000 points"), NULL)));
 }
@@ -216,6 +218,23 @@ Test(eval, timeout_on_long_subquery_fails_with_timeout_kind)
     sl_promql_expr_free(e);
 }
 
+Test(eval, matcher_regex_follows_re2_anchoring_and_utf8)
+{
+    struct sl_matcher m;
+    char eb[128];
+    cr_assert(eq(int, sl_matcher_init(&m, SL_MATCH_RE, "a", "b.*", eb, sizeof eb), 0));
+    cr_assert(eq(int, sl_matcher_matches(&m, "bcd"), 1));
+    cr_assert(eq(int, sl_matcher_matches(&m, "abc"), 0));
+    cr_assert(eq(int, sl_matcher_matches(&m, "b\xff"), 1));
+    cr_assert(eq(int, sl_matcher_matches(&m, "b\nx"), 0)); /* '.' does not match newline */
+    sl_matcher_fini(&m);
+    cr_assert(eq(int, sl_matcher_init(&m, SL_MATCH_NRE, "a", "x|", eb, sizeof eb), 0));
+    cr_assert(eq(int, sl_matcher_matches(&m, NULL), 0)); /* absent label = "" matches "x|" */
+    sl_matcher_fini(&m);
+    cr_assert(eq(int, sl_matcher_init(&m, SL_MATCH_RE, "a", "(a)\\1", eb, sizeof eb), -EINVAL));
+    cr_assert(eq(int, sl_matcher_init(&m, SL_MATCH_RE, "a", "a++", eb, sizeof eb), -EINVAL));
+}
+
 Test(eval, at_modifier_pins_evaluation_time)
 {
     struct sl_promql_result *r;
@@ -240,4 +259,51 @@ Test(eval, regex_matcher_is_fully_anchored)
     cr_assert(eq(int, run("{__name__=~\"tem\"}", 60000, 60000, 0, &r, &err), 0));
     cr_assert(eq(sz, r->nseries, 0));
     sl_promql_result_free(r);
+}
+
+/* Range queries take a different path for range functions (series by series); every step
+ * must equal the instant query at that time. */
+TheoryDataPoints(eval, range_step_equals_instant_query) = {
+    DataPoints(const char *, "rate(req_total[1m])", "increase(req_total[5m] offset 1m)",
+               "irate(req_total[1m])", "changes(temp[2m])", "last_over_time(temp[1m])",
+               "quantile_over_time(0.5, req_total[3m])", "holt_winters(req_total[5m], 0.5, 0.5)",
+               "predict_linear(req_total[5m], 60)", "sum(rate(req_total[2m] @ 300))",
+               "max_over_time(rate(req_total[1m])[3m:30s])", "deriv(temp[5m]) * 2"),
+};
+
+static int same_labels(const struct sl_promql_series *a, const struct sl_promql_series *b)
+{
+    if (a->nlabels != b->nlabels)
+        return 0;
+    for (size_t i = 0; i < a->nlabels; i++)
+        if (strcmp(a->labels[i].name, b->labels[i].name) ||
+            strcmp(a->labels[i].value, b->labels[i].value))
+            return 0;
+    return 1;
+}
+
+Theory((const char *q), eval, range_step_equals_instant_query)
+{
+    struct sl_promql_result *range, *inst;
+    struct sl_promql_error err;
+    cr_assert(eq(int, run(q, 0, 600000, 45000, &range, &err), 0), "%s: %s", q, err.msg);
+    for (int64_t t = 0; t <= 600000; t += 45000) {
+        cr_assert(eq(int, run(q, t, t, 0, &inst, &err), 0), "%s: %s", q, err.msg);
+        for (size_t i = 0; i < inst->nseries; i++) {
+            int found = 0;
+            for (size_t j = 0; j < range->nseries && !found; j++)
+                for (size_t k = 0; k < range->series[j].npts; k++)
+                    if (range->series[j].pts[k].t == t &&
+                        same_labels(&range->series[j], &inst->series[i])) {
+                        double a = range->series[j].pts[k].v, b = inst->series[i].pts[0].v;
+                        cr_assert(a == b || (isnan(a) && isnan(b)), "%s at %lld: %g vs %g", q,
+                                  (long long)t, a, b);
+                        found = 1;
+                    }
+            cr_assert(found, "%s at %lld: instant series missing from range result", q,
+                      (long long)t);
+        }
+        sl_promql_result_free(inst);
+    }
+    sl_promql_result_free(range);
 }
