@@ -33,7 +33,7 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static size_t sel(struct sl_block *b, const struct sl_matcher *m, size_t nm, double *secs)
+static size_t sel(struct sl_block *b, const struct sl_store_matcher *m, size_t nm, double *secs)
 {
     struct sl_matchers *ms;
     cr_assert(eq(int, sl_matchers_compile(m, nm, &ms, NULL, 0), 0));
@@ -72,14 +72,14 @@ Test(index_1m, postings_answer_matchers_on_one_million_series)
     cr_assert(eq(int, sl_block_open(p, &b), 0));
     cr_assert(eq(u64, sl_block_meta(b)->nseries, N));
     double s;
-    struct sl_matcher eqm = {SL_MATCH_EQ, "id", "0123456"};
+    struct sl_store_matcher eqm = {SL_STORE_MATCH_EQ, "id", "0123456"};
     cr_assert(eq(sz, sel(b, &eqm, 1, &s), 1));
     cr_assert(lt(dbl, s, 0.5), "= matcher took %.3f s", s); /* one binary search, one list */
-    struct sl_matcher grp = {SL_MATCH_EQ, "grp", "g007"};
+    struct sl_store_matcher grp = {SL_STORE_MATCH_EQ, "grp", "g007"};
     cr_assert(eq(sz, sel(b, &grp, 1, &s), 1000));
-    struct sl_matcher both[] = {grp, {SL_MATCH_RE, "id", "00.*7"}};
+    struct sl_store_matcher both[] = {grp, {SL_STORE_MATCH_RE, "id", "00.*7"}};
     cr_assert(eq(sz, sel(b, both, 2, &s), 100)); /* ids < 100000 in g007 */
-    struct sl_matcher re = {SL_MATCH_RE, "grp", "g00[0-9]"};
+    struct sl_store_matcher re = {SL_STORE_MATCH_RE, "grp", "g00[0-9]"};
     cr_assert(eq(sz, sel(b, &re, 1, &s), 10000));
     char k[96];
     int kl = mkkey(k, sizeof k, "m", "grp", "g456", "id", "0999456");
