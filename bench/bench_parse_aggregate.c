@@ -268,7 +268,7 @@ int main(int argc, char **argv)
     uint32_t series = 100000, per_buf = 40;
     int runs = 5;
     uint64_t lines = 10000000;
-    const char *json = NULL;
+    const char *json = NULL, *stage = "all";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--series") && i + 1 < argc)
             series = (uint32_t)strtoul(argv[++i], NULL, 10);
@@ -280,9 +280,12 @@ int main(int argc, char **argv)
             per_buf = (uint32_t)strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--json") && i + 1 < argc)
             json = argv[++i];
+        else if (!strcmp(argv[i], "--stage") && i + 1 < argc) /* for profiling one stage */
+            stage = argv[++i];
         else {
             fprintf(stderr, "usage: bench_parse_aggregate [--series N] [--runs N] [--lines N] "
-                            "[--lines-per-buffer N] [--json PATH]\n");
+                            "[--lines-per-buffer N] [--json PATH] "
+                            "[--stage all|parse_only|end_to_end]\n");
             return 2;
         }
     }
@@ -296,9 +299,23 @@ int main(int argc, char **argv)
         return 1;
     }
     double parse[MAX_RUNS], e2e[MAX_RUNS], e2e_cpu[MAX_RUNS], bps[MAX_RUNS];
-    run_parse_only(&c, lines / 4); /* warm-up */
-    for (int r = 0; r < runs; r++)
-        parse[r] = run_parse_only(&c, lines);
+    int do_parse = strcmp(stage, "end_to_end") != 0, do_e2e = strcmp(stage, "parse_only") != 0;
+    if (!do_e2e) {
+        for (int r = 0; r < runs; r++)
+            parse[r] = run_parse_only(&c, lines);
+        struct stat3 sp = summarize(parse, runs);
+        printf("bench=parse_only series=%u lines_s=%.4g ns_line=%.1f runs=%d\n", series, sp.med,
+               1e9 / sp.med, runs);
+        return 0;
+    }
+    if (do_parse) {
+        run_parse_only(&c, lines / 4); /* warm-up */
+        for (int r = 0; r < runs; r++)
+            parse[r] = run_parse_only(&c, lines);
+    } else {
+        for (int r = 0; r < runs; r++)
+            parse[r] = 0;
+    }
     struct e2e_result er;
     if (run_e2e(&c, lines / 4, &er)) { /* warm-up */
         fprintf(stderr, "bench_parse_aggregate: shard set failed\n");

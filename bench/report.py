@@ -195,15 +195,17 @@ def headline(docs):
     def add(what, r, target, ok, extra=""):
         if r is None:
             return
+        met = ok(r["median"])
         rows.append((what, fmt(r["median"], r["unit"]) + (" " + r["unit"] if r["unit"] not in
-                     ("x",) else "×") + extra, target, "yes" if ok(r["median"]) else "no"))
+                     ("x",) else "×") + extra, target,
+                     "—" if met is None else "yes" if met else "no"))
 
     pa = by.get("parse_aggregate")
     add("parse+aggregate in process, 100k series (end to end, per CPU-second)",
         find(pa, "sluice", "lines_per_cpu_s", stage="end_to_end"), "≥ 15 M lines/s/core",
         lambda v: v >= 15e6)
     add("parse only, one thread", find(pa, "sluice", "lines_per_s", stage="parse_only"),
-        "(component)", lambda v: True)
+        "(component)", lambda v: None)
     add("memory per series (mix of c/g/ms/s)", find(pa, "sluice", "bytes_per_series"),
         "≤ 300 bytes per counter series", lambda v: v <= 300)
     udp = by.get("statsd_udp")
@@ -224,7 +226,7 @@ def headline(docs):
         "≥ 10 M lines/s", lambda v: v >= 10e6)
     add("TCP, 100 connections, counted lines/s", find(tcp, "sluice", "counted_lines_per_s",
                                                        connections=100),
-        "(no target)", lambda v: True)
+        "(no target)", lambda v: None)
     sw = by.get("statsd_sweep")
     for lpd in (40, 1):
         for series in (10000, 100000):
@@ -232,7 +234,7 @@ def headline(docs):
                 r = find(sw, sysname, "max_lossless_lines_per_s", lines_per_datagram=lpd,
                          series=series)
                 add(f"{sysname}: highest offered UDP rate with < 0.1% loss, {lpd}-line, "
-                    f"{series // 1000}k series", r, "(report)", lambda v: True)
+                    f"{series // 1000}k series", r, "(report)", lambda v: None)
     sem = by.get("semantics")
     if sem:
         rows.append(("semantics vs Etsy statsd (differential)",
@@ -300,12 +302,14 @@ def render(docs, out):
             rows = [(p["system"], p["lines_per_datagram"], p["series"],
                      "max" if not p["target_rate"] else fmt(p["target_rate"]),
                      fmt(p["offered_per_s"]), fmt(p["counted_per_s"]),
-                     f"{p['loss_pct']:.3g}", fmt(p["counted_per_cpu_s"]),
+                     f"{p['loss_pct']:.3g}", f"{p.get('socket_loss_pct', 0):.3g}",
+                     f"{p.get('ring_drop_pct', 0):.3g}", fmt(p["counted_per_cpu_s"]),
                      f"{p['daemon_cpu_s']:.2f}", f"{p['sender_cpu_s']:.2f}")
                     for p in d["curve"]]
             lines += ["Curve points (lines/s):", "",
                       table(rows, ["system", "lines/datagram", "series", "target",
-                                   "offered", "counted", "loss %", "counted/CPU-s",
+                                   "offered", "counted", "loss %", "socket loss %",
+                                   "ring drop %", "counted/CPU-s",
                                    "daemon CPU s", "sender CPU s"]), ""]
         if b == "semantics":
             for k in d.get("known_differences", []):

@@ -421,6 +421,8 @@ def measure(daemon, drain_timeout=30, **load):
                 break
             prev, prev_cpu, prev_t = cur, cpu, t
         counted, c1, t_done = cur, prev_cpu, prev_t
+        sc = daemon.self_counts()
+        breakdown = {"received": sc["received"], "ring_full_drops": sc["drops"]}
     else:
         samples = []
         final = None
@@ -437,6 +439,7 @@ def measure(daemon, drain_timeout=30, **load):
         counted = final["metrics_received"]
         c1 = next((c for _, c, m in samples if m >= counted), samples[-1][1])
         t_done = max(final["last_nonzero_flush_ms"] / 1000, t_end)
+        breakdown = {"received": counted, "ring_full_drops": 0}
     sent = lg["lines_sent"]
     cpu = max(c1 - c0, 1e-9)
     busy = max(lg["seconds"], t_done - t_start)
@@ -444,4 +447,7 @@ def measure(daemon, drain_timeout=30, **load):
             "loss_pct": 100.0 * (sent - counted) / sent if sent else 0.0,
             "daemon_cpu_s": cpu, "counted_per_s": counted / busy,
             "counted_per_cpu_s": counted / cpu, "rss_bytes": daemon.rss_peak(),
-            "sender_cpu_s": lg["cpu_s"], "offered_per_s": sent / lg["seconds"]}
+            "sender_cpu_s": lg["cpu_s"], "offered_per_s": sent / lg["seconds"],
+            # where the loss happened: before the daemon read it (socket buffer) or after
+            "socket_loss_pct": 100.0 * (sent - breakdown["received"]) / sent if sent else 0.0,
+            "ring_drop_pct": 100.0 * breakdown["ring_full_drops"] / sent if sent else 0.0}

@@ -44,12 +44,15 @@ def main():
                     pt = {"system": cls.system, "lines_per_datagram": lpd, "series": series,
                           "target_rate": rate, "offered_per_s": m["offered_per_s"],
                           "counted_per_s": m["counted_per_s"], "loss_pct": m["loss_pct"],
+                          "socket_loss_pct": m["socket_loss_pct"],
+                          "ring_drop_pct": m["ring_drop_pct"],
                           "daemon_cpu_s": m["daemon_cpu_s"],
                           "counted_per_cpu_s": m["counted_per_cpu_s"],
                           "sender_cpu_s": m["sender_cpu_s"], "rss_bytes": m["rss_bytes"]}
                     curve.append(pt)
                     bl.log(f"  {cls.system} lpd={lpd} series={series} "
                            f"offered={m['offered_per_s']:.3g}/s loss={m['loss_pct']:.2f}% "
+                           f"(socket {m['socket_loss_pct']:.2f}%, ring {m['ring_drop_pct']:.2f}%) "
                            f"per_cpu_s={m['counted_per_cpu_s']:.3g}")
                     if m["loss_pct"] < LOSSLESS_PCT:
                         best = max(best, m["offered_per_s"])

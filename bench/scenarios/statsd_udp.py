@@ -48,6 +48,8 @@ def main():
                     ("lines_sent", "lines", "sent"),
                     ("lines_counted", "lines", "counted"),
                     ("loss_pct", "%", "loss_pct"),
+                    ("socket_loss_pct", "%", "socket_loss_pct"),
+                    ("ring_drop_pct", "%", "ring_drop_pct"),
                     ("daemon_cpu_s", "s", "daemon_cpu_s"),
                     ("sender_cpu_s", "s", "sender_cpu_s"),
                     ("rss_bytes", "bytes", "rss_bytes")):
