@@ -41,7 +41,7 @@ test: deps-test
 
 BENCH ?=
 bench: deps-bench build
-	bench/run.sh $(BENCH)
+	SLUICE_BUILD=$(BUILD) bench/run.sh $(BENCH)
 
 clean:
 	rm -rf $(BUILD)

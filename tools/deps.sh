@@ -15,7 +15,11 @@ if [ "$profile" = test ] || [ "$profile" = bench ]; then
            iproute2 procps)
 fi
 if [ "$profile" = bench ]; then
-    pkgs+=(linux-perf valgrind prometheus)  # prometheus: promtool for the storage_size peer
+    # gnuplot draws the report's SVG plots; Node.js runs the Etsy statsd peer, which
+    # bench/run.sh installs from npm (Debian's nodejs ships without npm; a NodeSource
+    # nodejs already carries it, and Debian's npm package would conflict with it).
+    pkgs+=(linux-perf valgrind gnuplot-nox nodejs prometheus)  # prometheus: promtool for storage_size
+    command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi
 
 missing=()
