@@ -14,6 +14,7 @@
 
 #include "engine/log.h"
 #include "engine/shard.h"
+#include "ingest/dpdk_server.h"
 #include "ingest/http_server.h"
 #include "ingest/statsd_server.h"
 
@@ -23,6 +24,7 @@ struct sl_daemon_cfg {
     struct sl_shard_cfg shard;
     struct sl_statsd_server_cfg statsd;
     struct sl_http_server_cfg http;
+    struct sl_dpdk_cfg dpdk; /* [dpdk]: kernel-bypass StatsD ingest, off by default */
 };
 
 void sl_daemon_cfg_defaults(struct sl_daemon_cfg *cfg);
