@@ -345,8 +345,8 @@ int sl_dpdk_server_open(const struct sl_dpdk_cfg *cfg, struct sl_shardset *set,
     if (rte_eal_init(argc, argv) < 0) {
         int e = rte_errno;
         snprintf(err, errlen, "dpdk: the EAL refused to start with \"%s\": %s (see the EAL "
-                              "messages above; --no-huge and --in-memory help without "
-                              "hugepages)",
+                              "messages above; without hugepages use --no-huge -m 512 "
+                              "--no-shconf)",
                  cfg->eal_args, rte_strerror(e));
         free(s);
         return e == ENOMEM ? -ENOMEM : -EINVAL;

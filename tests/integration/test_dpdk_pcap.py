@@ -7,6 +7,7 @@ real sluiced; every count and value is checked exactly after the flush.
 usage: test_dpdk_pcap.py SLUICED HAVE_DPDK(0|1)   exit 77 when sluiced was built without DPDK.
 """
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -112,7 +113,27 @@ def main():
                 print(d.read_log())
                 return 1
             print(f"ok   dpdk pcap replay: {len(frames)} frames, {len(expect)} exact values")
-            return 0
+    return startup_failures()
+
+
+def startup_failures():
+    """No port: a clear error and exit 1; with dpdk.fallback the socket path serves."""
+    eal = ("--no-huge --no-pci --no-shconf -m 128 --no-telemetry --log-level=lib.eal:warning "
+           f"--file-prefix=sl{os.getpid()}f")
+    r = subprocess.run([BIN, "--statsd", "127.0.0.1:0", "--http", "127.0.0.1:0", "--dpdk",
+                        "true", "--dpdk-eal-args", eal], capture_output=True, text=True,
+                       timeout=30)
+    if r.returncode != 1 or "dpdk: no port 0 (0 port(s) found" not in r.stderr:
+        print(f"FAIL no-port start-up: rc={r.returncode} stderr={r.stderr!r}")
+        return 1
+    with Sluiced(BIN, "--dpdk", "true", "--dpdk-eal-args", eal, "--dpdk-fallback", "true") as d:
+        d.send_udp("fb.hits:3|c")
+        d.wait_for(lambda m: m.get("fb_hits_total") == 3, "socket path after fallback")
+        if "event=fallback" not in d.read_log():
+            print("FAIL fallback was not logged:\n" + d.read_log())
+            return 1
+    print("ok   dpdk start-up failure: clear error without fallback, socket path with it")
+    return 0
 
 
 if __name__ == "__main__":
