@@ -75,6 +75,23 @@ static const struct opt opts[] = {
      OFF(maintain_interval_ms), 0},
     {"log", "level", "log-level", "info", "debug, info, warn or error", K_LEVEL, OFF(log_level),
      0},
+    /* [dpdk]: kernel-bypass StatsD ingest (ingest/dpdk_server.h). */
+    {"dpdk", "enabled", "dpdk", "false", "receive StatsD through DPDK", K_BOOL, OFF(dpdk.enabled),
+     0},
+    {"dpdk", "eal_args", "dpdk-eal-args", "", "EAL arguments (e.g. --no-huge --vdev=...)", K_STR,
+     OFF(dpdk.eal_args), sizeof(((struct sl_daemon_cfg *)0)->dpdk.eal_args)},
+    {"dpdk", "port", "dpdk-port", "0", "DPDK ethdev port id", K_U32, OFF(dpdk.port), 0},
+    {"dpdk", "queues", "dpdk-queues", "1", "RX queues, one polling thread each (RSS)", K_U32,
+     OFF(dpdk.queues), 0},
+    {"dpdk", "address", "dpdk-address", "0.0.0.0:8125,[::]:8125",
+     "StatsD endpoints on the port (HOST:PORT,...)", K_STR, OFF(dpdk.addr),
+     sizeof(((struct sl_daemon_cfg *)0)->dpdk.addr)},
+    {"dpdk", "burst", "dpdk-burst", "32", "frames per rx_burst", K_U32, OFF(dpdk.burst), 0},
+    {"dpdk", "mbufs", "dpdk-mbufs", "16383", "mbuf pool size", K_U32, OFF(dpdk.mbufs), 0},
+    {"dpdk", "kernel_iface", "dpdk-kernel-iface", "", "TAP interface for non-StatsD frames",
+     K_STR, OFF(dpdk.kernel_iface), sizeof(((struct sl_daemon_cfg *)0)->dpdk.kernel_iface)},
+    {"dpdk", "fallback", "dpdk-fallback", "false",
+     "on DPDK start-up failure, run on the socket listeners", K_BOOL, OFF(dpdk.fallback), 0},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -88,6 +105,7 @@ void sl_daemon_cfg_defaults(struct sl_daemon_cfg *cfg)
     sl_http_server_cfg_defaults(&cfg->http);
     sl_store_cfg_defaults(&cfg->store);
     cfg->maintain_interval_ms = 10000;
+    sl_dpdk_cfg_defaults(&cfg->dpdk);
 }
 
 static int parse_size(const char *v, uint64_t *out)

@@ -9,10 +9,11 @@ profile=${1:-build}   # build | test | bench
 
 pkgs=(build-essential meson ninja-build pkg-config
       libxxhash-dev liblz4-dev liburing-dev libmicrohttpd-dev libinih-dev libpcre2-dev
-      libsnappy-dev libprotobuf-c-dev protobuf-c-compiler curl)
+      libsnappy-dev libprotobuf-c-dev protobuf-c-compiler curl
+      libdpdk-dev libpcap-dev dpdk)
 if [ "$profile" = test ] || [ "$profile" = bench ]; then
     pkgs+=(libcriterion-dev clang libclang-rt-14-dev python3 python3-statsd netcat-openbsd
-           iproute2 procps)
+           iproute2 procps ethtool)
 fi
 if [ "$profile" = bench ]; then
     # gnuplot draws the report's SVG plots; Node.js runs the Etsy statsd peer, which

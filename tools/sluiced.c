@@ -21,6 +21,7 @@
 #include "engine/errors.h"
 #include "engine/log.h"
 #include "engine/shard.h"
+#include "ingest/dpdk_server.h"
 #include "ingest/http_server.h"
 #include "ingest/statsd_server.h"
 #include "query/api.h"
@@ -34,6 +35,7 @@ struct daemon {
     struct sl_daemon_cfg cfg;
     struct sl_shardset *shards;
     struct sl_statsd_server *statsd;
+    struct sl_dpdk_server *dpdk; /* NULL unless [dpdk] enabled and opened */
     struct sl_http_server *http;
     struct sl_expo *expo;
     struct sl_store *store;
@@ -111,6 +113,115 @@ static void put_counter(struct sl_buf *b, const char *name, const char *labels, 
 static void type_line(struct sl_buf *b, const char *name, const char *type, const char *help)
 {
     sl_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* ---- DPDK listener: open (with the configured fallback) and self-metrics ---------------- */
+
+static void dpdk_metrics(struct daemon *d, struct sl_buf *b)
+{
+    if (!d->dpdk)
+        return;
+    char lbl[192];
+    const char *port = sl_dpdk_server_port_name(d->dpdk);
+    uint32_t nq = sl_dpdk_server_queues(d->dpdk);
+    static const struct {
+        const char *name, *help;
+        int feed; /* 1: struct sl_statsd_feed_stats, 0: struct sl_dpdk_queue_stats */
+        size_t off;
+    } qc[] = {
+        {"sluice_dpdk_packets_received_total", "Frames received from the port.", 0,
+         offsetof(struct sl_dpdk_queue_stats, packets)},
+        {"sluice_dpdk_bytes_received_total", "Frame bytes received from the port.", 0,
+         offsetof(struct sl_dpdk_queue_stats, bytes)},
+        {"sluice_dpdk_statsd_datagrams_total", "StatsD datagrams parsed in place.", 0,
+         offsetof(struct sl_dpdk_queue_stats, datagrams)},
+        {"sluice_dpdk_kernel_passed_total", "Frames handed to the kernel (TAP).", 0,
+         offsetof(struct sl_dpdk_queue_stats, to_kernel)},
+        {"sluice_dpdk_kernel_sent_total", "Frames the kernel sent out through the port.", 0,
+         offsetof(struct sl_dpdk_queue_stats, from_kernel)},
+        {"sluice_dpdk_multiseg_copied_total", "Multi-segment frames copied before parsing.", 0,
+         offsetof(struct sl_dpdk_queue_stats, copied)},
+        {"sluice_dpdk_lines_received_total", "StatsD lines received.", 1,
+         offsetof(struct sl_statsd_feed_stats, lines)},
+        {"sluice_dpdk_lines_parsed_total", "StatsD lines accepted.", 1,
+         offsetof(struct sl_statsd_feed_stats, parsed)},
+        {"sluice_dpdk_samples_total", "Samples handed to shards.", 1,
+         offsetof(struct sl_statsd_feed_stats, samples)},
+    };
+    for (size_t c = 0; c < sizeof qc / sizeof qc[0]; c++) {
+        type_line(b, qc[c].name, "counter", qc[c].help);
+        for (uint32_t q = 0; q < nq; q++) {
+            const void *st = qc[c].feed ? (const void *)sl_dpdk_server_feed_stats(d->dpdk, q)
+                                        : (const void *)sl_dpdk_server_queue_stats(d->dpdk, q);
+            snprintf(lbl, sizeof lbl, "port=\"%s\",queue=\"%u\"", port, q);
+            put_counter(b, qc[c].name, lbl,
+                        sl_stat_get((const sl_counter *)(const void *)((const char *)st +
+                                                                       qc[c].off)));
+        }
+    }
+    type_line(b, "sluice_dpdk_frames_malformed_total", "counter",
+              "Frames for us dropped as malformed, by reason.");
+    for (uint32_t q = 0; q < nq; q++)
+        for (int r = 1; r < SL_FRAME_E__COUNT; r++) {
+            snprintf(lbl, sizeof lbl, "port=\"%s\",queue=\"%u\",reason=\"%s\"", port, q,
+                     sl_frame_reason_name(r));
+            put_counter(b, "sluice_dpdk_frames_malformed_total", lbl,
+                        sl_stat_get(&sl_dpdk_server_queue_stats(d->dpdk, q)->malformed[r]));
+        }
+    type_line(b, "sluice_dpdk_lines_malformed_total", "counter",
+              "Malformed StatsD lines by reason.");
+    for (uint32_t q = 0; q < nq; q++)
+        for (int r = 1; r < SL_STATSD_E__COUNT; r++) {
+            snprintf(lbl, sizeof lbl, "port=\"%s\",queue=\"%u\",reason=\"%s\"", port, q,
+                     sl_statsd_reason_name(r));
+            put_counter(b, "sluice_dpdk_lines_malformed_total", lbl,
+                        sl_stat_get(&sl_dpdk_server_feed_stats(d->dpdk, q)->malformed[r]));
+        }
+    type_line(b, "sluice_dpdk_dropped_total", "counter",
+              "Frames or samples dropped, by reason (queue=\"all\": port counters).");
+    for (uint32_t q = 0; q < nq; q++) {
+        const struct sl_dpdk_queue_stats *st = sl_dpdk_server_queue_stats(d->dpdk, q);
+        const struct {
+            const char *reason;
+            uint64_t v;
+        } dr[] = {
+            {"ring_full", sl_stat_get(&sl_dpdk_server_feed_stats(d->dpdk, q)->ring_full_drops)},
+            {"fragment", sl_stat_get(&st->fragments)},
+            {"no_kernel_path", sl_stat_get(&st->kernel_drops)},
+            {"kernel_tx_full", sl_stat_get(&st->from_kernel_drops)},
+        };
+        for (size_t i = 0; i < sizeof dr / sizeof dr[0]; i++) {
+            snprintf(lbl, sizeof lbl, "port=\"%s\",queue=\"%u\",reason=\"%s\"", port, q,
+                     dr[i].reason);
+            put_counter(b, "sluice_dpdk_dropped_total", lbl, dr[i].v);
+        }
+    }
+    struct sl_dpdk_port_stats ps;
+    if (sl_dpdk_server_port_stats(d->dpdk, &ps) == 0) {
+        snprintf(lbl, sizeof lbl, "port=\"%s\",queue=\"all\",reason=\"rx_missed\"", port);
+        put_counter(b, "sluice_dpdk_dropped_total", lbl, ps.imissed);
+        snprintf(lbl, sizeof lbl, "port=\"%s\",queue=\"all\",reason=\"mbuf_exhausted\"", port);
+        put_counter(b, "sluice_dpdk_dropped_total", lbl, ps.rx_nombuf);
+        snprintf(lbl, sizeof lbl, "port=\"%s\",queue=\"all\",reason=\"rx_errors\"", port);
+        put_counter(b, "sluice_dpdk_dropped_total", lbl, ps.ierrors);
+    }
+}
+
+/* Open the DPDK listener when [dpdk] enabled. A failure stops start-up unless dpdk.fallback
+ * is set, in which case the socket listeners carry on alone. @return 0 or -errno. */
+static int dpdk_open(struct daemon *d, char *err, size_t errlen)
+{
+    if (!d->cfg.dpdk.enabled)
+        return 0;
+    int rc = sl_dpdk_server_open(&d->cfg.dpdk, d->shards,
+                                 sl_statsd_server_producers(&d->cfg.statsd), &d->dpdk, err,
+                                 errlen);
+    if (rc && d->cfg.dpdk.fallback) {
+        SL_WARN("listener=dpdk event=fallback reason=\"%s\" note=\"socket listeners only\"", err);
+        err[0] = 0;
+        return 0;
+    }
+    return rc;
 }
 
 /* Self-metrics, summed per listener kind and shown per shard. */
@@ -233,6 +344,7 @@ static void self_metrics(void *ctx, struct sl_buf *b)
         sl_buf_printf(b, "sluice_flush_duration_seconds_last{shard=\"%u\"} %.9f\n", s,
                       (double)sl_stat_get(&st->flush_ns_last) / 1e9);
     }
+    dpdk_metrics(d, b);
     type_line(b, "sluice_build_info", "gauge", "Build information.");
     sl_buf_printf(b, "sluice_build_info{version=\"%s\",udp_backend=\"%s\"} 1\n", SL_VERSION,
                   sl_statsd_server_backend(d->statsd));
@@ -240,6 +352,7 @@ static void self_metrics(void *ctx, struct sl_buf *b)
 
 static void shutdown_daemon(struct daemon *d)
 {
+    sl_dpdk_server_stop(d->dpdk);
     if (d->statsd)
         sl_statsd_server_stop(d->statsd);
     if (d->shards)
@@ -253,6 +366,7 @@ static void shutdown_daemon(struct daemon *d)
     }
     sl_http_server_close(d->http);
     sl_statsd_server_close(d->statsd);
+    sl_dpdk_server_close(d->dpdk);
     sl_shardset_destroy(d->shards);
     sl_query_api_destroy(d->api);
     sl_store_close(d->store); /* after the final flush: it is in the WAL */
@@ -288,7 +402,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     struct sl_shard_cfg *sc = &d.cfg.shard;
-    sc->nproducers = sl_statsd_server_producers(&d.cfg.statsd);
+    sc->nproducers = sl_statsd_server_producers(&d.cfg.statsd) +
+                     sl_dpdk_server_producers(&d.cfg.dpdk);
     if ((rc = sl_expo_create(sc->nshards ? sc->nshards : 1, &sc->flush, &d.expo)))
         goto fail_rc;
     sc->sink.flush = tee_flush;
@@ -310,11 +425,13 @@ int main(int argc, char **argv)
     if ((rc = sl_query_api_create(&qcfg, &d.api)))
         goto fail_rc;
     if ((rc = sl_shard_cfg_check(sc, err, sizeof err)) ||
-        (rc = sl_statsd_server_cfg_check(&d.cfg.statsd, err, sizeof err)))
+        (rc = sl_statsd_server_cfg_check(&d.cfg.statsd, err, sizeof err)) ||
+        (rc = sl_dpdk_cfg_check(&d.cfg.dpdk, err, sizeof err)))
         goto fail;
     if ((rc = sl_shardset_create(sc, &d.shards)))
         goto fail_rc;
-    if ((rc = sl_statsd_server_open(&d.cfg.statsd, d.shards, 0, &d.statsd, err, sizeof err)))
+    if ((rc = sl_statsd_server_open(&d.cfg.statsd, d.shards, 0, &d.statsd, err, sizeof err)) ||
+        (rc = dpdk_open(&d, err, sizeof err)))
         goto fail;
     sl_expo_set_self(d.expo, self_metrics, &d);
 
@@ -336,7 +453,8 @@ int main(int argc, char **argv)
     if ((rc = sl_http_server_open(&d.cfg.http, d.routes, nown + napi, &d.http, err,
                                   sizeof err)))
         goto fail;
-    if ((rc = sl_shardset_start(d.shards)) || (rc = sl_statsd_server_start(d.statsd)))
+    if ((rc = sl_shardset_start(d.shards)) || (rc = sl_statsd_server_start(d.statsd)) ||
+        (d.dpdk && (rc = sl_dpdk_server_start(d.dpdk))))
         goto fail_rc;
     if ((rc = -pthread_create(&d.maintain_th, NULL, maintain_main, &d)))
         goto fail_rc;

@@ -1,0 +1,277 @@
+# SPDX-License-Identifier: Apache-2.0
+"""bench dpdk_ingest: the same StatsD traffic through DPDK and through the socket path.
+
+For each shape (1-line and 40-line datagrams over 100k series):
+  dpdk_pcap  sluiced replays a pcap of the traffic with net_pcap infinite_rx (one poller)
+  uring      sluiced's UDP socket listener (io_uring when available) fed by udp_blast
+and once:
+  null_pmd   sluiced polling net_null: rx_burst + classify + free, the loop's upper bound
+
+Per CPU-second means per CPU-second of the ingest thread itself (the DPDK poller
+"sl-dpdk-0", or the socket listener "sl-udp"), read from /proc/<pid>/task/*/stat over a
+measured window after a warm-up; shards run on their own thread and are not counted on
+either side. Lines counted = samples the ingest thread handed to the shards (ring-full
+drops excluded, and reported). Medians of 3 runs.
+
+usage: python3 bench/dpdk_ingest.py [BUILD_DIR]   writes BUILD_DIR/bench/dpdk_ingest.json
+"""
+import datetime
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+from frames import statsd4, write_pcap  # noqa: E402
+
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
+SLUICED = os.path.join(BUILD, "tools", "sluiced")
+BLAST = os.path.join(BUILD, "bench", "udp_blast")
+SERIES = 100_000
+RUNS = int(os.environ.get("DPDK_BENCH_RUNS", "3"))
+WARMUP_S = 1.0
+WINDOW_S = float(os.environ.get("DPDK_BENCH_WINDOW", "3"))
+TICK = os.sysconf("SC_CLK_TCK")
+US, PEER = "10.1.0.1", "10.1.0.2"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def datagrams(lines):
+    out, k = [], 0
+    for _ in range((SERIES + lines - 1) // lines):
+        out.append("\n".join(f"bench.s{(k + i) % SERIES}:1|c" for i in range(lines)))
+        k += lines
+    return out
+
+
+class Daemon:
+    def __init__(self, *extra):
+        self.http = free_port()
+        self.statsd = free_port()
+        self.tmp = tempfile.TemporaryDirectory(prefix="sluice-bench-")
+        self.log = open(os.path.join(self.tmp.name, "log"), "wb")
+        self.proc = subprocess.Popen(
+            [SLUICED, "--statsd", f"127.0.0.1:{self.statsd}", "--http",
+             f"127.0.0.1:{self.http}", "--shards", "1", "--flush-interval", "10s",
+             "--data-dir", os.path.join(self.tmp.name, "d"), "--log-level", "warn", *extra],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("sluiced exited:\n" + self.read_log())
+            try:
+                self.metrics()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("sluiced not ready:\n" + self.read_log())
+
+    def read_log(self):
+        with open(os.path.join(self.tmp.name, "log"), "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def metrics(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/metrics", timeout=10) as r:
+            body = r.read().decode()
+        m = {}
+        for line in body.splitlines():
+            if line and not line.startswith("#"):
+                k, _, v = line.rpartition(" ")
+                m[k] = float(v)
+        return m
+
+    def thread_cpu(self, prefix):
+        total = 0
+        base = f"/proc/{self.proc.pid}/task"
+        for tid in os.listdir(base):
+            try:
+                with open(f"{base}/{tid}/stat") as f:
+                    st = f.read()
+            except OSError:
+                continue
+            comm = st[st.index("(") + 1:st.rindex(")")]
+            if comm.startswith(prefix):
+                fields = st[st.rindex(")") + 2:].split()
+                total += int(fields[11]) + int(fields[12])  # utime + stime
+        return total / TICK
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        self.tmp.cleanup()
+
+
+def window(d, thread, keys):
+    """Counters and thread CPU over WINDOW_S after WARMUP_S."""
+    time.sleep(WARMUP_S)
+    m0, c0 = d.metrics(), d.thread_cpu(thread)
+    time.sleep(WINDOW_S)
+    m1, c1 = d.metrics(), d.thread_cpu(thread)
+    out = {k: sum(v for s, v in m1.items() if s.startswith(k))
+           - sum(v for s, v in m0.items() if s.startswith(k)) for k in keys}
+    out["cpu_s"] = c1 - c0
+    return out
+
+
+def eal(vdev, pid_tag):
+    return ("--no-huge --no-pci --no-shconf -m 1536 --no-telemetry "
+            f"--log-level=lib.eal:warning --file-prefix=slb{os.getpid()}{pid_tag} --vdev={vdev}")
+
+
+def run_dpdk(pcap, tag):
+    d = Daemon("--dpdk", "true", "--dpdk-mbufs", "262143", "--dpdk-address", f"{US}:8125",
+               "--dpdk-eal-args", eal(f"net_pcap0,rx_pcap={pcap},infinite_rx=1", tag))
+    try:
+        w = window(d, "sl-dpdk", ["sluice_dpdk_samples_total", "sluice_dpdk_lines_parsed_total",
+                                  "sluice_dpdk_packets_received_total",
+                                  'sluice_dpdk_dropped_total{port="net_pcap0",queue="0",'
+                                  'reason="ring_full"}'])
+    finally:
+        d.close()
+    return {"counted": w["sluice_dpdk_samples_total"] / w["cpu_s"],
+            "parsed": w["sluice_dpdk_lines_parsed_total"] / w["cpu_s"],
+            "frames": w["sluice_dpdk_packets_received_total"] / w["cpu_s"],
+            "drops": w['sluice_dpdk_dropped_total{port="net_pcap0",queue="0",reason="ring_full"}'],
+            "cpu_s": w["cpu_s"]}
+
+
+def run_uring(lines):
+    d = Daemon()
+    try:
+        blast = subprocess.Popen([BLAST, "127.0.0.1", str(d.statsd), str(lines), str(SERIES),
+                                  str(WARMUP_S + WINDOW_S + 1.0)], stdout=subprocess.PIPE,
+                                 text=True)
+        w = window(d, "sl-udp", ['sluice_statsd_samples_total{listener="udp"',
+                                 'sluice_statsd_lines_parsed_total{listener="udp"',
+                                 'sluice_statsd_packets_received_total{listener="udp"',
+                                 'sluice_statsd_ring_full_drops_total{listener="udp"'])
+        blast.communicate(timeout=30)
+        backend = "io_uring" if 'udp_backend="io_uring"' in "".join(d.metrics()) else "recvmmsg"
+    finally:
+        d.close()
+    return {"counted": w['sluice_statsd_samples_total{listener="udp"'] / w["cpu_s"],
+            "parsed": w['sluice_statsd_lines_parsed_total{listener="udp"'] / w["cpu_s"],
+            "frames": w['sluice_statsd_packets_received_total{listener="udp"'] / w["cpu_s"],
+            "drops": w['sluice_statsd_ring_full_drops_total{listener="udp"'],
+            "cpu_s": w["cpu_s"], "backend": backend}
+
+
+def run_null(tag):
+    d = Daemon("--dpdk", "true", "--dpdk-eal-args", eal("net_null0", tag))
+    try:
+        w = window(d, "sl-dpdk", ["sluice_dpdk_packets_received_total"])
+    finally:
+        d.close()
+    return {"frames": w["sluice_dpdk_packets_received_total"] / w["cpu_s"], "cpu_s": w["cpu_s"]}
+
+
+def row(metric, unit, vals, params):
+    return {"system": "sluice", "metric": metric, "unit": unit,
+            "median": statistics.median(vals), "min": min(vals), "max": max(vals),
+            "runs": len(vals), "params": params}
+
+
+def machine():
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    return {"cpu": cpu, "cores": os.cpu_count(), "mem_gib": round(mem_kib / 2**20),
+            "kernel": platform.release()}
+
+
+def sluice_info():
+    try:
+        commit = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit = "unknown"
+    build = "unknown"
+    try:
+        with open(os.path.join(BUILD, "meson-info", "intro-buildoptions.json")) as f:
+            build = next(o["value"] for o in json.load(f) if o["name"] == "buildtype")
+    except (OSError, StopIteration, ValueError):
+        pass
+    out = subprocess.run([SLUICED, "--version"], capture_output=True, text=True).stdout.split()
+    return {"version": out[-1] if out else "unknown", "commit": commit, "build": build}
+
+
+def main():
+    results = []
+    with tempfile.TemporaryDirectory(prefix="sluice-bench-pcap-") as tmp:
+        for lines in (1, 40):
+            pcap = os.path.join(tmp, f"l{lines}.pcap")
+            write_pcap(pcap, [statsd4(PEER, US, 8125, t) for t in datagrams(lines)])
+            dp, ur = [], []
+            for i in range(RUNS):
+                dp.append(run_dpdk(pcap, f"p{lines}{i}"))
+                ur.append(run_uring(lines))
+            shape = {"lines_per_datagram": lines, "series": SERIES}
+            for path, rs in (("dpdk_pcap", dp), ("uring", ur)):
+                p = dict(shape, path=path, per="ingest thread CPU-second")
+                if path == "uring":
+                    p["backend"] = rs[0]["backend"]
+                results.append(row("counted_lines_per_cpu_s", "lines/s",
+                                   [r["counted"] for r in rs], p))
+                results.append(row("parsed_lines_per_cpu_s", "lines/s",
+                                   [r["parsed"] for r in rs], p))
+                results.append(row("datagrams_per_cpu_s", "datagrams/s",
+                                   [r["frames"] for r in rs], p))
+                results.append(row("ring_full_drops", "samples", [r["drops"] for r in rs], p))
+            ratios = [a["counted"] / b["counted"] for a, b in zip(dp, ur)]
+            results.append(row("dpdk_to_uring_ratio", "x", ratios,
+                               dict(shape, path="dpdk_pcap/uring")))
+            print(f"lines_per_datagram={lines}: dpdk_pcap "
+                  f"{statistics.median(r['counted'] for r in dp):.3g} lines/cpu-s, uring "
+                  f"{statistics.median(r['counted'] for r in ur):.3g} lines/cpu-s, ratio "
+                  f"{statistics.median(ratios):.2f}", flush=True)
+    nl = [run_null(f"n{i}") for i in range(RUNS)]
+    p = {"path": "null_pmd", "per": "poller CPU-second", "frame_bytes": 64}
+    results.append(row("frames_per_cpu_s", "frames/s", [r["frames"] for r in nl], p))
+    # Upper bound of the polling loop: if every frame were a 1-line datagram.
+    results.append(row("counted_lines_per_cpu_s", "lines/s", [r["frames"] for r in nl],
+                       dict(p, lines_per_datagram=1, upper_bound=True)))
+    print(f"null_pmd: {statistics.median(r['frames'] for r in nl):.3g} frames/cpu-s", flush=True)
+    doc = {
+        "bench": "dpdk_ingest",
+        "when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine(),
+        "sluice": sluice_info(),
+        "params": {"series": SERIES, "seconds": WINDOW_S, "runs": RUNS, "shards": 1,
+                   "per": "CPU-second of the ingest thread"},
+        "results": results,
+    }
+    os.makedirs(os.path.join(BUILD, "bench"), exist_ok=True)
+    out = os.path.join(BUILD, "bench", "dpdk_ingest.json")
+    with open(out, "w") as f:
+        json.dump(doc, f, indent=2)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
