@@ -11,6 +11,7 @@
  *     <dir>/b-<seq>.tmp/          a block being written (deleted on open)
  *     <dir>/b-<seq>.corrupt/      a block that failed verification (kept for inspection)
  *     <dir>/tombstones            pending deletions, purged by compaction
+ *     <dir>/LOCK                  flock(2)ed by the process that has the store open
  *
  * Durability: sl_store_append() returns 0 only after the batch is in the WAL (and fsynced
  * under SL_WAL_FSYNC_BATCH); after a crash, sl_store_open() replays it. A batch is
@@ -64,11 +65,15 @@ int sl_store_cfg_check(const struct sl_store_cfg *cfg, char *errbuf, size_t errl
 struct sl_store;
 
 /**
- * Open (creating if needed) the store in cfg->dir: load and verify every block (a corrupt
+ * Open (creating if needed) the store in cfg->dir: take an exclusive flock(2) on
+ * `<dir>/LOCK` (held until sl_store_close(); the kernel releases it if the process dies),
+ * load and verify every block (a corrupt
  * one is renamed to .corrupt, logged with its file name and skipped), delete leftover .tmp
  * directories, load tombstones, replay the WAL into the head (torn tails are cut and logged).
  * @param[out] out OWNED; sl_store_close(). Untouched on failure.
- * @return 0; -EINVAL (bad cfg); SL_E_VERSION (a block, WAL segment or tombstone file of a
+ * @return 0; -EINVAL (bad cfg); -EBUSY (another process holds `<dir>/LOCK`: a running
+ *         sluiced or import; logged with the file, nothing in the directory is touched);
+ *         SL_E_VERSION (a block, WAL segment or tombstone file of a
  *         foreign format version: the file is named in the log and nothing is modified);
  *         -errno (mkdir/open/permission, named in the log); -ENOMEM.
  */

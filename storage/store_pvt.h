@@ -40,6 +40,7 @@ struct sl_tomb {
 struct sl_store {
     struct sl_store_cfg cfg;
     char *dir;
+    int lock_fd; /* <dir>/LOCK, flock(LOCK_EX) held while open; -1 before */
     pthread_mutex_t wmu;
     pthread_rwlock_t lock;
     struct sl_wal *wal;

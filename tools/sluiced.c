@@ -415,8 +415,13 @@ int main(int argc, char **argv)
     if ((rc = sl_store_cfg_check(&d.cfg.store, err, sizeof err)))
         goto fail;
     if ((rc = sl_store_open(&d.cfg.store, &d.store))) {
-        snprintf(err, sizeof err, "cannot open the store in %.300s: %s", d.cfg.data_dir,
-                 sl_strerror(rc));
+        if (rc == -EBUSY)
+            snprintf(err, sizeof err,
+                     "data directory %.200s is in use: another sluiced or a sluice import "
+                     "holds %.200s/LOCK", d.cfg.data_dir, d.cfg.data_dir);
+        else
+            snprintf(err, sizeof err, "cannot open the store in %.300s: %s", d.cfg.data_dir,
+                     sl_strerror(rc));
         goto fail;
     }
     d.store_sink.store = d.store;

@@ -481,6 +481,19 @@ Test(store, foreign_block_version_fails_open_naming_file)
     cr_assert(eq(int, sl_store_open(&cfg, &s2), SL_E_VERSION));
 }
 
+Test(store, open_while_open_elsewhere_returns_ebusy_then_succeeds_after_close)
+{
+    struct sl_store *s = open_store();
+    struct sl_store *s2 = NULL;
+    /* A second open file description conflicts with the first one's flock even in one
+     * process, which is how a second sluiced or an import against a live dir behaves. */
+    cr_assert(eq(int, sl_store_open(&cfg, &s2), -EBUSY));
+    cr_assert(eq(ptr, s2, NULL));
+    sl_store_close(s);
+    s2 = open_store();
+    sl_store_close(s2);
+}
+
 Test(store, flush_head_moves_everything_into_compacted_blocks)
 {
     keys_init();
