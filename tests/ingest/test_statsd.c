@@ -258,6 +258,7 @@ ParameterizedTestParameters(statsd, parse_malformed_line_returns_its_reason)
         {"name:1|cc", 0, SL_STATSD_E_BAD_TYPE},
         {"name:1|m", 0, SL_STATSD_E_BAD_TYPE},
         {"name:1|msx", 0, SL_STATSD_E_BAD_TYPE},
+        {"name:1|msxy|#a", 0, SL_STATSD_E_BAD_TYPE},
         {"name:1|C", 0, SL_STATSD_E_BAD_TYPE},
         {"name:abc|c", 0, SL_STATSD_E_BAD_VALUE},
         {"name:|c", 0, SL_STATSD_E_BAD_VALUE},
@@ -268,6 +269,7 @@ ParameterizedTestParameters(statsd, parse_malformed_line_returns_its_reason)
         {"name:-Infinity|g", 0, SL_STATSD_E_BAD_VALUE},
         {"name:1e999|g", 0, SL_STATSD_E_BAD_VALUE},
         {"name:-1e400|c", 0, SL_STATSD_E_BAD_VALUE},
+        {"name:1e1000000|c", 0, SL_STATSD_E_BAD_VALUE},
         {"name:0x10|c", 0, SL_STATSD_E_BAD_VALUE},
         {"name: 1|c", 0, SL_STATSD_E_BAD_VALUE},
         {"name:1 |c", 0, SL_STATSD_E_BAD_VALUE},
@@ -329,6 +331,7 @@ ParameterizedTestParameters(statsd, parse_malformed_line_returns_its_reason)
         {"_e{5,4}:title|text|#a\0", 22, SL_STATSD_E_BAD_TAGS},
         {"_e{5,4}:title|text|d:abc", 0, SL_STATSD_E_BAD_TIMESTAMP},
         {"_e{5,4}:title|text|d:-1", 0, SL_STATSD_E_BAD_TIMESTAMP},
+        {"_e{5,4}:title|text|d:1|d:2", 0, SL_STATSD_E_BAD_FIELD},
         /* service checks */
         {"_sc|", 0, SL_STATSD_E_BAD_SERVICE_CHECK},
         {"_sc||0", 0, SL_STATSD_E_BAD_SERVICE_CHECK},
@@ -343,6 +346,8 @@ ParameterizedTestParameters(statsd, parse_malformed_line_returns_its_reason)
         {"_sc|name|0||", 0, SL_STATSD_E_BAD_FIELD},
         {"_sc|name|0|#a|#b", 0, SL_STATSD_E_BAD_FIELD},
         {"_sc|name|0|d:x", 0, SL_STATSD_E_BAD_TIMESTAMP},
+        {"_sc|name|0|d:1|d:1", 0, SL_STATSD_E_BAD_FIELD},
+        {"_sc|name|0|h:", 0, SL_STATSD_E_BAD_FIELD},
     };
     size_t n = sizeof cases / sizeof cases[0];
     struct bad_case *sh = SHARED_ARRAY(struct bad_case, cases, n);
@@ -551,6 +556,9 @@ ParameterizedTestParameters(statsd, map_name_matches_statsd_exporter)
         {"\xc0\xaf", "__"},           /* overlong '/' */
         {"\xf4\x90\x80\x80", "____"}, /* above U+10FFFF */
         {"\xf0\x9f\x98", "___"},      /* truncated 4-byte sequence */
+        {"\xf0\x9f\x41\x41", "__AA"},  /* bad third byte */
+        {"\xe0\xa4\x85x", "_x"},       /* U+0905, E0 lead */
+        {"\xe0\x80\x80", "___"},       /* overlong, E0 lead */
     };
     size_t n = sizeof cases / sizeof cases[0];
     struct map_case *sh = SHARED_ARRAY(struct map_case, cases, n);
@@ -577,6 +585,7 @@ Test(statsd, map_name_too_small_returns_enospc)
     cr_assert(eq(int, sl_statsd_map_name("1abc", 4, out, sizeof out), -ENOSPC));
     cr_assert(eq(int, sl_statsd_map_name("1ab", 3, out, sizeof out), 4));
     cr_assert(eq(int, sl_statsd_map_name("1", 1, out, 0), -ENOSPC));
+    cr_assert(eq(int, sl_statsd_map_name("a.bcd", 5, out, 1), -ENOSPC));
 }
 
 /* ---- series keys --------------------------------------------------------------------- */
@@ -703,6 +712,33 @@ Test(statsd, build_key_too_many_tags_refused)
     cr_assert(gt(int, key_of(line, k, sizeof k, NULL), 0));
     line_with_tags(line, sizeof line, SL_LABELS_MAX);
     cr_assert(eq(int, key_of(line, k, sizeof k, NULL), -SL_STATSD_E_TOO_MANY_TAGS));
+    line_with_tags(line, sizeof line, SL_LABELS_MAX + 1);
+    cr_assert(eq(int, key_of(line, k, sizeof k, NULL), -SL_STATSD_E_TOO_MANY_TAGS));
+}
+
+/* Built-in labels count: an event has title, alert_type, priority (+ source_type). */
+static int key_with_tags(const char *head, int ntags, char *k)
+{
+    char line[2048];
+    int o = snprintf(line, sizeof line, "%s|#", head);
+    for (int i = 0; i < ntags; i++)
+        o += snprintf(line + o, sizeof line - (size_t)o, "%st%02d:v", i ? "," : "", i);
+    return key_of(line, k, SL_KEY_MAX, NULL);
+}
+
+Test(statsd, build_key_builtin_labels_count_toward_the_limit)
+{
+    char k[SL_KEY_MAX];
+    const int room = SL_LABELS_MAX - 1;
+    cr_assert(gt(int, key_with_tags("_e{1,1}:a|b", room - 3, k), 0));
+    cr_assert(eq(int, key_with_tags("_e{1,1}:a|b", room - 2, k), -SL_STATSD_E_TOO_MANY_TAGS));
+    cr_assert(eq(int, key_with_tags("_e{1,1}:a|b", room - 1, k), -SL_STATSD_E_TOO_MANY_TAGS));
+    cr_assert(eq(int, key_with_tags("_e{1,1}:a|b", room, k), -SL_STATSD_E_TOO_MANY_TAGS));
+    cr_assert(gt(int, key_with_tags("_e{1,1}:a|b|s:src", room - 4, k), 0));
+    cr_assert(eq(int, key_with_tags("_e{1,1}:a|b|s:src", room - 3, k),
+                 -SL_STATSD_E_TOO_MANY_TAGS));
+    cr_assert(gt(int, key_with_tags("_sc|db|0", room - 1, k), 0));
+    cr_assert(eq(int, key_with_tags("_sc|db|0", room, k), -SL_STATSD_E_TOO_MANY_TAGS));
 }
 
 Test(statsd, build_key_too_long_refused)
@@ -711,6 +747,9 @@ Test(statsd, build_key_too_long_refused)
     memset(line, 'a', SL_KEY_MAX);
     strcpy(line + SL_KEY_MAX, ":1|c");
     cr_assert(eq(int, key_of(line, k, sizeof k, NULL), -SL_STATSD_E_TOO_LONG));
+    memset(line, 'a', SL_KEY_MAX + 8); /* the escaped name alone does not fit */
+    strcpy(line + SL_KEY_MAX + 8, ":1|c");
+    cr_assert(eq(int, key_of(line, k, sizeof k, NULL), -SL_STATSD_E_TOO_LONG));
     /* fits in SL_KEY_MAX but not in the caller's buffer */
     cr_assert(eq(int, key_of("abcdef:1|c", k, 4, NULL), -SL_STATSD_E_TOO_LONG));
     /* long tag value */
@@ -718,6 +757,11 @@ Test(statsd, build_key_too_long_refused)
     int o = snprintf(tl, sizeof tl, "m:1|c|#k:");
     memset(tl + o, 'v', SL_KEY_MAX);
     tl[o + SL_KEY_MAX] = 0;
+    cr_assert(eq(int, key_of(tl, k, sizeof k, NULL), -SL_STATSD_E_TOO_LONG));
+    /* long tag name: the escaped names alone overflow */
+    o = snprintf(tl, sizeof tl, "m:1|c|#");
+    memset(tl + o, 'k', SL_KEY_MAX);
+    strcpy(tl + o + SL_KEY_MAX, ":v");
     cr_assert(eq(int, key_of(tl, k, sizeof k, NULL), -SL_STATSD_E_TOO_LONG));
 }
 
@@ -769,7 +813,7 @@ TheoryDataPoints(statsd, value_spelling_matches_strtod) = {
                "0.10000000000000000555111512312578270211815834045410156250", "1e22", "1e23",
                "8.98846567431158e307", "1448997445238699", "22.222222222222222",
                "3.00000000000000000000001", "1000000000000000000000000e-3", "12345e-22",
-               "12345e22", "0e999999", "1e+0", "1.5e-0"),
+               "12345e22", "0e999999", "0e1000000", "1e-1000000", "1e+0", "1.5e-0"),
 };
 
 Theory((const char *num), statsd, value_spelling_matches_strtod)
