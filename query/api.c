@@ -203,6 +203,8 @@ static int parse_rfc3339(const char *s, int64_t *ms)
     struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h,
                     .tm_min = m, .tm_sec = sec};
     int64_t t = (int64_t)timegm(&tm) - off;
+    if (t > 1150000000000000 || t < -1150000000000000)
+        return -1;
     *ms = t * 1000 + frac_ms;
     return 0;
 }
@@ -213,7 +215,7 @@ static int parse_time(const char *s, int64_t *ms)
     char *end;
     double f = strtod(s, &end);
     if (*s && !*end && end != s) {
-        if (!isfinite(f) || fabs(f) > 9.2e15)
+        if (!isfinite(f) || fabs(f) > 1.15e15) /* 2^60 ms: what the evaluator accepts */
             return -1;
         double ip;
         double frac = modf(f, &ip);

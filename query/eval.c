@@ -391,6 +391,17 @@ static void load_selector(struct pq_ev *ev, struct pq_node *sel, int64_t mint, i
     sel->cache = c;
 }
 
+/* Times are clamped to +-2^62 ms: durations, @ and query times are each within 2^60 (the
+ * parser and the API refuse more), so a selector's arithmetic never overflows, and nested
+ * subqueries saturate instead. */
+#define PQ_TIME_LIMIT ((int64_t)1 << 62)
+
+static int64_t tsub(int64_t a, int64_t b)
+{
+    int64_t r = a - b;
+    return r < -PQ_TIME_LIMIT ? -PQ_TIME_LIMIT : r > PQ_TIME_LIMIT ? PQ_TIME_LIMIT : r;
+}
+
 /* Widest window each selector can read when its node is evaluated at times in
  * [mint, maxt]; loads them. */
 static void prepare(struct pq_ev *ev, struct pq_node *n, int64_t mint, int64_t maxt)
@@ -401,19 +412,19 @@ static void prepare(struct pq_ev *ev, struct pq_node *n, int64_t mint, int64_t m
     case PQ_VSEL:
         if (n->at_kind)
             mint = maxt = at_time(ev, n, 0);
-        load_selector(ev, n, mint - n->offset - ev->lookback, maxt - n->offset, 0);
+        load_selector(ev, n, tsub(tsub(mint, n->offset), ev->lookback), tsub(maxt, n->offset), 0);
         return;
     case PQ_MSEL: {
         struct pq_node *v = n->a;
         if (v->at_kind)
             mint = maxt = at_time(ev, v, 0);
-        load_selector(ev, n->a, mint - v->offset - n->range, maxt - v->offset, 1);
+        load_selector(ev, n->a, tsub(tsub(mint, v->offset), n->range), tsub(maxt, v->offset), 1);
         return;
     }
     case PQ_SUBQ:
         if (n->at_kind)
             mint = maxt = at_time(ev, n, 0);
-        prepare(ev, n->a, mint - n->offset - n->range, maxt - n->offset);
+        prepare(ev, n->a, tsub(tsub(mint, n->offset), n->range), tsub(maxt, n->offset));
         return;
     case PQ_CALL:
         if (n->nargs == 1 && n->args[0]->kind == PQ_MSEL &&
@@ -590,8 +601,8 @@ static void accum_add(struct pq_ev *ev, struct accum *acc, const struct pq_lset 
 static void eval_subq(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
 {
     int64_t step = n->step ? n->step : SUBQUERY_DEFAULT_STEP_MS;
-    int64_t maxt = at_time(ev, n, ev->ts) - n->offset;
-    int64_t mint = maxt - n->range;
+    int64_t maxt = tsub(at_time(ev, n, ev->ts), n->offset);
+    int64_t mint = tsub(maxt, n->range);
     /* first multiple of step >= mint, as Prometheus aligns subquery steps to the epoch */
     int64_t t0 = (mint / step) * step;
     if (t0 < mint)

@@ -107,6 +107,7 @@ static struct err_case err_cases[] = {
     {"1 +\n *", "2:2: parse error: unexpected <op:*>"},
     {"foo{a=~\"(?=x)\"}", "1:8: parse error: error parsing regexp: invalid or unsupported Perl syntax (lookaround or special group)"},
     {"1[5m]", "1:2: parse error: ranges only allowed for vector selectors"},
+    {"foo[100000000y]", "1:5: parse error: not a valid duration string: \"100000000y\""},
 };
 
 ParameterizedTestParameters(parser, errors)
