@@ -704,7 +704,8 @@ static void date_fn(struct pq_ev *ev, struct pq_node *call, struct pq_val *args,
     for (size_t i = 0; i < args[0].vec.n; i++) {
         double v = args[0].vec.s[i].v;
         double r = NAN;
-        if (!isnan(v) && !isinf(v)) {
+        /* beyond +-2^53 s no calendar date is meaningful (Go wraps the conversion) */
+        if (!isnan(v) && fabs(v) < 9007199254740992.0) {
             time_t t = (time_t)v;
             struct tm tm;
             if (gmtime_r(&t, &tm))
