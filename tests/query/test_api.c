@@ -161,12 +161,12 @@ static struct err_case err_cases[] = {
      "{\"status\":\"error\",\"errorType\":\"execution\",\"error\":\"invalid expression type \\\"range vector\\\" for range query, must be Scalar or instant Vector\"}"},
 };
 
-ParameterizedTestParameters(api, errors)
+ParameterizedTestParameters(api, request_with_bad_input_returns_prometheus_error)
 {
     return cr_make_param_array(struct err_case, err_cases, sizeof err_cases / sizeof err_cases[0]);
 }
 
-ParameterizedTest(struct err_case *c, api, errors)
+ParameterizedTest(struct err_case *c, api, request_with_bad_input_returns_prometheus_error)
 {
     struct sl_http_response r;
     if (strcmp(c->path, "/api/v1/query") == 0)

@@ -65,12 +65,12 @@ static struct fmt_case fmt_cases[] = {
     {"sum(foo) BY (a)", "sum by (a) (foo)"},
 };
 
-ParameterizedTestParameters(parser, format)
+ParameterizedTestParameters(parser, format_parsed_query_prints_canonical_text)
 {
     return cr_make_param_array(struct fmt_case, fmt_cases, sizeof fmt_cases / sizeof fmt_cases[0]);
 }
 
-ParameterizedTest(struct fmt_case *c, parser, format)
+ParameterizedTest(struct fmt_case *c, parser, format_parsed_query_prints_canonical_text)
 {
     struct sl_promql_error err;
     int rc;
@@ -110,12 +110,12 @@ static struct err_case err_cases[] = {
     {"foo[100000000y]", "1:5: parse error: not a valid duration string: \"100000000y\""},
 };
 
-ParameterizedTestParameters(parser, errors)
+ParameterizedTestParameters(parser, parse_invalid_query_reports_position_and_message)
 {
     return cr_make_param_array(struct err_case, err_cases, sizeof err_cases / sizeof err_cases[0]);
 }
 
-ParameterizedTest(struct err_case *c, parser, errors)
+ParameterizedTest(struct err_case *c, parser, parse_invalid_query_reports_position_and_message)
 {
     struct sl_promql_error err;
     int rc;
