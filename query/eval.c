@@ -697,11 +697,21 @@ void pq_eval_node(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
     }
     case PQ_CALL: {
         if (n->pre && ev->step_k >= 0) {
-            /* precomputed series-major; copied because consumers edit vectors in place */
-            const struct pq_vec *p = &n->pre[ev->step_k];
+            /* precomputed series by series; this step's row becomes the vector */
+            const struct pq_pre *p = n->pre;
+            const double *vals = p->vals + (size_t)ev->step_k * p->n;
+            const unsigned char *present = p->present + (size_t)ev->step_k * p->n;
             out->type = SL_PQ_VECTOR;
-            out->vec.n = out->vec.cap = p->n;
-            out->vec.s = pq_memdup(ev->tmp, p->s, p->n * sizeof *p->s);
+            out->vec.cap = p->n ? p->n : 1;
+            out->vec.s = pq_alloc_raw(ev->tmp, out->vec.cap * sizeof *out->vec.s);
+            for (size_t i = 0; i < p->n; i++) {
+                if (!present[i])
+                    continue;
+                struct pq_sample *smp = &out->vec.s[out->vec.n++];
+                smp->ls = p->ls[i];
+                smp->v = vals[i];
+                smp->t = ev->ts;
+            }
             return;
         }
         struct pq_val args[8];
