@@ -380,7 +380,8 @@ static void load_selector(struct pq_ev *ev, struct pq_node *sel, int64_t mint, i
     if (sel->want_corr) {
         for (size_t i = 0; i < lc.n; i++) {
             struct pq_sel_series *s = &lc.s[i];
-            s->corr = pq_alloc(ev->res, (s->n ? s->n : 1) * sizeof *s->corr);
+            s->corr = pq_alloc_raw(ev->res, (s->n ? s->n : 1) * sizeof *s->corr);
+            s->corr[0] = 0;
             for (size_t j = 1; j < s->n; j++)
                 s->corr[j] = s->corr[j - 1] + (s->vs[j] < s->vs[j - 1] ? s->vs[j - 1] : 0);
         }
