@@ -10,6 +10,11 @@
  * string, or for range selectors and subqueries the windows of points at that time), which
  * keeps every operator's code about one instant, as in Prometheus' rangeEval callbacks.
  * Per-step scratch lives in ev->tmp and is released after the step's output is appended.
+ * One exception for speed: in a range query, a range function over a plain selector
+ * (rate(x[5m]), max_over_time(...)) is computed before the steps, series by series, so each
+ * series' samples are read once and in order (pq_func_precompute); the step then reads its
+ * row. Results are identical (tests/query/test_eval.c checks range steps against instant
+ * queries).
  *
  * Lookback and windows are those of Prometheus 2.42: an instant selector at t takes the
  * newest sample in [t - 5m, t] unless it is a staleness marker; a range selector takes the
