@@ -710,7 +710,7 @@ static int h_format_query(void *ctx, const struct sl_http_request *req,
     if (rc)
         return BAD_DATA(resp, "invalid parameter \"query\": %s", err.msg);
     struct sl_buf txt = SL_BUF_INIT, b = SL_BUF_INIT;
-    sl_promql_format(e, &txt);
+    sl_promql_format_pretty(e, &txt);
     sl_promql_expr_free(e);
     sl_buf_puts(&b, "{\"status\":\"success\",\"data\":");
     json_str(&b, txt.data ? txt.data : "");

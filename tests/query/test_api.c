@@ -230,6 +230,16 @@ Test(api, format_query_returns_canonical_text)
            "{\"status\":\"success\",\"data\":\"sum by (job) (rate(x[5m]))\"}");
 }
 
+Test(api, format_query_splits_lines_over_100_columns)
+{
+    /* Pretty(): a binary expression over 100 columns puts each operand one level deeper and
+     * the operator on its own line; an aggregation over 100 columns opens its parentheses. */
+    expect(call("GET", "/api/v1/format_query", 1, "query",
+                "sum by (job) (rate(http_requests_total{job=\"api-server\",handler=\"/api/comments/with/a/long/path\"}[5m])) / 2"),
+           200,
+           "{\"status\":\"success\",\"data\":\"  sum by (job) (\\n    rate(http_requests_total{job=\\\"api-server\\\",handler=\\\"/api/comments/with/a/long/path\\\"}[5m])\\n  )\\n/\\n  2\"}");
+}
+
 Test(api, empty_feature_routes_return_valid_empty_results)
 {
     expect(call("GET", "/api/v1/metadata", 0), 200, "{\"status\":\"success\",\"data\":{}}");
