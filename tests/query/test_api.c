@@ -176,6 +176,13 @@ ParameterizedTest(struct err_case *c, api, request_with_bad_input_returns_promet
     expect(r, c->status, c->body);
 }
 
+Test(api, query_past_its_timeout_returns_503_timeout)
+{
+    expect(call("GET", "/api/v1/query", 3, "query", "max_over_time((up > 0)[1000d:1s])", "time",
+                "1000", "timeout", "50ms"),
+           503, "{\"status\":\"error\",\"errorType\":\"timeout\",\"error\":\"query timed out in query execution\"}");
+}
+
 Test(api, series_with_match_returns_sorted_label_sets)
 {
     expect(call("GET", "/api/v1/series", 3, "match[]", "up", "match[]", "{job=\"prom\"}", "start",
