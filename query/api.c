@@ -203,6 +203,8 @@ static int parse_rfc3339(const char *s, int64_t *ms)
     struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h,
                     .tm_min = m, .tm_sec = sec};
     int64_t t = (int64_t)timegm(&tm) - off;
+    if (t > 1150000000000000 || t < -1150000000000000)
+        return -1;
     *ms = t * 1000 + frac_ms;
     return 0;
 }
@@ -213,7 +215,7 @@ static int parse_time(const char *s, int64_t *ms)
     char *end;
     double f = strtod(s, &end);
     if (*s && !*end && end != s) {
-        if (!isfinite(f) || fabs(f) > 9.2e15)
+        if (!isfinite(f) || fabs(f) > 1.15e15) /* 2^60 ms: what the evaluator accepts */
             return -1;
         double ip;
         double frac = modf(f, &ip);
@@ -708,7 +710,7 @@ static int h_format_query(void *ctx, const struct sl_http_request *req,
     if (rc)
         return BAD_DATA(resp, "invalid parameter \"query\": %s", err.msg);
     struct sl_buf txt = SL_BUF_INIT, b = SL_BUF_INIT;
-    sl_promql_format(e, &txt);
+    sl_promql_format_pretty(e, &txt);
     sl_promql_expr_free(e);
     sl_buf_puts(&b, "{\"status\":\"success\",\"data\":");
     json_str(&b, txt.data ? txt.data : "");

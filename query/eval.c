@@ -10,6 +10,11 @@
  * string, or for range selectors and subqueries the windows of points at that time), which
  * keeps every operator's code about one instant, as in Prometheus' rangeEval callbacks.
  * Per-step scratch lives in ev->tmp and is released after the step's output is appended.
+ * One exception for speed: in a range query, a range function over a plain selector
+ * (rate(x[5m]), max_over_time(...)) is computed before the steps, series by series, so each
+ * series' samples are read once and in order (pq_func_precompute); the step then reads its
+ * row. Results are identical (tests/query/test_eval.c checks range steps against instant
+ * queries).
  *
  * Lookback and windows are those of Prometheus 2.42: an instant selector at t takes the
  * newest sample in [t - 5m, t] unless it is a staleness marker; a range selector takes the
@@ -380,7 +385,8 @@ static void load_selector(struct pq_ev *ev, struct pq_node *sel, int64_t mint, i
     if (sel->want_corr) {
         for (size_t i = 0; i < lc.n; i++) {
             struct pq_sel_series *s = &lc.s[i];
-            s->corr = pq_alloc(ev->res, (s->n ? s->n : 1) * sizeof *s->corr);
+            s->corr = pq_alloc_raw(ev->res, (s->n ? s->n : 1) * sizeof *s->corr);
+            s->corr[0] = 0;
             for (size_t j = 1; j < s->n; j++)
                 s->corr[j] = s->corr[j - 1] + (s->vs[j] < s->vs[j - 1] ? s->vs[j - 1] : 0);
         }
@@ -389,6 +395,17 @@ static void load_selector(struct pq_ev *ev, struct pq_node *sel, int64_t mint, i
     c->s = lc.s;
     c->n = lc.n;
     sel->cache = c;
+}
+
+/* Times are clamped to +-2^62 ms: durations, @ and query times are each within 2^60 (the
+ * parser and the API refuse more), so a selector's arithmetic never overflows, and nested
+ * subqueries saturate instead. */
+#define PQ_TIME_LIMIT ((int64_t)1 << 62)
+
+static int64_t tsub(int64_t a, int64_t b)
+{
+    int64_t r = a - b;
+    return r < -PQ_TIME_LIMIT ? -PQ_TIME_LIMIT : r > PQ_TIME_LIMIT ? PQ_TIME_LIMIT : r;
 }
 
 /* Widest window each selector can read when its node is evaluated at times in
@@ -401,19 +418,19 @@ static void prepare(struct pq_ev *ev, struct pq_node *n, int64_t mint, int64_t m
     case PQ_VSEL:
         if (n->at_kind)
             mint = maxt = at_time(ev, n, 0);
-        load_selector(ev, n, mint - n->offset - ev->lookback, maxt - n->offset, 0);
+        load_selector(ev, n, tsub(tsub(mint, n->offset), ev->lookback), tsub(maxt, n->offset), 0);
         return;
     case PQ_MSEL: {
         struct pq_node *v = n->a;
         if (v->at_kind)
             mint = maxt = at_time(ev, v, 0);
-        load_selector(ev, n->a, mint - v->offset - n->range, maxt - v->offset, 1);
+        load_selector(ev, n->a, tsub(tsub(mint, v->offset), n->range), tsub(maxt, v->offset), 1);
         return;
     }
     case PQ_SUBQ:
         if (n->at_kind)
             mint = maxt = at_time(ev, n, 0);
-        prepare(ev, n->a, mint - n->offset - n->range, maxt - n->offset);
+        prepare(ev, n->a, tsub(tsub(mint, n->offset), n->range), tsub(maxt, n->offset));
         return;
     case PQ_CALL:
         if (n->nargs == 1 && n->args[0]->kind == PQ_MSEL &&
@@ -590,8 +607,8 @@ static void accum_add(struct pq_ev *ev, struct accum *acc, const struct pq_lset 
 static void eval_subq(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
 {
     int64_t step = n->step ? n->step : SUBQUERY_DEFAULT_STEP_MS;
-    int64_t maxt = at_time(ev, n, ev->ts) - n->offset;
-    int64_t mint = maxt - n->range;
+    int64_t maxt = tsub(at_time(ev, n, ev->ts), n->offset);
+    int64_t mint = tsub(maxt, n->range);
     /* first multiple of step >= mint, as Prometheus aligns subquery steps to the epoch */
     int64_t t0 = (mint / step) * step;
     if (t0 < mint)
@@ -686,11 +703,21 @@ void pq_eval_node(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
     }
     case PQ_CALL: {
         if (n->pre && ev->step_k >= 0) {
-            /* precomputed series-major; copied because consumers edit vectors in place */
-            const struct pq_vec *p = &n->pre[ev->step_k];
+            /* precomputed series by series; this step's row becomes the vector */
+            const struct pq_pre *p = n->pre;
+            const double *vals = p->vals + (size_t)ev->step_k * p->n;
+            const unsigned char *present = p->present + (size_t)ev->step_k * p->n;
             out->type = SL_PQ_VECTOR;
-            out->vec.n = out->vec.cap = p->n;
-            out->vec.s = pq_memdup(ev->tmp, p->s, p->n * sizeof *p->s);
+            out->vec.cap = p->n ? p->n : 1;
+            out->vec.s = pq_alloc_raw(ev->tmp, out->vec.cap * sizeof *out->vec.s);
+            for (size_t i = 0; i < p->n; i++) {
+                if (!present[i])
+                    continue;
+                struct pq_sample *smp = &out->vec.s[out->vec.n++];
+                smp->ls = p->ls[i];
+                smp->v = vals[i];
+                smp->t = ev->ts;
+            }
             return;
         }
         struct pq_val args[8];

@@ -412,17 +412,24 @@ int pq_func_precompute(struct pq_ev *ev, struct pq_node *call, int64_t nsteps)
         args[i].type = SL_PQ_SCALAR;
         args[i].scalar = a->num;
     }
-    struct pq_vec *pre = pq_alloc(ev->res, (size_t)nsteps * sizeof *pre);
     const struct pq_node *v = msel->a;
     const struct pq_sel_cache *c = v->cache;
+    size_t ns = c->n, cells = (size_t)nsteps * (ns ? ns : 1);
+    if (cells / (size_t)nsteps != (ns ? ns : 1) || ev->cur_samples + cells > ev->max_samples)
+        return 0; /* too big to hold at once: the per-step path stays within the limit */
+    struct pq_pre *pre = pq_alloc(ev->res, sizeof *pre);
+    pre->n = ns;
+    pre->ls = pq_alloc(ev->res, (ns ? ns : 1) * sizeof *pre->ls);
+    pre->vals = pq_alloc_raw(ev->res, cells * sizeof *pre->vals);
+    pre->present = pq_alloc(ev->res, cells);
     int64_t saved = ev->ts;
-    for (size_t i = 0; i < c->n; i++) {
+    for (size_t i = 0; i < ns; i++) {
         struct pq_sel_series *s = &c->s[i];
         const struct pq_lset *ls = range_fns[fi].keep ? s->ls : pq_lset_drop_name(ev->res, s->ls);
+        pre->ls[i] = ls;
         pq_check_deadline(ev);
         for (int64_t k = 0; k < nsteps; k++) {
-            int64_t t = ev->start + k * ev->step;
-            ev->ts = t;
+            ev->ts = ev->start + k * ev->step;
             int64_t end, start, range;
             window(ev, msel, &start, &end, &range);
             size_t lo, hi;
@@ -433,15 +440,12 @@ int pq_func_precompute(struct pq_ev *ev, struct pq_node *call, int64_t nsteps)
             double val;
             if (!range_fns[fi].fn(ev, call, args, &m, &val))
                 continue;
-            struct pq_sample *o = PQ_PUSH(ev->res, pre[k].s, pre[k].n, pre[k].cap);
-            o->ls = ls;
-            o->v = val;
-            o->t = t;
-            if (++ev->cur_samples > ev->max_samples)
-                pq_fail(ev, SL_PQ_ERR_EXEC,
-                        "query processing would load too many samples into memory in query execution");
+            size_t cell = (size_t)k * ns + i;
+            pre->vals[cell] = val;
+            pre->present[cell] = 1;
         }
     }
+    ev->cur_samples += cells;
     ev->ts = saved;
     call->pre = pre;
     return 1;
@@ -704,7 +708,8 @@ static void date_fn(struct pq_ev *ev, struct pq_node *call, struct pq_val *args,
     for (size_t i = 0; i < args[0].vec.n; i++) {
         double v = args[0].vec.s[i].v;
         double r = NAN;
-        if (!isnan(v) && !isinf(v)) {
+        /* beyond +-2^53 s no calendar date is meaningful (Go wraps the conversion) */
+        if (!isnan(v) && fabs(v) < 9007199254740992.0) {
             time_t t = (time_t)v;
             struct tm tm;
             if (gmtime_r(&t, &tm))

@@ -29,7 +29,8 @@ struct pq_chunk {
 
 #define PQ_CHUNK_MIN (64 * 1024)
 
-void *pq_alloc(struct pq_arena *a, size_t n)
+/* Uninitialised; for memory the caller fills completely. */
+void *pq_alloc_raw(struct pq_arena *a, size_t n)
 {
     n = (n + 15) & ~(size_t)15;
     if (!a->head || a->cap - a->used < n) {
@@ -49,13 +50,20 @@ void *pq_alloc(struct pq_arena *a, size_t n)
     }
     void *p = a->head->data + a->used;
     a->used += n;
-    memset(p, 0, n);
+    return p;
+}
+
+void *pq_alloc(struct pq_arena *a, size_t n)
+{
+    void *p = pq_alloc_raw(a, n);
+    if (p)
+        memset(p, 0, n);
     return p;
 }
 
 void *pq_memdup(struct pq_arena *a, const void *p, size_t n)
 {
-    void *q = pq_alloc(a, n ? n : 1);
+    void *q = pq_alloc_raw(a, n ? n : 1);
     if (q && n)
         memcpy(q, p, n);
     return q;
@@ -63,7 +71,7 @@ void *pq_memdup(struct pq_arena *a, const void *p, size_t n)
 
 char *pq_strndup(struct pq_arena *a, const char *s, size_t n)
 {
-    char *q = pq_alloc(a, n + 1);
+    char *q = pq_alloc_raw(a, n + 1);
     if (q) {
         memcpy(q, s, n);
         q[n] = 0;
@@ -106,11 +114,12 @@ void pq_arena_fini(struct pq_arena *a)
 void pq_grow(struct pq_arena *a, void **p, size_t *cap, size_t n, size_t sz)
 {
     size_t nc = *cap ? *cap * 2 : 8;
-    void *q = pq_alloc(a, nc * sz);
+    unsigned char *q = pq_alloc_raw(a, nc * sz);
     if (!q)
         return; /* only without an unwind target; the caller then writes past: never used so */
     if (n)
         memcpy(q, *p, n * sz);
+    memset(q + n * sz, 0, (nc - n) * sz); /* pushed elements start zeroed */
     *p = q;
     *cap = nc;
 }

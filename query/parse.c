@@ -227,7 +227,8 @@ static double parse_number(struct parser *p, struct pq_token t)
 static int64_t parse_dur(struct parser *p, struct pq_token t)
 {
     int64_t ms;
-    if (sl_promql_parse_duration(p->lx.in + t.pos, t.len, &ms))
+    /* beyond 2^60 ms (36 million years) evaluation arithmetic could overflow */
+    if (sl_promql_parse_duration(p->lx.in + t.pos, t.len, &ms) || ms > ((int64_t)1 << 60))
         perr_at(p, t.pos, "not a valid duration string: \"%.*s\"", (int)t.len, p->lx.in + t.pos);
     return ms;
 }
@@ -575,7 +576,7 @@ static struct pq_node *parse_postfix(struct parser *p, struct pq_node *n)
                 double v = parse_number(p, d);
                 if (neg)
                     v = -v;
-                if (!isfinite(v) || fabs(v * 1000) > 9.2e18)
+                if (!isfinite(v) || fabs(v * 1000) > 1.15e18) /* 2^60 ms, see parse_dur */
                     perr_at(p, d.pos, "timestamp out of bounds for @ modifier: %g", v);
                 set_offset_or_at(p, n, 1, (int64_t)llround(v * 1000), PQ_AT_TIME, t.pos);
                 n->end = d.pos + d.len;

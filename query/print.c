@@ -326,3 +326,155 @@ void sl_promql_format(const struct sl_promql_expr *e, struct sl_buf *out)
 {
     pq_format_node(e->root, out);
 }
+
+/* ---- pretty printing (Prometheus' Pretty(), printer.go) ------------------------------- */
+
+#define PRETTY_LINE_MAX 100 /* maxCharactersPerLine */
+
+static int needs_split(const struct pq_node *n)
+{
+    struct sl_buf b = SL_BUF_INIT;
+    pq_format_node(n, &b);
+    int split = b.len > PRETTY_LINE_MAX;
+    sl_buf_fini(&b);
+    return split;
+}
+
+static void indent(struct sl_buf *b, int level)
+{
+    for (int i = 0; i < level; i++)
+        sl_buf_puts(b, "  ");
+}
+
+static void pretty(const struct pq_node *n, int level, struct sl_buf *b);
+
+static void sub_suffix(const struct pq_node *n, struct sl_buf *b)
+{
+    sl_buf_putc(b, '[');
+    pq_format_duration(b, n->range);
+    sl_buf_putc(b, ':');
+    if (n->step)
+        pq_format_duration(b, n->step);
+    sl_buf_putc(b, ']');
+    at_offset(b, n);
+}
+
+static void pretty(const struct pq_node *n, int level, struct sl_buf *b)
+{
+    int split = needs_split(n);
+    switch (n->kind) {
+    case PQ_AGG:
+        indent(b, level);
+        if (!split) {
+            pq_format_node(n, b);
+            return;
+        }
+        sl_buf_puts(b, op_str(n->op));
+        if (n->without) {
+            sl_buf_puts(b, " without ");
+            labels_list(b, n->grouping, n->ngrouping);
+            sl_buf_putc(b, ' ');
+        } else if (n->ngrouping) {
+            sl_buf_puts(b, " by ");
+            labels_list(b, n->grouping, n->ngrouping);
+            sl_buf_putc(b, ' ');
+        }
+        sl_buf_puts(b, "(\n");
+        if (n->b) {
+            pretty(n->b, level + 1, b);
+            sl_buf_puts(b, ",\n");
+        }
+        pretty(n->a, level + 1, b);
+        sl_buf_putc(b, '\n');
+        indent(b, level);
+        sl_buf_putc(b, ')');
+        return;
+    case PQ_BINARY:
+        if (!split) {
+            indent(b, level);
+            pq_format_node(n, b);
+            return;
+        }
+        pretty(n->a, level + 1, b);
+        sl_buf_putc(b, '\n');
+        indent(b, level);
+        sl_buf_puts(b, op_str(n->op));
+        if (n->return_bool)
+            sl_buf_puts(b, " bool");
+        if (n->has_matching && (n->nmlabels || n->on)) {
+            sl_buf_puts(b, n->on ? " on " : " ignoring ");
+            labels_list(b, n->mlabels, n->nmlabels);
+            if (n->card == PQ_CARD_MANY_TO_ONE || n->card == PQ_CARD_ONE_TO_MANY) {
+                sl_buf_puts(b, n->card == PQ_CARD_MANY_TO_ONE ? " group_left " : " group_right ");
+                labels_list(b, n->include, n->ninclude);
+            }
+        }
+        sl_buf_putc(b, '\n');
+        pretty(n->b, level + 1, b);
+        return;
+    case PQ_CALL:
+        indent(b, level);
+        if (!split) {
+            pq_format_node(n, b);
+            return;
+        }
+        sl_buf_puts(b, n->fn->name);
+        sl_buf_puts(b, "(\n");
+        for (size_t i = 0; i < n->nargs; i++) {
+            if (i)
+                sl_buf_puts(b, ",\n");
+            pretty(n->args[i], level + 1, b);
+        }
+        sl_buf_putc(b, '\n');
+        indent(b, level);
+        sl_buf_putc(b, ')');
+        return;
+    case PQ_PAREN:
+        indent(b, level);
+        if (!split) {
+            pq_format_node(n, b);
+            return;
+        }
+        sl_buf_puts(b, "(\n");
+        pretty(n->a, level + 1, b);
+        sl_buf_putc(b, '\n');
+        indent(b, level);
+        sl_buf_putc(b, ')');
+        return;
+    case PQ_SUBQ:
+        if (!split) {
+            pq_format_node(n, b); /* Prometheus does not indent an unsplit subquery */
+            return;
+        }
+        pretty(n->a, level, b);
+        sub_suffix(n, b);
+        return;
+    case PQ_UNARY: {
+        /* the operand's own indent is trimmed: the operator carries it */
+        struct sl_buf c = SL_BUF_INIT;
+        pretty(n->a, level, &c);
+        const char *p = c.data ? c.data : "";
+        size_t len = c.len;
+        while (len && (*p == ' ' || *p == '\n' || *p == '\t')) {
+            p++;
+            len--;
+        }
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\n' || p[len - 1] == '\t'))
+            len--;
+        indent(b, level);
+        sl_buf_puts(b, op_str(n->op));
+        sl_buf_append(b, p, len);
+        sl_buf_fini(&c);
+        return;
+    }
+    default:
+        indent(b, level);
+        pq_format_node(n, b);
+        return;
+    }
+}
+
+void sl_promql_format_pretty(const struct sl_promql_expr *e, struct sl_buf *out)
+{
+    pretty(e->root, 0, out);
+}

@@ -64,8 +64,11 @@ int sl_promql_parse_selector(const char *input, struct sl_promql_expr **out,
                              struct sl_promql_error *err);
 /** Type of the whole expression (enum sl_pq_vtype). */
 int sl_promql_expr_type(const struct sl_promql_expr *e);
-/** Append the canonical text of @e (what /api/v1/format_query returns) to @out. */
+/** Append the canonical one-line text of @e to @out (Prometheus' String()). */
 void sl_promql_format(const struct sl_promql_expr *e, struct sl_buf *out);
+/** Append @e as Prometheus' Pretty(0) prints it (what /api/v1/format_query returns): the
+ *  one-line text when it fits in 100 columns, else split per node with two-space indents. */
+void sl_promql_format_pretty(const struct sl_promql_expr *e, struct sl_buf *out);
 
 struct sl_promql_opts {
     int64_t start_ms, end_ms; /* equal for an instant query */

@@ -30,6 +30,7 @@ struct pq_mark {
     size_t used;
 };
 void *pq_alloc(struct pq_arena *a, size_t n); /* zeroed, 16-aligned */
+void *pq_alloc_raw(struct pq_arena *a, size_t n); /* uninitialised, 16-aligned */
 void *pq_memdup(struct pq_arena *a, const void *p, size_t n);
 char *pq_strndup(struct pq_arena *a, const char *s, size_t n);
 char *pq_strdup(struct pq_arena *a, const char *s);
@@ -92,6 +93,15 @@ enum pq_at { PQ_AT_NONE, PQ_AT_TIME, PQ_AT_START, PQ_AT_END };
 
 struct pq_func;
 struct pq_sel_cache;
+/* A range function's results for every step of a range query, step-major so that one
+ * step's vector is a sequential read: series i at step k is vals[k * n + i] when
+ * present[k * n + i]. */
+struct pq_pre {
+    size_t n;
+    const struct pq_lset **ls;
+    double *vals;
+    unsigned char *present;
+};
 
 struct pq_node {
     int kind; /* enum pq_kind */
@@ -128,7 +138,7 @@ struct pq_node {
     size_t nargs;
     /* evaluation */
     struct pq_sel_cache *cache;
-    struct pq_vec *pre; /* CALL: per top-level step results (pq_func_precompute), or NULL */
+    struct pq_pre *pre; /* CALL: per top-level step results (pq_func_precompute), or NULL */
 };
 
 struct sl_promql_expr {

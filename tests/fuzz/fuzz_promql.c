@@ -5,7 +5,8 @@
  *   - a rejected input reports kind PARSE, a position inside the input and a message of the
  *     form "L:C: parse error: ..." whose L:C match the reported line and column;
  *   - an accepted input prints to a canonical text that parses again and prints the same
- *     (print . parse is a fixed point after one step);
+ *     (print . parse is a fixed point after one step), and its pretty (multi-line) form
+ *     parses back to the same canonical text;
  *   - evaluation ends (bounded by a 20 ms timeout) with 0 or a classified error.
  */
 #include <stdint.h>
@@ -66,6 +67,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "print not stable for %s: %s vs %s\n", in, once, twice);
         abort();
     }
+    struct sl_buf pb = SL_BUF_INIT;
+    sl_promql_format_pretty(e, &pb);
+    size_t plen;
+    char *pretty = sl_buf_steal(&pb, &plen);
+    struct sl_promql_expr *e3;
+    if (pretty && sl_promql_parse(pretty, &e3, &err) == 0) {
+        char *third = print(e3);
+        if (strcmp(third, once) != 0) {
+            fprintf(stderr, "pretty form of %s reads back as %s\n", once, third);
+            abort();
+        }
+        free(third);
+        sl_promql_expr_free(e3);
+    } else if (pretty) {
+        fprintf(stderr, "pretty form of %s does not parse: %s\n", once, err.msg);
+        abort();
+    }
+    free(pretty);
     free(once);
     free(twice);
     sl_promql_expr_free(e2);

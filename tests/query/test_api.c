@@ -161,12 +161,12 @@ static struct err_case err_cases[] = {
      "{\"status\":\"error\",\"errorType\":\"execution\",\"error\":\"invalid expression type \\\"range vector\\\" for range query, must be Scalar or instant Vector\"}"},
 };
 
-ParameterizedTestParameters(api, errors)
+ParameterizedTestParameters(api, request_with_bad_input_returns_prometheus_error)
 {
     return cr_make_param_array(struct err_case, err_cases, sizeof err_cases / sizeof err_cases[0]);
 }
 
-ParameterizedTest(struct err_case *c, api, errors)
+ParameterizedTest(struct err_case *c, api, request_with_bad_input_returns_prometheus_error)
 {
     struct sl_http_response r;
     if (strcmp(c->path, "/api/v1/query") == 0)
@@ -174,6 +174,13 @@ ParameterizedTest(struct err_case *c, api, errors)
     else
         r = call("GET", c->path, 4, "query", c->q, "start", c->start, "end", c->end, "step", c->step);
     expect(r, c->status, c->body);
+}
+
+Test(api, query_past_its_timeout_returns_503_timeout)
+{
+    expect(call("GET", "/api/v1/query", 3, "query", "max_over_time((up > 0)[1000d:1s])", "time",
+                "1000", "timeout", "50ms"),
+           503, "{\"status\":\"error\",\"errorType\":\"timeout\",\"error\":\"query timed out in query execution\"}");
 }
 
 Test(api, series_with_match_returns_sorted_label_sets)
@@ -228,6 +235,16 @@ Test(api, format_query_returns_canonical_text)
 {
     expect(call("GET", "/api/v1/format_query", 1, "query", "sum(rate(x[5m]))by(job)"), 200,
            "{\"status\":\"success\",\"data\":\"sum by (job) (rate(x[5m]))\"}");
+}
+
+Test(api, format_query_splits_lines_over_100_columns)
+{
+    /* Pretty(): a binary expression over 100 columns puts each operand one level deeper and
+     * the operator on its own line; an aggregation over 100 columns opens its parentheses. */
+    expect(call("GET", "/api/v1/format_query", 1, "query",
+                "sum by (job) (rate(http_requests_total{job=\"api-server\",handler=\"/api/comments/with/a/long/path\"}[5m])) / 2"),
+           200,
+           "{\"status\":\"success\",\"data\":\"  sum by (job) (\\n    rate(http_requests_total{job=\\\"api-server\\\",handler=\\\"/api/comments/with/a/long/path\\\"}[5m])\\n  )\\n/\\n  2\"}");
 }
 
 Test(api, empty_feature_routes_return_valid_empty_results)

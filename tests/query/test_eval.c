@@ -235,6 +235,17 @@ Test(eval, matcher_regex_follows_re2_anchoring_and_utf8)
     cr_assert(eq(int, sl_matcher_init(&m, SL_MATCH_RE, "a", "a++", eb, sizeof eb), -EINVAL));
 }
 
+Test(eval, huge_offsets_and_ranges_saturate_without_overflow)
+{
+    struct sl_promql_result *r;
+    struct sl_promql_error err;
+    /* three nested 10-million-year windows reach past 2^62 ms; UBSan checks the arithmetic */
+    cr_assert(eq(int, run("count_over_time(req_total offset 10000000y [10000000y:5000000y] offset -10000000y)"
+                          "[10000000y:5000000y]",
+                          600000, 600000, 0, &r, &err), 0), "%s", err.msg);
+    sl_promql_result_free(r);
+}
+
 Test(eval, at_modifier_pins_evaluation_time)
 {
     struct sl_promql_result *r;

@@ -30,12 +30,12 @@ static struct lex_case lex_cases[] = {
     {"x @ start()", {T_IDENT, T_AT, T_IDENT, T_LPAREN, T_RPAREN, T_EOF}},
 };
 
-ParameterizedTestParameters(lexer, tokens)
+ParameterizedTestParameters(lexer, lex_valid_input_yields_token_types)
 {
     return cr_make_param_array(struct lex_case, lex_cases, sizeof lex_cases / sizeof lex_cases[0]);
 }
 
-ParameterizedTest(struct lex_case *c, lexer, tokens)
+ParameterizedTest(struct lex_case *c, lexer, lex_valid_input_yields_token_types)
 {
     struct pq_lexer l;
     pq_lex_init(&l, c->in);
@@ -77,13 +77,13 @@ static struct lex_err_case lex_err_cases[] = {
     {"a ; b", "unexpected character: ';'"},
 };
 
-ParameterizedTestParameters(lexer, errors)
+ParameterizedTestParameters(lexer, lex_bad_input_reports_error)
 {
     return cr_make_param_array(struct lex_err_case, lex_err_cases,
                                sizeof lex_err_cases / sizeof lex_err_cases[0]);
 }
 
-ParameterizedTest(struct lex_err_case *c, lexer, errors)
+ParameterizedTest(struct lex_err_case *c, lexer, lex_bad_input_reports_error)
 {
     struct pq_lexer l;
     pq_lex_init(&l, c->in);

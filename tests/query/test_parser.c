@@ -65,12 +65,12 @@ static struct fmt_case fmt_cases[] = {
     {"sum(foo) BY (a)", "sum by (a) (foo)"},
 };
 
-ParameterizedTestParameters(parser, format)
+ParameterizedTestParameters(parser, format_parsed_query_prints_canonical_text)
 {
     return cr_make_param_array(struct fmt_case, fmt_cases, sizeof fmt_cases / sizeof fmt_cases[0]);
 }
 
-ParameterizedTest(struct fmt_case *c, parser, format)
+ParameterizedTest(struct fmt_case *c, parser, format_parsed_query_prints_canonical_text)
 {
     struct sl_promql_error err;
     int rc;
@@ -107,14 +107,15 @@ static struct err_case err_cases[] = {
     {"1 +\n *", "2:2: parse error: unexpected <op:*>"},
     {"foo{a=~\"(?=x)\"}", "1:8: parse error: error parsing regexp: invalid or unsupported Perl syntax (lookaround or special group)"},
     {"1[5m]", "1:2: parse error: ranges only allowed for vector selectors"},
+    {"foo[100000000y]", "1:5: parse error: not a valid duration string: \"100000000y\""},
 };
 
-ParameterizedTestParameters(parser, errors)
+ParameterizedTestParameters(parser, parse_invalid_query_reports_position_and_message)
 {
     return cr_make_param_array(struct err_case, err_cases, sizeof err_cases / sizeof err_cases[0]);
 }
 
-ParameterizedTest(struct err_case *c, parser, errors)
+ParameterizedTest(struct err_case *c, parser, parse_invalid_query_reports_position_and_message)
 {
     struct sl_promql_error err;
     int rc;
