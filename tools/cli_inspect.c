@@ -240,6 +240,9 @@ int sl_cli_inspect(int argc, char **argv)
         snprintf(path, sizeof path, "%s/%s", dir, nm);
         struct sl_block *b;
         int rc = sl_block_open(path, &b);
+        struct stat gone;
+        if (rc == -ENOENT && stat(path, &gone) < 0 && errno == ENOENT)
+            continue; /* removed by a running daemon's compaction since readdir() */
         if (rc) {
             sl_cli_err(CMD, "block %s/data: %s%s", path,
                        rc == SL_E_VERSION ? "format version this build does not read"
