@@ -286,7 +286,7 @@ int sl_cli_inspect(int argc, char **argv)
            "MIN TIME", "MAX TIME", "SERIES", "SAMPLES", "TS B/S", "VAL B/S", "IDX B/S",
            "ALL B/S", "INDEX BYTES", "TOTAL BYTES");
     struct totals tier = {0}, all = {0};
-    char t1[48], t2[48], tn[16];
+    char t1[48], t2[48], tn[32];
     for (size_t i = 0; i < nb; i++) {
         const struct binfo *bi = &bs[i];
         printf("%-18s %-5s %-24s %-24s %8" PRIu64 " %11" PRIu64 " %7.3f %7.3f %7.3f %7.3f %11" PRIu64
