@@ -233,6 +233,12 @@ int sl_cli_export(int argc, char **argv)
                    strerror(werr ? werr : EIO));
         goto done;
     }
+    struct sl_store_stats sst;
+    sl_store_stats(st, &sst);
+    if (sst.corrupt_blocks)
+        fprintf(stderr, "%s: warning: %" PRIu64 " corrupt block(s) were quarantined as .corrupt "
+                "when the store opened (named in the errors above); their samples are not in "
+                "this export\n", dir, sst.corrupt_blocks);
     fprintf(stderr, "exported %" PRIu64 " series, %" PRIu64 " samples%s", nseries, nsamples,
             nstale ? "" : "\n");
     if (nstale)

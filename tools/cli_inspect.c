@@ -42,7 +42,7 @@ struct binfo {
 };
 
 struct totals {
-    uint64_t blocks, series, samples, ts_bytes, val_bytes, index_bytes, all_bytes;
+    uint64_t blocks, samples, ts_bytes, val_bytes, index_bytes, all_bytes;
 };
 
 /* Add the column bytes of one chunk to @bi. @return 0 or SL_E_CORRUPT. */
@@ -171,9 +171,11 @@ static double per(uint64_t bytes, uint64_t samples)
 
 static void print_totals(const char *label, const struct totals *t)
 {
-    printf("%-18s %-5s %-24s %-24s %8" PRIu64 " %11" PRIu64 " %7.3f %7.3f %7.3f %7.3f %11" PRIu64
+    /* A series spans several blocks, so the sum of block series counts is not a count of
+     * series: totals leave that column empty rather than print a misleading number. */
+    printf("%-18s %-5s %-24s %-24s %8s %11" PRIu64 " %7.3f %7.3f %7.3f %7.3f %11" PRIu64
            " %12" PRIu64 "\n",
-           label, "", "", "", t->series, t->samples, per(t->ts_bytes, t->samples),
+           label, "", "", "", "-", t->samples, per(t->ts_bytes, t->samples),
            per(t->val_bytes, t->samples), per(t->index_bytes, t->samples),
            per(t->all_bytes, t->samples), t->index_bytes, t->all_bytes);
 }
@@ -181,7 +183,6 @@ static void print_totals(const char *label, const struct totals *t)
 static void add_totals(struct totals *t, const struct binfo *bi)
 {
     t->blocks++;
-    t->series += bi->m.nseries;
     t->samples += bi->m.nsamples;
     t->ts_bytes += bi->ts_bytes;
     t->val_bytes += bi->val_bytes;
@@ -240,6 +241,9 @@ int sl_cli_inspect(int argc, char **argv)
         snprintf(path, sizeof path, "%s/%s", dir, nm);
         struct sl_block *b;
         int rc = sl_block_open(path, &b);
+        struct stat gone;
+        if (rc == -ENOENT && stat(path, &gone) < 0 && errno == ENOENT)
+            continue; /* removed by a running daemon's compaction since readdir() */
         if (rc) {
             sl_cli_err(CMD, "block %s/data: %s%s", path,
                        rc == SL_E_VERSION ? "format version this build does not read"
@@ -282,7 +286,7 @@ int sl_cli_inspect(int argc, char **argv)
            "MIN TIME", "MAX TIME", "SERIES", "SAMPLES", "TS B/S", "VAL B/S", "IDX B/S",
            "ALL B/S", "INDEX BYTES", "TOTAL BYTES");
     struct totals tier = {0}, all = {0};
-    char t1[48], t2[48], tn[16];
+    char t1[48], t2[48], tn[32];
     for (size_t i = 0; i < nb; i++) {
         const struct binfo *bi = &bs[i];
         printf("%-18s %-5s %-24s %-24s %8" PRIu64 " %11" PRIu64 " %7.3f %7.3f %7.3f %7.3f %11" PRIu64

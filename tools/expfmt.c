@@ -464,6 +464,52 @@ void sl_expfmt_format_seconds(struct sl_buf *b, int64_t ms)
     }
 }
 
+static int roundtrips(double v, int prec, char *tmp, size_t len)
+{
+    snprintf(tmp, len, "%.*e", prec - 1, v);
+    return strtod(tmp, NULL) == v;
+}
+
+/* The text sl_buf_put_double() writes (Go's FormatFloat(v, 'g', -1, 64)), found faster.
+ * sl_buf_put_double tries precisions 1, 2, ... 17 in turn, up to 17 snprintf+strtod pairs:
+ * an export of full-precision gauges spent most of its time there. Round-tripping is
+ * monotone in the precision (a correctly rounded p+1-digit decimal is never farther from v
+ * than the p-digit one), so: 15 digits fail -> the answer is 16 or 17; else a binary search
+ * over 1..15. Whatever precision is chosen was checked to round-trip, so the value is
+ * always exact; only the shortness rests on the monotonicity argument. */
+static void put_double(struct sl_buf *b, double v)
+{
+    if (isnan(v) || isinf(v)) {
+        sl_buf_put_double(b, v);
+        return;
+    }
+    char tmp[40];
+    int prec;
+    if (!roundtrips(v, 15, tmp, sizeof tmp)) {
+        prec = roundtrips(v, 16, tmp, sizeof tmp) ? 16 : 17;
+    } else {
+        int lo = 1, hi = 15;
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            if (roundtrips(v, mid, tmp, sizeof tmp))
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        prec = lo;
+    }
+    snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
+    const char *e = strchr(tmp, 'e');
+    int exp = e ? atoi(e + 1) : 0;
+    if (exp < -4 || exp >= 6) {
+        sl_buf_puts(b, tmp);
+        return;
+    }
+    int decimals = prec - 1 - exp;
+    snprintf(tmp, sizeof tmp, "%.*f", decimals > 0 ? decimals : 0, v);
+    sl_buf_puts(b, tmp);
+}
+
 static void put_escaped(struct sl_buf *b, const char *s, size_t n)
 {
     size_t run = 0;
@@ -496,7 +542,7 @@ void sl_expfmt_format_sample(struct sl_buf *b, enum sl_expfmt_format fmt, const 
         sl_buf_putc(b, '}');
     }
     sl_buf_putc(b, ' ');
-    sl_buf_put_double(b, v);
+    put_double(b, v);
     sl_buf_putc(b, ' ');
     if (fmt == SL_EXPFMT_PROM)
         sl_buf_printf(b, "%lld", (long long)ts_ms);

@@ -84,7 +84,8 @@ int sl_expfmt_parse_line(const char *line, size_t len, enum sl_expfmt_format fmt
 /**
  * Append one sample line (with its '\n') that sl_expfmt_parse_line() reads back to the same
  * name, labels, value bits (NaN payloads excepted: they become the default NaN) and time:
- * label values escaped (\\ \" \n), the value in the shortest round-trip form, the time as
+ * label values escaped (\\ \" \n), the value in the shortest round-trip form (the same
+ * text as sl_buf_put_double(), computed with a binary search over the precision), the time as
  * integer milliseconds (PROM) or decimal seconds with at most three decimals (OPENMETRICS).
  * All inputs BORROWED. Allocation failures are sticky in @b (sl_buf_failed()).
  */

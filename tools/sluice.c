@@ -67,6 +67,9 @@ int sl_cli_open_store(const char *cmd, const char *dir, int create, int64_t ooo_
                    "not read (named in the error above); nothing was changed", dir);
     else if (rc == -EACCES || rc == -EPERM)
         sl_cli_err(cmd, "data directory %s: permission denied (the file is named above)", dir);
+    else if (rc == -ENOENT)
+        sl_cli_err(cmd, "cannot create data directory %s: its parent directory does not exist",
+                   dir);
     else if (rc == -ENOSPC)
         sl_cli_err(cmd, "data directory %s: no space left on device", dir);
     else

@@ -11,6 +11,7 @@ import math
 import os
 import random
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -266,6 +267,22 @@ def test_missing_dir_is_named():
     assert rc == 1 and missing in err and "does not exist" in err, (rc, err)
 
 
+def test_permission_denied_is_named():
+    d = os.path.join(work.name, "noperm")
+    os.mkdir(d, 0)
+    prefix = []
+    if os.geteuid() == 0:  # root ignores modes: drop to nobody for this one command
+        setpriv = shutil.which("setpriv")
+        assert setpriv, "setpriv (util-linux) is needed to test permissions as root"
+        prefix = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    for args in (["export", "--data-dir", d], ["import", "--data-dir", d, "-"]):
+        p = subprocess.run(prefix + [SLUICE, *args], capture_output=True, text=True, timeout=60,
+                           input=INPUT)
+        assert p.returncode == 1, (args, p.returncode, p.stderr)
+        assert f"data directory {d}: Permission denied" in p.stderr, p.stderr
+    os.chmod(d, 0o700)
+
+
 def first_block(d):
     return os.path.join(d, sorted(n for n in os.listdir(d) if re.fullmatch(r"b-[0-9a-f]{16}", n))[0])
 
@@ -307,6 +324,7 @@ check("reimport_of_export_is_identical", test_reimport_of_export_is_identical)
 check("daemon_serves_imported_values_and_lock_refuses_import",
       test_daemon_serves_imported_values_and_lock_refuses_import)
 check("missing_dir_is_named", test_missing_dir_is_named)
+check("permission_denied_is_named", test_permission_denied_is_named)
 check("corrupt_block_is_named_by_inspect", test_corrupt_block_is_named_by_inspect)
 check("foreign_format_version_is_named", test_foreign_format_version_is_named)
 work.cleanup()
