@@ -159,9 +159,11 @@ static void rows_free(struct rows *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Append every chunk of series @id of @b to @r. */
-static int rows_add_series(struct rows *r, const struct sl_block *b, uint32_t id,
-                           uint8_t *scratch, size_t scratch_len)
+/* Append every chunk of series @id of @b to @r, leaving out what a tombstone that applies to
+ * @b hides (for tier blocks, a bucket touched by a deletion goes entirely). @s may be NULL:
+ * no filtering. */
+static int rows_add_series(struct sl_store *s, struct rows *r, const struct sl_block *b,
+                           uint32_t id, uint8_t *scratch, size_t scratch_len)
 {
     struct sl_block_chunk stack[8], *ch = stack;
     const char *key;
@@ -189,10 +191,26 @@ static int rows_add_series(struct rows *r, const struct sl_block *b, uint32_t id
             cols[c] = r->c[c] + r->n;
         int got = sl_codec_chunk_decode(ch[k].p, ch[k].len, r->t + r->n, cols, r->ncols, n,
                                         scratch, scratch_len);
-        if (got < 0)
+        if (got < 0) {
             rc = got;
-        else
+            break;
+        }
+        const struct sl_block_meta *m = sl_block_meta(b);
+        if (s && sl_store__has_tomb(s, key, kl, m->seq)) {
+            int64_t span = m->resolution_ms > 0 ? m->resolution_ms - 1 : 0;
+            size_t o = r->n;
+            for (size_t i = r->n; i < r->n + (size_t)got; i++) {
+                if (sl_store__tomb_overlaps(s, key, kl, r->t[i], r->t[i] + span, m->seq))
+                    continue;
+                r->t[o] = r->t[i];
+                for (unsigned c = 0; c < r->ncols; c++)
+                    r->c[c][o] = r->c[c][i];
+                o++;
+            }
+            r->n = o;
+        } else {
             r->n += (size_t)got;
+        }
     }
     if (rc == SL_E_CORRUPT)
         SL_ERROR("storage=store event=chunk_corrupt dir=%s series=%u", sl_block_dir(b), id);
@@ -222,7 +240,7 @@ static int tier_prev_last(struct sl_store *s, struct sl_bref *const *bl, size_t 
     uint8_t *scratch = malloc(scratch_len);
     struct rows r = {.ncols = SL_AGG_COLS};
     int found = 0;
-    if (scratch && rows_add_series(&r, best->b, id, scratch, scratch_len) == 0 && r.n) {
+    if (scratch && rows_add_series(s, &r, best->b, id, scratch, scratch_len) == 0 && r.n) {
         *out = r.c[4][r.n - 1];
         found = 1;
     }
@@ -231,9 +249,8 @@ static int tier_prev_last(struct sl_store *s, struct sl_bref *const *bl, size_t 
     return found;
 }
 
-/* Sort, deduplicate (later rows win), drop tombstoned rows, then add to @w. */
-static int rows_write(struct sl_store *s, struct rows *r, const char *key, size_t kl, int64_t res,
-                      struct sl_block_writer *w)
+/* Sort, deduplicate (later rows win), then add to @w. */
+static int rows_write(struct rows *r, const char *key, size_t kl, struct sl_block_writer *w)
 {
     if (r->n == 0)
         return 0;
@@ -242,13 +259,9 @@ static int rows_write(struct sl_store *s, struct rows *r, const char *key, size_
     int rc = perm && tmp ? rows_reserve(&o, r->n) : -ENOMEM;
     if (!rc) {
         sl_store__sort_perm(r->t, perm, tmp, r->n);
-        int tomb = sl_store__has_tomb(s, key, kl);
         for (size_t i = 0; i < r->n; i++) {
             uint32_t p = perm[i];
             int64_t t = r->t[p];
-            /* a tier bucket goes when a deletion touches any part of it */
-            if (tomb && sl_store__tomb_overlaps(s, key, kl, t, res > 0 ? t + res - 1 : t))
-                continue;
             size_t at = o.n;
             if (at && o.t[at - 1] == t)
                 at--; /* equal timestamp: the later source overwrites */
@@ -326,12 +339,12 @@ static int merge_blocks(struct sl_store *s, struct sl_bref **src, size_t k, cons
             size_t kl;
             sl_block_series(src[i]->b, cur[i], &key, &kl, NULL, 0);
             if (kl == mkl && memcmp(key, mk, kl) == 0) {
-                rc = rows_add_series(&r, src[i]->b, cur[i], scratch, scratch_len);
+                rc = rows_add_series(s, &r, src[i]->b, cur[i], scratch, scratch_len);
                 cur[i]++;
             }
         }
         if (!rc)
-            rc = rows_write(s, &r, mk, mkl, m0->resolution_ms, w);
+            rc = rows_write(&r, mk, mkl, w);
     }
     rows_free(&r);
     free(cur);
@@ -365,7 +378,7 @@ static int block_has_tombs(struct sl_store *s, const struct sl_block *b)
         if (t->maxt < sl_block_meta(b)->mint - sl_block_meta(b)->resolution_ms ||
             t->mint > sl_block_meta(b)->maxt + sl_block_meta(b)->resolution_ms)
             continue;
-        if (sl_block_find(b, t->key, t->keylen, &id) == 0)
+        if (sl_block_meta(b)->seq < t->seq_limit && sl_block_find(b, t->key, t->keylen, &id) == 0)
             return 1;
     }
     return 0;
@@ -519,22 +532,8 @@ static int build_tier(struct sl_store *s, unsigned k, struct sl_bref *src, int64
             rc = x;
             break;
         }
-        if ((rc = rows_add_series(&r, src->b, id, scratch, scratch_len)))
+        if ((rc = rows_add_series(s, &r, src->b, id, scratch, scratch_len)))
             break;
-        if (sl_store__has_tomb(s, key, kl)) {
-            /* deleted samples (or buckets touched by a deletion) stay out of the tier */
-            size_t o = 0;
-            int64_t span = k == 0 ? 0 : s->cfg.tiers[k - 1].resolution_ms - 1;
-            for (size_t i = 0; i < r.n; i++) {
-                if (sl_store__tomb_overlaps(s, key, kl, r.t[i], r.t[i] + span))
-                    continue;
-                r.t[o] = r.t[i];
-                for (unsigned c = 0; c < r.ncols; c++)
-                    r.c[c][o] = r.c[c][i];
-                o++;
-            }
-            r.n = o;
-        }
         if (r.n == 0)
             continue;
         if (r.n > aggcap) {
@@ -868,13 +867,14 @@ int sl_store_read_agg(struct sl_store *s, const char *key, size_t keylen, int64_
         if (sl_block_find(best->b, key, keylen, &id))
             continue;
         r.n = 0;
-        if ((rc = rows_add_series(&r, best->b, id, scratch, scratch_len)))
+        if ((rc = rows_add_series(s, &r, best->b, id, scratch, scratch_len)))
             break;
         for (size_t i = 0; i < r.n && !rc; i++) {
             struct sl_agg a = {r.t[i], r.c[0][i], r.c[1][i], r.c[2][i], r.c[3][i], r.c[4][i],
                                r.c[5][i]};
             if (a.t >= mint && a.t <= maxt &&
-                !sl_store__tomb_overlaps(s, key, keylen, a.t, a.t + resolution_ms - 1))
+                !sl_store__tomb_overlaps(s, key, keylen, a.t, a.t + resolution_ms - 1,
+                                         best->m->seq))
                 rc = aggv_push(&v, &a);
         }
     }

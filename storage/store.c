@@ -222,35 +222,31 @@ uint64_t sl_store__new_block_name(struct sl_store *s, char *buf, size_t len)
 
 /* ---- tombstones ------------------------------------------------------------------------- */
 
-int sl_store__has_tomb(const struct sl_store *s, const char *key, size_t len)
-{
-    return s->ntombs && sl_keymap_get(&s->tomb_map, key, len, sl_key_hash(key, len)) != UINT32_MAX;
-}
-
-int sl_store__tombstoned(const struct sl_store *s, const char *key, size_t len, int64_t t)
+int sl_store__has_tomb(const struct sl_store *s, const char *key, size_t len, uint64_t seq)
 {
     if (!s->ntombs)
         return 0;
     uint32_t i = sl_keymap_get(&s->tomb_map, key, len, sl_key_hash(key, len));
     for (; i != UINT32_MAX; i = s->tombs[i].next)
-        if (t >= s->tombs[i].mint && t <= s->tombs[i].maxt)
+        if (seq < s->tombs[i].seq_limit)
             return 1;
     return 0;
 }
 
 int sl_store__tomb_overlaps(const struct sl_store *s, const char *key, size_t len, int64_t a,
-                            int64_t b)
+                            int64_t b, uint64_t seq)
 {
     if (!s->ntombs)
         return 0;
     uint32_t i = sl_keymap_get(&s->tomb_map, key, len, sl_key_hash(key, len));
     for (; i != UINT32_MAX; i = s->tombs[i].next)
-        if (a <= s->tombs[i].maxt && b >= s->tombs[i].mint)
+        if (seq < s->tombs[i].seq_limit && a <= s->tombs[i].maxt && b >= s->tombs[i].mint)
             return 1;
     return 0;
 }
 
-static int tomb_add(struct sl_store *s, const char *key, size_t len, int64_t mint, int64_t maxt)
+static int tomb_add(struct sl_store *s, const char *key, size_t len, int64_t mint, int64_t maxt,
+                    uint64_t seq_limit)
 {
     if (s->ntombs == s->tombs_cap) {
         size_t nc = s->tombs_cap ? s->tombs_cap * 2 : 16;
@@ -267,6 +263,7 @@ static int tomb_add(struct sl_store *s, const char *key, size_t len, int64_t min
     t->keylen = (uint32_t)len;
     t->mint = mint;
     t->maxt = maxt;
+    t->seq_limit = seq_limit;
     uint64_t h = sl_key_hash(key, len);
     uint32_t first = sl_keymap_get(&s->tomb_map, key, len, h);
     if (first == UINT32_MAX) {
@@ -318,7 +315,7 @@ int sl_store__tombs_save(struct sl_store *s)
     }
     size_t cap = 16 + 4;
     for (size_t i = 0; i < s->ntombs; i++)
-        cap += 10 + s->tombs[i].keylen + 16;
+        cap += 10 + s->tombs[i].keylen + 24;
     uint8_t *b = malloc(cap);
     if (!b)
         return -ENOMEM;
@@ -336,7 +333,8 @@ int sl_store__tombs_save(struct sl_store *s)
         o += s->tombs[i].keylen;
         put64le(b + o, (uint64_t)s->tombs[i].mint);
         put64le(b + o + 8, (uint64_t)s->tombs[i].maxt);
-        o += 16;
+        put64le(b + o + 16, s->tombs[i].seq_limit);
+        o += 24;
     }
     uint32_t crc = sl_crc32c(0, b, o);
     for (int i = 0; i < 4; i++)
@@ -404,14 +402,14 @@ static int tombs_load(struct sl_store *s)
         for (uint32_t i = 0; i < n && !rc; i++) {
             uint64_t kl;
             size_t m = sl_varint_get(p, end, &kl);
-            if (!m || kl > (uint64_t)(end - p) || (size_t)(end - p) - m < kl + 16) {
+            if (!m || kl > (uint64_t)(end - p) || (size_t)(end - p) - m < kl + 24) {
                 rc = SL_E_CORRUPT;
                 break;
             }
             p += m;
             rc = tomb_add(s, (const char *)p, (size_t)kl, (int64_t)get64le(p + kl),
-                          (int64_t)get64le(p + kl + 8));
-            p += kl + 16;
+                          (int64_t)get64le(p + kl + 8), get64le(p + kl + 16));
+            p += kl + 24;
         }
     }
     free(b);
@@ -905,7 +903,8 @@ static int read_block(struct sl_store *s, const struct sl_block *b, const struct
             rc = nch;
             break;
         }
-        int tomb = sl_store__has_tomb(s, key, kl);
+        uint64_t seq = sl_block_meta(b)->seq;
+        int tomb = sl_store__has_tomb(s, key, kl, seq);
         struct acc *a = NULL;
         for (int k = 0; k < nch && !rc; k++) {
             if (ch[k].maxt < mint || ch[k].mint > maxt)
@@ -928,7 +927,7 @@ static int read_block(struct sl_store *s, const struct sl_block *b, const struct
             for (int j = 0; j < got && !rc; j++) {
                 if (d->t[j] < mint || d->t[j] > maxt)
                     continue;
-                if (tomb && sl_store__tombstoned(s, key, kl, d->t[j]))
+                if (tomb && sl_store__tomb_overlaps(s, key, kl, d->t[j], d->t[j], seq))
                     continue;
                 a->hit = 1;
                 if (!keys_only)
@@ -1221,13 +1220,11 @@ int sl_store_delete(struct sl_store *s, const struct sl_matcher *m, size_t nm, i
         goto out;
     size_t old = s->ntombs;
     size_t need = 16 + 10;
-    for (size_t i = 0; i < ss->n && !rc; i++) {
+    for (size_t i = 0; i < ss->n; i++)
         need += 10 + ss->a[i].keylen;
-        rc = tomb_add(s, ss->a[i].key, ss->a[i].keylen, mint, maxt);
-    }
-    if (!rc)
-        rc = sl_store__tombs_save(s);
-    if (!rc && !(rc = rec_reserve(s, need))) {
+    /* The WAL record comes first: if we crash before the tombstone file is written, replay
+     * still removes the samples from the head, and the caller, who got no answer, retries. */
+    if (!(rc = rec_reserve(s, need))) {
         put64le(s->rec, (uint64_t)mint);
         put64le(s->rec + 8, (uint64_t)maxt);
         size_t o = 16 + sl_varint_put(s->rec + 16, ss->n);
@@ -1239,9 +1236,12 @@ int sl_store_delete(struct sl_store *s, const struct sl_matcher *m, size_t nm, i
         struct iovec v = {s->rec, o};
         rc = sl_wal_append(s->wal, SL_WAL_REC_DELETE, &v, 1);
     }
+    for (size_t i = 0; i < ss->n && !rc; i++)
+        rc = tomb_add(s, ss->a[i].key, ss->a[i].keylen, mint, maxt, s->next_seq);
+    if (!rc)
+        rc = sl_store__tombs_save(s);
     if (rc) {
-        /* roll the in-memory tombstones back; the file may already hold them, which only
-         * hides data the caller asked to delete anyway */
+        /* roll the in-memory tombstones back */
         while (s->ntombs > old)
             free(s->tombs[--s->ntombs].key);
         sl_keymap_fini(&s->tomb_map);
@@ -1249,7 +1249,7 @@ int sl_store_delete(struct sl_store *s, const struct sl_matcher *m, size_t nm, i
         s->ntombs = 0;
         for (size_t i = 0; i < n; i++) {
             struct sl_tomb t = s->tombs[i];
-            tomb_add(s, t.key, t.keylen, t.mint, t.maxt);
+            tomb_add(s, t.key, t.keylen, t.mint, t.maxt, t.seq_limit);
             free(t.key);
         }
         goto out;

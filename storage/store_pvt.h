@@ -35,6 +35,7 @@ struct sl_tomb {
     uint32_t keylen;
     uint32_t next; /* next tombstone of the same key, UINT32_MAX at the end */
     int64_t mint, maxt;
+    uint64_t seq_limit; /* applies to blocks with seq below this: those that existed at delete */
 };
 
 struct sl_store {
@@ -71,12 +72,13 @@ void sl_store__blocks_release(struct sl_bref **v, size_t n);
 int sl_store__add_block(struct sl_store *s, const char *name);
 /** Unlist and delete block @r (under wmu). */
 void sl_store__remove_block(struct sl_store *s, struct sl_bref *r);
-/** Is (key, t) hidden by a tombstone? */
-int sl_store__tombstoned(const struct sl_store *s, const char *key, size_t len, int64_t t);
-/** Does a tombstone of @key intersect [a, b]? */
+/* Tombstones hide data only in blocks older than the deletion (seq below the tombstone's
+ * seq_limit): samples written after a delete, even into the deleted range, stay visible. */
+/** Does a tombstone of @key that applies to block @seq intersect [a, b]? */
 int sl_store__tomb_overlaps(const struct sl_store *s, const char *key, size_t len, int64_t a,
-                            int64_t b);
-int sl_store__has_tomb(const struct sl_store *s, const char *key, size_t len);
+                            int64_t b, uint64_t seq);
+/** Does any tombstone of @key apply to block @seq? */
+int sl_store__has_tomb(const struct sl_store *s, const char *key, size_t len, uint64_t seq);
 int sl_store__tombs_save(struct sl_store *s);
 /** Name of a new block directory and its seq. */
 uint64_t sl_store__new_block_name(struct sl_store *s, char *buf, size_t len);

@@ -548,3 +548,29 @@ Test(store, full_disk_refuses_append_and_block_write_then_recovers)
     cr_assert(eq(sz, count_samples(s, NULL, 0), (size_t)before + NSER));
     sl_store_close(s);
 }
+
+Test(store, samples_written_after_delete_stay_visible)
+{
+    keys_init();
+    struct sl_store *s = open_store();
+    fill(s, 0, 600000, 10000);
+    maintain_all(s, 0);
+    struct sl_matcher m = {SL_MATCH_EQ, "host", "h2"};
+    cr_assert(eq(int, sl_store_delete(s, &m, 1, 0, 600000, NULL), 0));
+    cr_assert(eq(sz, count_samples(s, &m, 1), 0));
+    /* re-ingest part of the deleted range: it must survive cuts, compaction and reopen */
+    struct sl_sample b[10];
+    for (int j = 0; j < 10; j++)
+        b[j] = (struct sl_sample){K[2], KL[2], j * 10000, 7};
+    struct sl_sample_batch bb = {b, 10};
+    cr_assert(eq(int, sl_store_append(s, &bb), 0));
+    cr_assert(eq(sz, count_samples(s, &m, 1), 10));
+    fill(s, 600000, 1500000, 10000); /* move time on so windows close */
+    maintain_all(s, 0);
+    cr_assert(eq(sz, count_samples(s, &m, 1), 10 + 90));
+    sl_store_close(s);
+    s = open_store();
+    maintain_all(s, 0);
+    cr_assert(eq(sz, count_samples(s, &m, 1), 10 + 90));
+    sl_store_close(s);
+}
