@@ -404,11 +404,13 @@ static int step_purge(struct sl_store *s)
         }
     }
     /* no block holds deleted samples any more; the head had them removed at delete time */
+    pthread_rwlock_wrlock(&s->tlock);
     size_t n = s->ntombs;
     for (size_t i = 0; i < n; i++)
         free(s->tombs[i].key);
     s->ntombs = 0;
     sl_keymap_fini(&s->tomb_map);
+    pthread_rwlock_unlock(&s->tlock);
     int rc = sl_store__tombs_save(s);
     return rc ? rc : 1;
 }
@@ -791,8 +793,22 @@ static int agg_cmp(const void *a, const void *b)
     return (x->t > y->t) - (x->t < y->t);
 }
 
+static int read_agg_locked(struct sl_store *s, const char *key, size_t keylen,
+                           int64_t resolution_ms, int64_t mint, int64_t maxt, struct sl_agg **out,
+                           size_t *n);
+
 int sl_store_read_agg(struct sl_store *s, const char *key, size_t keylen, int64_t resolution_ms,
                       int64_t mint, int64_t maxt, struct sl_agg **out, size_t *n)
+{
+    pthread_rwlock_rdlock(&s->tlock);
+    int rc = read_agg_locked(s, key, keylen, resolution_ms, mint, maxt, out, n);
+    pthread_rwlock_unlock(&s->tlock);
+    return rc;
+}
+
+static int read_agg_locked(struct sl_store *s, const char *key, size_t keylen,
+                           int64_t resolution_ms, int64_t mint, int64_t maxt, struct sl_agg **out,
+                           size_t *n)
 {
     if (resolution_ms <= 0 || mint > maxt || keylen < 2)
         return -EINVAL;

@@ -621,6 +621,7 @@ int sl_store_open(const struct sl_store_cfg *cfg, struct sl_store **out)
     sl_keymap_init(&s->tomb_map);
     pthread_mutex_init(&s->wmu, NULL);
     pthread_rwlock_init(&s->lock, NULL);
+    pthread_rwlock_init(&s->tlock, NULL);
     int rc = 0;
     if (!(s->dir = strdup(cfg->dir))) {
         rc = -ENOMEM;
@@ -670,6 +671,7 @@ void sl_store_close(struct sl_store *s)
     free(s->idx);
     pthread_mutex_destroy(&s->wmu);
     pthread_rwlock_destroy(&s->lock);
+    pthread_rwlock_destroy(&s->tlock);
     free(s->dir);
     free(s);
 }
@@ -1091,7 +1093,9 @@ int sl_store_select(struct sl_store *s, const struct sl_matcher *m, size_t nm, i
     int rc = sl_matchers_compile(m, nm, &ms, errbuf, errlen);
     if (rc)
         return rc;
+    pthread_rwlock_rdlock(&s->tlock);
     rc = sl_store__select(s, ms, mint, maxt, flags, out);
+    pthread_rwlock_unlock(&s->tlock);
     sl_matchers_destroy(ms);
     return rc;
 }
@@ -1236,6 +1240,7 @@ int sl_store_delete(struct sl_store *s, const struct sl_matcher *m, size_t nm, i
         struct iovec v = {s->rec, o};
         rc = sl_wal_append(s->wal, SL_WAL_REC_DELETE, &v, 1);
     }
+    pthread_rwlock_wrlock(&s->tlock);
     for (size_t i = 0; i < ss->n && !rc; i++)
         rc = tomb_add(s, ss->a[i].key, ss->a[i].keylen, mint, maxt, s->next_seq);
     if (!rc)
@@ -1252,8 +1257,10 @@ int sl_store_delete(struct sl_store *s, const struct sl_matcher *m, size_t nm, i
             tomb_add(s, t.key, t.keylen, t.mint, t.maxt, t.seq_limit);
             free(t.key);
         }
+        pthread_rwlock_unlock(&s->tlock);
         goto out;
     }
+    pthread_rwlock_unlock(&s->tlock);
     s->tomb_gen++;
     pthread_rwlock_wrlock(&s->lock);
     for (size_t i = 0; i < ss->n; i++)

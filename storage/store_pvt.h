@@ -7,7 +7,11 @@
  * Locks: `wmu` serialises every writer (append, delete, maintain), so code holding it may
  * read the head and the block list without `lock`. `lock` (rwlock) is taken for writing
  * only around changes to the head or the block list, and for reading by queries while they
- * copy head samples and take block references. Lock order: wmu, then lock.
+ * copy head samples and take block references. `tlock` guards the tombstones the same way:
+ * writers (delete, purge; they hold wmu) take it for writing only while changing them;
+ * queries hold it for reading for their whole length (deletes are rare, so a query delaying
+ * one is fine; appends never touch it). Code under wmu reads tombstones without it.
+ * Lock order: wmu, then tlock, then lock.
  */
 #ifndef SL_STORE_PVT_H
 #define SL_STORE_PVT_H
@@ -43,6 +47,7 @@ struct sl_store {
     char *dir;
     pthread_mutex_t wmu;
     pthread_rwlock_t lock;
+    pthread_rwlock_t tlock;
     struct sl_wal *wal;
     struct sl_head head;
     struct sl_bref **blocks; /* sorted by seq */
