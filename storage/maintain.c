@@ -11,9 +11,9 @@
  * block's recorded source, makes that tier block stale, so the whole window's buckets are
  * recomputed (and then the tiers above it, in turn).
  *
- * Every step holds the writer mutex for its duration, so appends wait while a block is
- * written. TODO(#3): write blocks from a snapshot outside the mutex so that a long
- * compaction cannot stall a flush.
+ * Only the cut holds the append mutex (it must drop from the head exactly what it wrote);
+ * purge, compaction, tiers and retention run under the maintenance mutex alone, so a long
+ * compaction never stalls a flush.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -41,12 +41,13 @@ static int64_t head_boundary(const struct sl_store *s)
     return sl_agg_bucket(s->head.maxt - r / 2, r);
 }
 
+/* Uses the head facts cached by sl_store_maintain(): it runs without wmu. */
 static int window_closed(const struct sl_store *s, int64_t w0)
 {
     int64_t w1 = w0 + s->cfg.compact_range_ms;
-    if (s->head.maxt == INT64_MIN || (s->sealed && s->head.nsamples == 0))
+    if (s->hbound == INT64_MIN || s->hsealed)
         return 1;
-    return w1 <= head_boundary(s) && s->hmint >= w1;
+    return w1 <= s->hbound && s->hmint >= w1;
 }
 
 struct keyidx {
@@ -691,11 +692,15 @@ static int step_retention(struct sl_store *s, int64_t now)
 
 int sl_store_maintain(struct sl_store *s, int64_t now_ms)
 {
+    pthread_mutex_lock(&s->mmu);
     pthread_mutex_lock(&s->wmu);
     int rc = step_cut(s, 0);
-    /* the steps below only read the head: its oldest timestamp is computed once (O(series))
-     * instead of once per block they look at */
+    /* The steps below work on immutable blocks and need from the head only these facts,
+     * taken once (sl_head_mint is O(series)), so appends go on while they write. */
     s->hmint = sl_head_mint(&s->head);
+    s->hbound = head_boundary(s);
+    s->hsealed = s->sealed && s->head.nsamples == 0;
+    pthread_mutex_unlock(&s->wmu);
     if (!rc)
         rc = step_purge(s);
     if (!rc)
@@ -704,7 +709,7 @@ int sl_store_maintain(struct sl_store *s, int64_t now_ms)
         rc = step_tiers(s);
     if (!rc)
         rc = step_retention(s, now_ms);
-    pthread_mutex_unlock(&s->wmu);
+    pthread_mutex_unlock(&s->mmu);
     return rc;
 }
 
@@ -909,6 +914,7 @@ static int read_agg_locked(struct sl_store *s, const char *key, size_t keylen,
 
 int sl_store_flush_head(struct sl_store *s)
 {
+    pthread_mutex_lock(&s->mmu);
     pthread_mutex_lock(&s->wmu);
     int rc;
     while ((rc = step_cut(s, 1)) == 1)
@@ -916,5 +922,6 @@ int sl_store_flush_head(struct sl_store *s)
     if (rc == 0)
         s->sealed = 1;
     pthread_mutex_unlock(&s->wmu);
+    pthread_mutex_unlock(&s->mmu);
     return rc;
 }

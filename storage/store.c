@@ -619,6 +619,7 @@ int sl_store_open(const struct sl_store_cfg *cfg, struct sl_store **out)
     s->next_seq = 1;
     sl_head_init(&s->head);
     sl_keymap_init(&s->tomb_map);
+    pthread_mutex_init(&s->mmu, NULL);
     pthread_mutex_init(&s->wmu, NULL);
     pthread_rwlock_init(&s->lock, NULL);
     pthread_rwlock_init(&s->tlock, NULL);
@@ -669,6 +670,7 @@ void sl_store_close(struct sl_store *s)
     free(s->tombs);
     free(s->rec);
     free(s->idx);
+    pthread_mutex_destroy(&s->mmu);
     pthread_mutex_destroy(&s->wmu);
     pthread_rwlock_destroy(&s->lock);
     pthread_rwlock_destroy(&s->tlock);
@@ -697,9 +699,11 @@ int sl_store_append(struct sl_store *s, const struct sl_sample_batch *b)
     pthread_mutex_lock(&s->wmu);
     int64_t newest = s->head.maxt > bmax ? s->head.maxt : bmax;
     int rc = 0;
+    pthread_rwlock_rdlock(&s->lock); /* maintenance changes the block list without wmu */
     for (size_t i = 0; i < s->nblocks; i++)
         if (s->blocks[i]->m->resolution_ms == 0 && s->blocks[i]->m->maxt > newest)
             newest = s->blocks[i]->m->maxt;
+    pthread_rwlock_unlock(&s->lock);
     if (newest - bmin > s->cfg.ooo_window_ms && bmin < newest - s->cfg.ooo_window_ms) {
         static struct sl_log_limit lim;
         sl_log_every(&lim, 10000, SL_LOG_WARN, "storage=store event=batch_refused "
@@ -1216,6 +1220,7 @@ int sl_store_delete(struct sl_store *s, const struct sl_matcher *m, size_t nm, i
     int rc = sl_matchers_compile(m, nm, &ms, NULL, 0);
     if (rc)
         return rc;
+    pthread_mutex_lock(&s->mmu);
     pthread_mutex_lock(&s->wmu);
     struct sl_series_set *ss = NULL;
     rc = sl_store__select(s, ms, mint, maxt, SL_SELECT_KEYS_ONLY, &ss);
@@ -1271,6 +1276,7 @@ int sl_store_delete(struct sl_store *s, const struct sl_matcher *m, size_t nm, i
 out:
     sl_series_set_destroy(ss);
     pthread_mutex_unlock(&s->wmu);
+    pthread_mutex_unlock(&s->mmu);
     return rc;
 }
 
@@ -1292,9 +1298,11 @@ void sl_store_stats(struct sl_store *s, struct sl_store_stats *st)
             st->tier_bytes += m->data_bytes + m->index_bytes;
         }
     }
-    st->tombstones = s->ntombs;
     st->corrupt_blocks = s->corrupt_blocks;
     st->replay = s->replay;
     pthread_rwlock_unlock(&s->lock);
+    pthread_rwlock_rdlock(&s->tlock);
+    st->tombstones = s->ntombs;
+    pthread_rwlock_unlock(&s->tlock);
     st->wal_bytes = s->wal ? sl_wal_size(s->wal) : 0;
 }

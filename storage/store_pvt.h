@@ -4,14 +4,17 @@
  * Internal to storage/: the store's state shared by store.c (open, append, reads) and
  * maintain.c (cutting, compaction, tiers, retention). Nothing outside storage/ includes it.
  *
- * Locks: `wmu` serialises every writer (append, delete, maintain), so code holding it may
- * read the head and the block list without `lock`. `lock` (rwlock) is taken for writing
+ * Locks: `mmu` serialises maintenance and deletes: it is the only thing that changes the
+ * block list, the tombstones and next_seq, so code holding it reads those without other
+ * locks, and compaction, tier builds and retention run under `mmu` alone, never stalling an
+ * append. `wmu` serialises everything that changes the head or the WAL (append, delete, the
+ * cut step of maintenance), so code holding it reads the head without `lock`. `lock` (rwlock) is taken for writing
  * only around changes to the head or the block list, and for reading by queries while they
  * copy head samples and take block references. `tlock` guards the tombstones the same way:
  * writers (delete, purge; they hold wmu) take it for writing only while changing them;
  * queries hold it for reading for their whole length (deletes are rare, so a query delaying
  * one is fine; appends never touch it). Code under wmu reads tombstones without it.
- * Lock order: wmu, then tlock, then lock.
+ * Lock order: mmu, wmu, tlock, lock.
  */
 #ifndef SL_STORE_PVT_H
 #define SL_STORE_PVT_H
@@ -45,6 +48,7 @@ struct sl_tomb {
 struct sl_store {
     struct sl_store_cfg cfg;
     char *dir;
+    pthread_mutex_t mmu;
     pthread_mutex_t wmu;
     pthread_rwlock_t lock;
     pthread_rwlock_t tlock;
@@ -58,7 +62,10 @@ struct sl_store {
     struct sl_keymap tomb_map; /* key -> first tombstone */
     uint64_t tomb_gen;         /* bumped by every delete; blocks written later honour it */
     uint64_t corrupt_blocks;
-    int64_t hmint; /* sl_head_mint() cached by sl_store_maintain() for its steps */
+    /* head facts cached under wmu by sl_store_maintain() for the steps that run without it */
+    int64_t hmint;  /* oldest head timestamp */
+    int64_t hbound; /* start of the block range in-order appends still write into */
+    int hsealed;    /* flush_head emptied the head and nothing was appended since */
     int sealed; /* sl_store_flush_head() emptied the head; no append since */
     struct sl_wal_replay_stats replay;
     /* append scratch, reused under wmu */
