@@ -492,6 +492,34 @@ static int replay_rec(void *ctx, uint32_t seg, uint8_t type, const uint8_t *p, s
         }
         return 0;
     }
+    if (type == SL_WAL_REC_SERIES) {
+        if (!(m = sl_varint_get(p, end, &n)))
+            goto bad;
+        p += m;
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t cnt;
+            if (!(m = sl_varint_get(p, end, &kl)) || kl < 2 || kl > SL_KEY_MAX ||
+                (size_t)(end - p) - m < kl)
+                goto bad;
+            p += m;
+            const char *key = (const char *)p;
+            uint32_t klen = (uint32_t)kl;
+            p += kl;
+            if (!(m = sl_varint_get(p, end, &cnt)) || cnt > (size_t)(end - p - (ptrdiff_t)m) / 16)
+                goto bad;
+            p += m;
+            for (uint64_t j = 0; j < cnt; j++, p += 16) {
+                uint32_t x;
+                uint64_t u = get64le(p + 8);
+                double v;
+                memcpy(&v, &u, 8);
+                if (sl_head_prepare(&s->head, &key, &klen, 1, 0, &x))
+                    return -ENOMEM;
+                sl_head_commit(&s->head, x, (int64_t)get64le(p), v);
+            }
+        }
+        return 0;
+    }
     if (type == SL_WAL_REC_DELETE) {
         if (len < 16)
             goto bad;
@@ -517,29 +545,42 @@ bad:
 
 static int ckpt_flush(struct sl_store *s, size_t cnt, size_t o)
 {
-    /* the count prefix goes right before the samples, in the 10 bytes kept free */
+    /* the count prefix goes right before the series, in the 10 bytes kept free */
     uint8_t pre[10];
     size_t pl = sl_varint_put(pre, cnt);
     memcpy(s->rec + 10 - pl, pre, pl);
     struct iovec v = {s->rec + 10 - pl, o - 10 + pl};
-    return sl_wal_append(s->wal, SL_WAL_REC_SAMPLES, &v, 1);
+    return sl_wal_append(s->wal, SL_WAL_REC_SERIES, &v, 1);
 }
 
+/* Rewrite the head into a fresh segment as SERIES records (each key once, then 16 bytes per
+ * sample; about 4 MiB per record, so one fsync per 4 MiB), then drop the older segments. */
 int sl_store__wal_checkpoint(struct sl_store *s)
 {
     uint32_t first;
     int rc = sl_wal_rotate(s->wal, &first);
     if (rc)
         return rc;
-    const size_t per = 65536; /* samples per record: ~4 MiB records at typical key sizes */
+    const size_t rec_bytes = 4u << 20, run_max = 65536;
     size_t cnt = 0, o = 10;
     for (size_t i = 0; i < s->head.n; i++) {
         const struct sl_head_series *hs = &s->head.s[i];
-        for (uint32_t j = 0; j < hs->n; j++) {
-            if ((rc = rec_reserve(s, o + 10 + hs->keylen + 16)))
+        for (uint32_t j = 0; j < hs->n;) {
+            uint32_t run = hs->n - j < run_max ? hs->n - j : (uint32_t)run_max;
+            if ((rc = rec_reserve(s, o + 20 + hs->keylen + (size_t)run * 16)))
                 return rc;
-            o += put_sample(s->rec + o, hs->key, hs->keylen, hs->t[j], hs->v[j]);
-            if (++cnt == per) {
+            o += sl_varint_put(s->rec + o, hs->keylen);
+            memcpy(s->rec + o, hs->key, hs->keylen);
+            o += hs->keylen;
+            o += sl_varint_put(s->rec + o, run);
+            for (uint32_t k = 0; k < run; k++, j++) {
+                uint64_t u;
+                memcpy(&u, &hs->v[j], 8);
+                put64le(s->rec + o, (uint64_t)hs->t[j]);
+                put64le(s->rec + o + 8, u);
+                o += 16;
+            }
+            if (++cnt, o >= rec_bytes) {
                 if ((rc = ckpt_flush(s, cnt, o)))
                     return rc;
                 cnt = 0;

@@ -27,7 +27,7 @@
 #include "storage/keymap.h"
 #include "storage/store.h"
 
-enum { SL_WAL_REC_SAMPLES = 1, SL_WAL_REC_DELETE = 2 };
+enum { SL_WAL_REC_SAMPLES = 1, SL_WAL_REC_DELETE = 2, SL_WAL_REC_SERIES = 3 };
 
 /** A published block; the store holds one reference while it is listed. */
 struct sl_bref {
