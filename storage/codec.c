@@ -345,9 +345,11 @@ int sl_codec_ints_decode(const uint8_t *in, size_t len, int64_t *v, size_t n)
             if (q_ < RICE_ESC) {                                                               \
                 win <<= q_ + 1;                                                                \
                 avail -= q_ + 1;                                                               \
-                win |= load_be64(bp) >> avail;                                                 \
-                bp += (63 - avail) >> 3;                                                       \
-                avail |= 56;                                                                   \
+                if (k > 23) { /* else >= 24 bits are still there: no second refill */         \
+                    win |= load_be64(bp) >> avail;                                             \
+                    bp += (63 - avail) >> 3;                                                   \
+                    avail |= 56;                                                               \
+                }                                                                              \
                 uint64_t lo_ = (win >> (63 - k)) >> 1; /* k == 0 gives 0 */                    \
                 win <<= k;                                                                     \
                 avail -= k;                                                                    \
