@@ -854,9 +854,16 @@ static int read_agg_locked(struct sl_store *s, const char *key, size_t keylen,
     }
     int64_t lo = tiered ? win_of(s, mint) : sl_agg_bucket(mint, resolution_ms);
     int64_t hi = tiered ? win_of(s, maxt) + cr : sl_agg_bucket(maxt, resolution_ms) + resolution_ms;
-    if (!tiered)
-        return agg_from_raw(s, key, keylen, resolution_ms, lo, hi, mint, maxt, &v) ? (free(v.a), -ENOMEM)
-               : (*out = v.a, *n = v.n, 0);
+    if (!tiered) {
+        /* not a configured tier: every bucket comes from the raw data */
+        if ((rc = agg_from_raw(s, key, keylen, resolution_ms, lo, hi, mint, maxt, &v))) {
+            free(v.a);
+            return rc;
+        }
+        *out = v.a;
+        *n = v.n;
+        return 0;
+    }
     struct sl_bref **bl;
     int nb = sl_store__blocks_snapshot(s, &bl);
     if (nb < 0)
