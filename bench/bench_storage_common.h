@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -155,10 +156,13 @@ static inline void b_json_open(struct b_json *j, const char *bench, const char *
         snprintf(path, sizeof path, "%s", argv1);
     else if (env)
         snprintf(path, sizeof path, "%s", env);
-    else {
-        if (system("mkdir -p build/bench") != 0)
-            abort();
+    else
         snprintf(path, sizeof path, "build/bench/%s.json", bench);
+    /* create the parent directories (mkdir -p) */
+    for (char *q = strchr(path + 1, '/'); q; q = strchr(q + 1, '/')) {
+        *q = 0;
+        mkdir(path, 0755);
+        *q = '/';
     }
     j->f = fopen(path, "w");
     if (!j->f) {

@@ -2,8 +2,8 @@
 /*
  * storage_size: bytes per sample of the store on the three TSBS-like data sets (see
  * bench_storage_common.h), data (chunk section, header, table of contents) and index
- * (series and postings sections) reported separately, after the head is cut and the day is
- * compacted into one block. When `promtool` is on PATH, the same samples are written as
+ * (series and postings sections) reported separately, for 2 h blocks as cut from the head
+ * and for the day compacted into one 24 h block (params.block_hours). When `promtool` is on PATH, the same samples are written as
  * OpenMetrics and imported with `promtool tsdb create-blocks-from openmetrics` for the
  * Prometheus figures in the same run; otherwise those rows are left out and the params say so.
  *
@@ -105,41 +105,55 @@ int main(int argc, char **argv)
     struct b_json j;
     b_json_open(&j, "storage_size", argc > 1 ? argv[1] : NULL, params);
     for (int ds = 0; ds < B_NDATASETS; ds++) {
-        char dir[600];
-        snprintf(dir, sizeof dir, "%s/%s", base, b_dataset_name[ds]);
-        struct sl_store_cfg cfg;
-        b_store_cfg(&cfg, dir);
-        struct sl_store *s;
-        if (sl_store_open(&cfg, &s))
-            return 1;
-        b_fill(s, (enum b_dataset)ds, NULL);
-        struct sl_store_stats st;
-        sl_store_stats(s, &st);
-        sl_store_close(s);
-        if (st.block_samples != (uint64_t)B_SERIES * B_STEPS) {
-            fprintf(stderr, "expected %d samples in blocks, found %llu\n", B_SERIES * B_STEPS,
-                    (unsigned long long)st.block_samples);
-            return 1;
+        /* Two layouts: 2 h blocks as cut from the head (what promtool writes too), and the
+         * day compacted into one block (the store's steady state for data older than a day). */
+        double n = (double)B_SERIES * B_STEPS;
+        for (int compact = 0; compact < 2; compact++) {
+            char dir[600];
+            snprintf(dir, sizeof dir, "%s/%s_%d", base, b_dataset_name[ds], compact);
+            struct sl_store_cfg cfg;
+            b_store_cfg(&cfg, dir);
+            if (!compact)
+                cfg.compact_range_ms = cfg.block_range_ms;
+            struct sl_store *s;
+            if (sl_store_open(&cfg, &s))
+                return 1;
+            b_fill(s, (enum b_dataset)ds, NULL);
+            struct sl_store_stats st;
+            sl_store_stats(s, &st);
+            sl_store_close(s);
+            if (st.block_samples != (uint64_t)n) {
+                fprintf(stderr, "expected %.0f samples in blocks, found %llu\n", n,
+                        (unsigned long long)st.block_samples);
+                return 1;
+            }
+            double data = (double)st.block_data_bytes / n, index = (double)st.block_index_bytes / n;
+            int hours = compact ? 24 : 2;
+            char rp[160];
+            snprintf(rp, sizeof rp, "{\"dataset\": \"%s\", \"block_hours\": %d, \"blocks\": %llu}",
+                     b_dataset_name[ds], hours, (unsigned long long)st.blocks);
+            b_json_result(&j, "sluice", "bytes_per_sample", "bytes", data + index, data + index,
+                          data + index, 1, rp);
+            b_json_result(&j, "sluice", "data_bytes_per_sample", "bytes", data, data, data, 1, rp);
+            b_json_result(&j, "sluice", "index_bytes_per_sample", "bytes", index, index, index, 1,
+                          rp);
+            printf("bench=storage_size system=sluice dataset=%s block_hours=%d bytes_per_sample=%.4f "
+                   "data_bytes_per_sample=%.4f index_bytes_per_sample=%.4f blocks=%llu\n",
+                   b_dataset_name[ds], hours, data + index, data, index,
+                   (unsigned long long)st.blocks);
+            fflush(stdout);
+            char rm[700];
+            snprintf(rm, sizeof rm, "rm -rf %s", dir);
+            if (system(rm) != 0)
+                return 1;
         }
-        double n = (double)st.block_samples;
-        double data = (double)st.block_data_bytes / n, index = (double)st.block_index_bytes / n;
-        char rp[128];
-        snprintf(rp, sizeof rp, "{\"dataset\": \"%s\", \"blocks\": %llu}", b_dataset_name[ds],
-                 (unsigned long long)st.blocks);
-        b_json_result(&j, "sluice", "bytes_per_sample", "bytes", data + index, data + index,
-                      data + index, 1, rp);
-        b_json_result(&j, "sluice", "data_bytes_per_sample", "bytes", data, data, data, 1, rp);
-        b_json_result(&j, "sluice", "index_bytes_per_sample", "bytes", index, index, index, 1, rp);
-        printf("bench=storage_size system=sluice dataset=%s bytes_per_sample=%.4f "
-               "data_bytes_per_sample=%.4f index_bytes_per_sample=%.4f blocks=%llu\n",
-               b_dataset_name[ds], data + index, data, index, (unsigned long long)st.blocks);
-        fflush(stdout);
         long long pc, pi;
-        char ver[64], sys[96];
+        char ver[64], sys[96], rp[160];
         if (prom_ok && prom_sizes((enum b_dataset)ds, base, &pc, &pi, ver, sizeof ver) == 0) {
             snprintf(sys, sizeof sys, "prometheus-%s", ver);
             double d = (double)pc / n, x = (double)pi / n;
-            snprintf(rp, sizeof rp, "{\"dataset\": \"%s\"}", b_dataset_name[ds]);
+            snprintf(rp, sizeof rp, "{\"dataset\": \"%s\", \"block_hours\": 2}",
+                     b_dataset_name[ds]);
             b_json_result(&j, sys, "bytes_per_sample", "bytes", d + x, d + x, d + x, 1, rp);
             b_json_result(&j, sys, "data_bytes_per_sample", "bytes", d, d, d, 1, rp);
             b_json_result(&j, sys, "index_bytes_per_sample", "bytes", x, x, x, 1, rp);

@@ -266,6 +266,26 @@ int sl_codec_ints_encode(const int64_t *v, size_t n, uint8_t *out, size_t cap)
     return (int)(w.p - out);
 }
 
+/* Slow, exact path: near the end of the input, on escapes and for k > 56. */
+static int rice_slow(struct br *r, unsigned k, uint64_t *z)
+{
+    unsigned ones = 0;
+    uint64_t bit;
+    for (;;) {
+        if (br_get(r, 1, &bit))
+            return -1;
+        if (!bit)
+            break;
+        if (++ones == RICE_ESC)
+            return br_get64(r, 64, z);
+    }
+    uint64_t lo;
+    if (br_get64(r, k, &lo))
+        return -1;
+    *z = (uint64_t)ones << k | lo;
+    return 0;
+}
+
 int sl_codec_ints_decode(const uint8_t *in, size_t len, int64_t *v, size_t n)
 {
     const uint8_t *p = in, *end = in + len;
@@ -307,52 +327,70 @@ int sl_codec_ints_decode(const uint8_t *in, size_t len, int64_t *v, size_t n)
     if (k > 63)
         return SL_E_CORRUPT;
     struct br r = {p, end, 0, 0};
-    uint64_t prev_d = order == 2 ? (uint64_t)v[1] - (uint64_t)v[0] : 0;
-    for (size_t i = order; i < n; i++) {
-        br_refill(&r);
-        uint64_t inv = ~r.win, z;
-        unsigned q = inv ? (unsigned)__builtin_clzll(inv) : 64;
-        if (q < RICE_ESC && q + 1 + k <= r.avail) {
-            /* fast path: unary prefix and remainder are both in the window */
-            r.win <<= q + 1;
-            uint64_t lo = 0;
-            if (k) {
-                lo = r.win >> (64 - k);
-                r.win <<= k;
-            }
-            r.avail -= q + 1 + k;
-            z = (uint64_t)q << k | lo;
-        } else {
-            /* count ones bit by bit: only near the end of the input or on an escape */
-            unsigned ones = 0;
-            uint64_t bit;
-            for (;;) {
-                if (br_get(&r, 1, &bit))
-                    return SL_E_CORRUPT;
-                if (!bit)
-                    break;
-                if (++ones == RICE_ESC)
-                    break;
-            }
-            if (ones == RICE_ESC) {
-                if (br_get64(&r, 64, &z))
-                    return SL_E_CORRUPT;
-            } else {
-                uint64_t lo;
-                if (br_get64(&r, k, &lo))
-                    return SL_E_CORRUPT;
-                z = (uint64_t)ones << k | lo;
-            }
-        }
-        if (order == 0) {
+    /* The fast path may refill twice per value without looking at the input length. */
+    const uint8_t *fast_end = end - 16 >= p ? end - 16 : NULL;
+    uint64_t z;
+    /* The bit-reader state lives in locals inside the loops so that it stays in registers;
+     * it is written back to @r only around the out-of-line slow path. */
+    uint64_t win = 0;
+    unsigned avail = 0;
+    const uint8_t *bp = p;
+#define RICE_NEXT()                                                                            \
+    do {                                                                                       \
+        if (bp <= fast_end && k <= 56) {                                                       \
+            win |= load_be64(bp) >> avail;                                                     \
+            bp += (63 - avail) >> 3;                                                           \
+            avail |= 56;                                                                       \
+            unsigned q_ = (unsigned)__builtin_clzll(~win | 1);                                 \
+            if (q_ < RICE_ESC) {                                                               \
+                win <<= q_ + 1;                                                                \
+                avail -= q_ + 1;                                                               \
+                if (k > 23) { /* else >= 24 bits are still there: no second refill */         \
+                    win |= load_be64(bp) >> avail;                                             \
+                    bp += (63 - avail) >> 3;                                                   \
+                    avail |= 56;                                                               \
+                }                                                                              \
+                uint64_t lo_ = (win >> (63 - k)) >> 1; /* k == 0 gives 0 */                    \
+                win <<= k;                                                                     \
+                avail -= k;                                                                    \
+                z = (uint64_t)q_ << k | lo_;                                                   \
+                break;                                                                         \
+            }                                                                                  \
+        }                                                                                      \
+        r.win = win;                                                                           \
+        r.avail = avail;                                                                       \
+        r.p = bp;                                                                              \
+        if (rice_slow(&r, k, &z))                                                              \
+            return SL_E_CORRUPT;                                                               \
+        win = r.win;                                                                           \
+        avail = r.avail;                                                                       \
+        bp = r.p;                                                                              \
+    } while (0)
+    if (order == 0) {
+        for (size_t i = 0; i < n; i++) {
+            RICE_NEXT();
             v[i] = sl_unzigzag(z);
-        } else if (order == 1) {
-            v[i] = (int64_t)((uint64_t)v[i - 1] + (uint64_t)sl_unzigzag(z));
-        } else {
-            prev_d += (uint64_t)sl_unzigzag(z);
-            v[i] = (int64_t)((uint64_t)v[i - 1] + prev_d);
+        }
+    } else if (order == 1) {
+        uint64_t prev = (uint64_t)v[0];
+        for (size_t i = 1; i < n; i++) {
+            RICE_NEXT();
+            prev += (uint64_t)sl_unzigzag(z);
+            v[i] = (int64_t)prev;
+        }
+    } else {
+        uint64_t prev = (uint64_t)v[1], dd = (uint64_t)v[1] - (uint64_t)v[0];
+        for (size_t i = 2; i < n; i++) {
+            RICE_NEXT();
+            dd += (uint64_t)sl_unzigzag(z);
+            prev += dd;
+            v[i] = (int64_t)prev;
         }
     }
+#undef RICE_NEXT
+    r.win = win;
+    r.avail = avail;
+    r.p = bp;
     return (int)((size_t)(p - in) + br_used(&r, p));
 }
 

@@ -11,9 +11,9 @@
  * block's recorded source, makes that tier block stale, so the whole window's buckets are
  * recomputed (and then the tiers above it, in turn).
  *
- * Every step holds the writer mutex for its duration, so appends wait while a block is
- * written. TODO(#3): write blocks from a snapshot outside the mutex so that a long
- * compaction cannot stall a flush.
+ * Only the cut holds the append mutex (it must drop from the head exactly what it wrote);
+ * purge, compaction, tiers and retention run under the maintenance mutex alone, so a long
+ * compaction never stalls a flush.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -41,12 +41,13 @@ static int64_t head_boundary(const struct sl_store *s)
     return sl_agg_bucket(s->head.maxt - r / 2, r);
 }
 
+/* Uses the head facts cached by sl_store_maintain(): it runs without wmu. */
 static int window_closed(const struct sl_store *s, int64_t w0)
 {
     int64_t w1 = w0 + s->cfg.compact_range_ms;
-    if (s->head.maxt == INT64_MIN || (s->sealed && s->head.nsamples == 0))
+    if (s->hbound == INT64_MIN || s->hsealed)
         return 1;
-    return w1 <= head_boundary(s) && s->hmint >= w1;
+    return w1 <= s->hbound && s->hmint >= w1;
 }
 
 struct keyidx {
@@ -160,9 +161,11 @@ static void rows_free(struct rows *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Append every chunk of series @id of @b to @r. */
-static int rows_add_series(struct rows *r, const struct sl_block *b, uint32_t id,
-                           uint8_t *scratch, size_t scratch_len)
+/* Append every chunk of series @id of @b to @r, leaving out what a tombstone that applies to
+ * @b hides (for tier blocks, a bucket touched by a deletion goes entirely). @s may be NULL:
+ * no filtering. */
+static int rows_add_series(struct sl_store *s, struct rows *r, const struct sl_block *b,
+                           uint32_t id, uint8_t *scratch, size_t scratch_len)
 {
     struct sl_block_chunk stack[8], *ch = stack;
     const char *key;
@@ -190,10 +193,26 @@ static int rows_add_series(struct rows *r, const struct sl_block *b, uint32_t id
             cols[c] = r->c[c] + r->n;
         int got = sl_codec_chunk_decode(ch[k].p, ch[k].len, r->t + r->n, cols, r->ncols, n,
                                         scratch, scratch_len);
-        if (got < 0)
+        if (got < 0) {
             rc = got;
-        else
+            break;
+        }
+        const struct sl_block_meta *m = sl_block_meta(b);
+        if (s && sl_store__has_tomb(s, key, kl, m->seq)) {
+            int64_t span = m->resolution_ms > 0 ? m->resolution_ms - 1 : 0;
+            size_t o = r->n;
+            for (size_t i = r->n; i < r->n + (size_t)got; i++) {
+                if (sl_store__tomb_overlaps(s, key, kl, r->t[i], r->t[i] + span, m->seq))
+                    continue;
+                r->t[o] = r->t[i];
+                for (unsigned c = 0; c < r->ncols; c++)
+                    r->c[c][o] = r->c[c][i];
+                o++;
+            }
+            r->n = o;
+        } else {
             r->n += (size_t)got;
+        }
     }
     if (rc == SL_E_CORRUPT)
         SL_ERROR("storage=store event=chunk_corrupt dir=%s series=%u", sl_block_dir(b), id);
@@ -223,7 +242,7 @@ static int tier_prev_last(struct sl_store *s, struct sl_bref *const *bl, size_t 
     uint8_t *scratch = malloc(scratch_len);
     struct rows r = {.ncols = SL_AGG_COLS};
     int found = 0;
-    if (scratch && rows_add_series(&r, best->b, id, scratch, scratch_len) == 0 && r.n) {
+    if (scratch && rows_add_series(s, &r, best->b, id, scratch, scratch_len) == 0 && r.n) {
         *out = r.c[4][r.n - 1];
         found = 1;
     }
@@ -232,9 +251,8 @@ static int tier_prev_last(struct sl_store *s, struct sl_bref *const *bl, size_t 
     return found;
 }
 
-/* Sort, deduplicate (later rows win), drop tombstoned rows, then add to @w. */
-static int rows_write(struct sl_store *s, struct rows *r, const char *key, size_t kl, int64_t res,
-                      struct sl_block_writer *w)
+/* Sort, deduplicate (later rows win), then add to @w. */
+static int rows_write(struct rows *r, const char *key, size_t kl, struct sl_block_writer *w)
 {
     if (r->n == 0)
         return 0;
@@ -243,13 +261,9 @@ static int rows_write(struct sl_store *s, struct rows *r, const char *key, size_
     int rc = perm && tmp ? rows_reserve(&o, r->n) : -ENOMEM;
     if (!rc) {
         sl_store__sort_perm(r->t, perm, tmp, r->n);
-        int tomb = sl_store__has_tomb(s, key, kl);
         for (size_t i = 0; i < r->n; i++) {
             uint32_t p = perm[i];
             int64_t t = r->t[p];
-            /* a tier bucket goes when a deletion touches any part of it */
-            if (tomb && sl_store__tomb_overlaps(s, key, kl, t, res > 0 ? t + res - 1 : t))
-                continue;
             size_t at = o.n;
             if (at && o.t[at - 1] == t)
                 at--; /* equal timestamp: the later source overwrites */
@@ -327,12 +341,12 @@ static int merge_blocks(struct sl_store *s, struct sl_bref **src, size_t k, cons
             size_t kl;
             sl_block_series(src[i]->b, cur[i], &key, &kl, NULL, 0);
             if (kl == mkl && memcmp(key, mk, kl) == 0) {
-                rc = rows_add_series(&r, src[i]->b, cur[i], scratch, scratch_len);
+                rc = rows_add_series(s, &r, src[i]->b, cur[i], scratch, scratch_len);
                 cur[i]++;
             }
         }
         if (!rc)
-            rc = rows_write(s, &r, mk, mkl, m0->resolution_ms, w);
+            rc = rows_write(&r, mk, mkl, w);
     }
     rows_free(&r);
     free(cur);
@@ -366,7 +380,7 @@ static int block_has_tombs(struct sl_store *s, const struct sl_block *b)
         if (t->maxt < sl_block_meta(b)->mint - sl_block_meta(b)->resolution_ms ||
             t->mint > sl_block_meta(b)->maxt + sl_block_meta(b)->resolution_ms)
             continue;
-        if (sl_block_find(b, t->key, t->keylen, &id) == 0)
+        if (sl_block_meta(b)->seq < t->seq_limit && sl_block_find(b, t->key, t->keylen, &id) == 0)
             return 1;
     }
     return 0;
@@ -392,11 +406,13 @@ static int step_purge(struct sl_store *s)
         }
     }
     /* no block holds deleted samples any more; the head had them removed at delete time */
+    pthread_rwlock_wrlock(&s->tlock);
     size_t n = s->ntombs;
     for (size_t i = 0; i < n; i++)
         free(s->tombs[i].key);
     s->ntombs = 0;
     sl_keymap_fini(&s->tomb_map);
+    pthread_rwlock_unlock(&s->tlock);
     int rc = sl_store__tombs_save(s);
     return rc ? rc : 1;
 }
@@ -520,22 +536,8 @@ static int build_tier(struct sl_store *s, unsigned k, struct sl_bref *src, int64
             rc = x;
             break;
         }
-        if ((rc = rows_add_series(&r, src->b, id, scratch, scratch_len)))
+        if ((rc = rows_add_series(s, &r, src->b, id, scratch, scratch_len)))
             break;
-        if (sl_store__has_tomb(s, key, kl)) {
-            /* deleted samples (or buckets touched by a deletion) stay out of the tier */
-            size_t o = 0;
-            int64_t span = k == 0 ? 0 : s->cfg.tiers[k - 1].resolution_ms - 1;
-            for (size_t i = 0; i < r.n; i++) {
-                if (sl_store__tomb_overlaps(s, key, kl, r.t[i], r.t[i] + span))
-                    continue;
-                r.t[o] = r.t[i];
-                for (unsigned c = 0; c < r.ncols; c++)
-                    r.c[c][o] = r.c[c][i];
-                o++;
-            }
-            r.n = o;
-        }
         if (r.n == 0)
             continue;
         if (r.n > aggcap) {
@@ -691,11 +693,15 @@ static int step_retention(struct sl_store *s, int64_t now)
 
 int sl_store_maintain(struct sl_store *s, int64_t now_ms)
 {
+    pthread_mutex_lock(&s->mmu);
     pthread_mutex_lock(&s->wmu);
     int rc = step_cut(s, 0);
-    /* the steps below only read the head: its oldest timestamp is computed once (O(series))
-     * instead of once per block they look at */
+    /* The steps below work on immutable blocks and need from the head only these facts,
+     * taken once (sl_head_mint is O(series)), so appends go on while they write. */
     s->hmint = sl_head_mint(&s->head);
+    s->hbound = head_boundary(s);
+    s->hsealed = s->sealed && s->head.nsamples == 0;
+    pthread_mutex_unlock(&s->wmu);
     if (!rc)
         rc = step_purge(s);
     if (!rc)
@@ -704,7 +710,7 @@ int sl_store_maintain(struct sl_store *s, int64_t now_ms)
         rc = step_tiers(s);
     if (!rc)
         rc = step_retention(s, now_ms);
-    pthread_mutex_unlock(&s->wmu);
+    pthread_mutex_unlock(&s->mmu);
     return rc;
 }
 
@@ -793,8 +799,22 @@ static int agg_cmp(const void *a, const void *b)
     return (x->t > y->t) - (x->t < y->t);
 }
 
+static int read_agg_locked(struct sl_store *s, const char *key, size_t keylen,
+                           int64_t resolution_ms, int64_t mint, int64_t maxt, struct sl_agg **out,
+                           size_t *n);
+
 int sl_store_read_agg(struct sl_store *s, const char *key, size_t keylen, int64_t resolution_ms,
                       int64_t mint, int64_t maxt, struct sl_agg **out, size_t *n)
+{
+    pthread_rwlock_rdlock(&s->tlock);
+    int rc = read_agg_locked(s, key, keylen, resolution_ms, mint, maxt, out, n);
+    pthread_rwlock_unlock(&s->tlock);
+    return rc;
+}
+
+static int read_agg_locked(struct sl_store *s, const char *key, size_t keylen,
+                           int64_t resolution_ms, int64_t mint, int64_t maxt, struct sl_agg **out,
+                           size_t *n)
 {
     if (resolution_ms <= 0 || mint > maxt || keylen < 2)
         return -EINVAL;
@@ -835,9 +855,16 @@ int sl_store_read_agg(struct sl_store *s, const char *key, size_t keylen, int64_
     }
     int64_t lo = tiered ? win_of(s, mint) : sl_agg_bucket(mint, resolution_ms);
     int64_t hi = tiered ? win_of(s, maxt) + cr : sl_agg_bucket(maxt, resolution_ms) + resolution_ms;
-    if (!tiered)
-        return agg_from_raw(s, key, keylen, resolution_ms, lo, hi, mint, maxt, &v) ? (free(v.a), -ENOMEM)
-               : (*out = v.a, *n = v.n, 0);
+    if (!tiered) {
+        /* not a configured tier: every bucket comes from the raw data */
+        if ((rc = agg_from_raw(s, key, keylen, resolution_ms, lo, hi, mint, maxt, &v))) {
+            free(v.a);
+            return rc;
+        }
+        *out = v.a;
+        *n = v.n;
+        return 0;
+    }
     struct sl_bref **bl;
     int nb = sl_store__blocks_snapshot(s, &bl);
     if (nb < 0)
@@ -869,13 +896,14 @@ int sl_store_read_agg(struct sl_store *s, const char *key, size_t keylen, int64_
         if (sl_block_find(best->b, key, keylen, &id))
             continue;
         r.n = 0;
-        if ((rc = rows_add_series(&r, best->b, id, scratch, scratch_len)))
+        if ((rc = rows_add_series(s, &r, best->b, id, scratch, scratch_len)))
             break;
         for (size_t i = 0; i < r.n && !rc; i++) {
             struct sl_agg a = {r.t[i], r.c[0][i], r.c[1][i], r.c[2][i], r.c[3][i], r.c[4][i],
                                r.c[5][i]};
             if (a.t >= mint && a.t <= maxt &&
-                !sl_store__tomb_overlaps(s, key, keylen, a.t, a.t + resolution_ms - 1))
+                !sl_store__tomb_overlaps(s, key, keylen, a.t, a.t + resolution_ms - 1,
+                                         best->m->seq))
                 rc = aggv_push(&v, &a);
         }
     }
@@ -895,6 +923,7 @@ int sl_store_read_agg(struct sl_store *s, const char *key, size_t keylen, int64_
 
 int sl_store_flush_head(struct sl_store *s)
 {
+    pthread_mutex_lock(&s->mmu);
     pthread_mutex_lock(&s->wmu);
     int rc;
     while ((rc = step_cut(s, 1)) == 1)
@@ -902,5 +931,6 @@ int sl_store_flush_head(struct sl_store *s)
     if (rc == 0)
         s->sealed = 1;
     pthread_mutex_unlock(&s->wmu);
+    pthread_mutex_unlock(&s->mmu);
     return rc;
 }

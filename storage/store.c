@@ -223,35 +223,31 @@ uint64_t sl_store__new_block_name(struct sl_store *s, char *buf, size_t len)
 
 /* ---- tombstones ------------------------------------------------------------------------- */
 
-int sl_store__has_tomb(const struct sl_store *s, const char *key, size_t len)
-{
-    return s->ntombs && sl_keymap_get(&s->tomb_map, key, len, sl_key_hash(key, len)) != UINT32_MAX;
-}
-
-int sl_store__tombstoned(const struct sl_store *s, const char *key, size_t len, int64_t t)
+int sl_store__has_tomb(const struct sl_store *s, const char *key, size_t len, uint64_t seq)
 {
     if (!s->ntombs)
         return 0;
     uint32_t i = sl_keymap_get(&s->tomb_map, key, len, sl_key_hash(key, len));
     for (; i != UINT32_MAX; i = s->tombs[i].next)
-        if (t >= s->tombs[i].mint && t <= s->tombs[i].maxt)
+        if (seq < s->tombs[i].seq_limit)
             return 1;
     return 0;
 }
 
 int sl_store__tomb_overlaps(const struct sl_store *s, const char *key, size_t len, int64_t a,
-                            int64_t b)
+                            int64_t b, uint64_t seq)
 {
     if (!s->ntombs)
         return 0;
     uint32_t i = sl_keymap_get(&s->tomb_map, key, len, sl_key_hash(key, len));
     for (; i != UINT32_MAX; i = s->tombs[i].next)
-        if (a <= s->tombs[i].maxt && b >= s->tombs[i].mint)
+        if (seq < s->tombs[i].seq_limit && a <= s->tombs[i].maxt && b >= s->tombs[i].mint)
             return 1;
     return 0;
 }
 
-static int tomb_add(struct sl_store *s, const char *key, size_t len, int64_t mint, int64_t maxt)
+static int tomb_add(struct sl_store *s, const char *key, size_t len, int64_t mint, int64_t maxt,
+                    uint64_t seq_limit)
 {
     if (s->ntombs == s->tombs_cap) {
         size_t nc = s->tombs_cap ? s->tombs_cap * 2 : 16;
@@ -268,6 +264,7 @@ static int tomb_add(struct sl_store *s, const char *key, size_t len, int64_t min
     t->keylen = (uint32_t)len;
     t->mint = mint;
     t->maxt = maxt;
+    t->seq_limit = seq_limit;
     uint64_t h = sl_key_hash(key, len);
     uint32_t first = sl_keymap_get(&s->tomb_map, key, len, h);
     if (first == UINT32_MAX) {
@@ -319,7 +316,7 @@ int sl_store__tombs_save(struct sl_store *s)
     }
     size_t cap = 16 + 4;
     for (size_t i = 0; i < s->ntombs; i++)
-        cap += 10 + s->tombs[i].keylen + 16;
+        cap += 10 + s->tombs[i].keylen + 24;
     uint8_t *b = malloc(cap);
     if (!b)
         return -ENOMEM;
@@ -337,7 +334,8 @@ int sl_store__tombs_save(struct sl_store *s)
         o += s->tombs[i].keylen;
         put64le(b + o, (uint64_t)s->tombs[i].mint);
         put64le(b + o + 8, (uint64_t)s->tombs[i].maxt);
-        o += 16;
+        put64le(b + o + 16, s->tombs[i].seq_limit);
+        o += 24;
     }
     uint32_t crc = sl_crc32c(0, b, o);
     for (int i = 0; i < 4; i++)
@@ -405,14 +403,14 @@ static int tombs_load(struct sl_store *s)
         for (uint32_t i = 0; i < n && !rc; i++) {
             uint64_t kl;
             size_t m = sl_varint_get(p, end, &kl);
-            if (!m || kl > (uint64_t)(end - p) || (size_t)(end - p) - m < kl + 16) {
+            if (!m || kl > (uint64_t)(end - p) || (size_t)(end - p) - m < kl + 24) {
                 rc = SL_E_CORRUPT;
                 break;
             }
             p += m;
             rc = tomb_add(s, (const char *)p, (size_t)kl, (int64_t)get64le(p + kl),
-                          (int64_t)get64le(p + kl + 8));
-            p += kl + 16;
+                          (int64_t)get64le(p + kl + 8), get64le(p + kl + 16));
+            p += kl + 24;
         }
     }
     free(b);
@@ -495,6 +493,34 @@ static int replay_rec(void *ctx, uint32_t seg, uint8_t type, const uint8_t *p, s
         }
         return 0;
     }
+    if (type == SL_WAL_REC_SERIES) {
+        if (!(m = sl_varint_get(p, end, &n)))
+            goto bad;
+        p += m;
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t cnt;
+            if (!(m = sl_varint_get(p, end, &kl)) || kl < 2 || kl > SL_KEY_MAX ||
+                (size_t)(end - p) - m < kl)
+                goto bad;
+            p += m;
+            const char *key = (const char *)p;
+            uint32_t klen = (uint32_t)kl;
+            p += kl;
+            if (!(m = sl_varint_get(p, end, &cnt)) || cnt > (size_t)(end - p - (ptrdiff_t)m) / 16)
+                goto bad;
+            p += m;
+            for (uint64_t j = 0; j < cnt; j++, p += 16) {
+                uint32_t x;
+                uint64_t u = get64le(p + 8);
+                double v;
+                memcpy(&v, &u, 8);
+                if (sl_head_prepare(&s->head, &key, &klen, 1, 0, &x))
+                    return -ENOMEM;
+                sl_head_commit(&s->head, x, (int64_t)get64le(p), v);
+            }
+        }
+        return 0;
+    }
     if (type == SL_WAL_REC_DELETE) {
         if (len < 16)
             goto bad;
@@ -520,29 +546,42 @@ bad:
 
 static int ckpt_flush(struct sl_store *s, size_t cnt, size_t o)
 {
-    /* the count prefix goes right before the samples, in the 10 bytes kept free */
+    /* the count prefix goes right before the series, in the 10 bytes kept free */
     uint8_t pre[10];
     size_t pl = sl_varint_put(pre, cnt);
     memcpy(s->rec + 10 - pl, pre, pl);
     struct iovec v = {s->rec + 10 - pl, o - 10 + pl};
-    return sl_wal_append(s->wal, SL_WAL_REC_SAMPLES, &v, 1);
+    return sl_wal_append(s->wal, SL_WAL_REC_SERIES, &v, 1);
 }
 
+/* Rewrite the head into a fresh segment as SERIES records (each key once, then 16 bytes per
+ * sample; about 4 MiB per record, so one fsync per 4 MiB), then drop the older segments. */
 int sl_store__wal_checkpoint(struct sl_store *s)
 {
     uint32_t first;
     int rc = sl_wal_rotate(s->wal, &first);
     if (rc)
         return rc;
-    const size_t per = 65536; /* samples per record: ~4 MiB records at typical key sizes */
+    const size_t rec_bytes = 4u << 20, run_max = 65536;
     size_t cnt = 0, o = 10;
     for (size_t i = 0; i < s->head.n; i++) {
         const struct sl_head_series *hs = &s->head.s[i];
-        for (uint32_t j = 0; j < hs->n; j++) {
-            if ((rc = rec_reserve(s, o + 10 + hs->keylen + 16)))
+        for (uint32_t j = 0; j < hs->n;) {
+            uint32_t run = hs->n - j < run_max ? hs->n - j : (uint32_t)run_max;
+            if ((rc = rec_reserve(s, o + 20 + hs->keylen + (size_t)run * 16)))
                 return rc;
-            o += put_sample(s->rec + o, hs->key, hs->keylen, hs->t[j], hs->v[j]);
-            if (++cnt == per) {
+            o += sl_varint_put(s->rec + o, hs->keylen);
+            memcpy(s->rec + o, hs->key, hs->keylen);
+            o += hs->keylen;
+            o += sl_varint_put(s->rec + o, run);
+            for (uint32_t k = 0; k < run; k++, j++) {
+                uint64_t u;
+                memcpy(&u, &hs->v[j], 8);
+                put64le(s->rec + o, (uint64_t)hs->t[j]);
+                put64le(s->rec + o + 8, u);
+                o += 16;
+            }
+            if (++cnt, o >= rec_bytes) {
                 if ((rc = ckpt_flush(s, cnt, o)))
                     return rc;
                 cnt = 0;
@@ -653,8 +692,10 @@ int sl_store_open(const struct sl_store_cfg *cfg, struct sl_store **out)
     s->next_seq = 1;
     sl_head_init(&s->head);
     sl_keymap_init(&s->tomb_map);
+    pthread_mutex_init(&s->mmu, NULL);
     pthread_mutex_init(&s->wmu, NULL);
     pthread_rwlock_init(&s->lock, NULL);
+    pthread_rwlock_init(&s->tlock, NULL);
     int rc = 0;
     if (!(s->dir = strdup(cfg->dir))) {
         rc = -ENOMEM;
@@ -704,8 +745,10 @@ void sl_store_close(struct sl_store *s)
     free(s->tombs);
     free(s->rec);
     free(s->idx);
+    pthread_mutex_destroy(&s->mmu);
     pthread_mutex_destroy(&s->wmu);
     pthread_rwlock_destroy(&s->lock);
+    pthread_rwlock_destroy(&s->tlock);
     if (s->lock_fd >= 0)
         close(s->lock_fd); /* releases the flock */
     free(s->dir);
@@ -733,9 +776,11 @@ int sl_store_append(struct sl_store *s, const struct sl_sample_batch *b)
     pthread_mutex_lock(&s->wmu);
     int64_t newest = s->head.maxt > bmax ? s->head.maxt : bmax;
     int rc = 0;
+    pthread_rwlock_rdlock(&s->lock); /* maintenance changes the block list without wmu */
     for (size_t i = 0; i < s->nblocks; i++)
         if (s->blocks[i]->m->resolution_ms == 0 && s->blocks[i]->m->maxt > newest)
             newest = s->blocks[i]->m->maxt;
+    pthread_rwlock_unlock(&s->lock);
     if (newest - bmin > s->cfg.ooo_window_ms && bmin < newest - s->cfg.ooo_window_ms) {
         static struct sl_log_limit lim;
         sl_log_every(&lim, 10000, SL_LOG_WARN, "storage=store event=batch_refused "
@@ -941,7 +986,8 @@ static int read_block(struct sl_store *s, const struct sl_block *b, const struct
             rc = nch;
             break;
         }
-        int tomb = sl_store__has_tomb(s, key, kl);
+        uint64_t seq = sl_block_meta(b)->seq;
+        int tomb = sl_store__has_tomb(s, key, kl, seq);
         struct acc *a = NULL;
         for (int k = 0; k < nch && !rc; k++) {
             if (ch[k].maxt < mint || ch[k].mint > maxt)
@@ -964,7 +1010,7 @@ static int read_block(struct sl_store *s, const struct sl_block *b, const struct
             for (int j = 0; j < got && !rc; j++) {
                 if (d->t[j] < mint || d->t[j] > maxt)
                     continue;
-                if (tomb && sl_store__tombstoned(s, key, kl, d->t[j]))
+                if (tomb && sl_store__tomb_overlaps(s, key, kl, d->t[j], d->t[j], seq))
                     continue;
                 a->hit = 1;
                 if (!keys_only)
@@ -1128,7 +1174,9 @@ int sl_store_select(struct sl_store *s, const struct sl_store_matcher *m, size_t
     int rc = sl_matchers_compile(m, nm, &ms, errbuf, errlen);
     if (rc)
         return rc;
+    pthread_rwlock_rdlock(&s->tlock);
     rc = sl_store__select(s, ms, mint, maxt, flags, out);
+    pthread_rwlock_unlock(&s->tlock);
     sl_matchers_destroy(ms);
     return rc;
 }
@@ -1250,6 +1298,7 @@ int sl_store_delete(struct sl_store *s, const struct sl_store_matcher *m, size_t
     int rc = sl_matchers_compile(m, nm, &ms, NULL, 0);
     if (rc)
         return rc;
+    pthread_mutex_lock(&s->mmu);
     pthread_mutex_lock(&s->wmu);
     struct sl_series_set *ss = NULL;
     rc = sl_store__select(s, ms, mint, maxt, SL_SELECT_KEYS_ONLY, &ss);
@@ -1258,13 +1307,11 @@ int sl_store_delete(struct sl_store *s, const struct sl_store_matcher *m, size_t
         goto out;
     size_t old = s->ntombs;
     size_t need = 16 + 10;
-    for (size_t i = 0; i < ss->n && !rc; i++) {
+    for (size_t i = 0; i < ss->n; i++)
         need += 10 + ss->a[i].keylen;
-        rc = tomb_add(s, ss->a[i].key, ss->a[i].keylen, mint, maxt);
-    }
-    if (!rc)
-        rc = sl_store__tombs_save(s);
-    if (!rc && !(rc = rec_reserve(s, need))) {
+    /* The WAL record comes first: if we crash before the tombstone file is written, replay
+     * still removes the samples from the head, and the caller, who got no answer, retries. */
+    if (!(rc = rec_reserve(s, need))) {
         put64le(s->rec, (uint64_t)mint);
         put64le(s->rec + 8, (uint64_t)maxt);
         size_t o = 16 + sl_varint_put(s->rec + 16, ss->n);
@@ -1276,9 +1323,13 @@ int sl_store_delete(struct sl_store *s, const struct sl_store_matcher *m, size_t
         struct iovec v = {s->rec, o};
         rc = sl_wal_append(s->wal, SL_WAL_REC_DELETE, &v, 1);
     }
+    pthread_rwlock_wrlock(&s->tlock);
+    for (size_t i = 0; i < ss->n && !rc; i++)
+        rc = tomb_add(s, ss->a[i].key, ss->a[i].keylen, mint, maxt, s->next_seq);
+    if (!rc)
+        rc = sl_store__tombs_save(s);
     if (rc) {
-        /* roll the in-memory tombstones back; the file may already hold them, which only
-         * hides data the caller asked to delete anyway */
+        /* roll the in-memory tombstones back */
         while (s->ntombs > old)
             free(s->tombs[--s->ntombs].key);
         sl_keymap_fini(&s->tomb_map);
@@ -1286,11 +1337,13 @@ int sl_store_delete(struct sl_store *s, const struct sl_store_matcher *m, size_t
         s->ntombs = 0;
         for (size_t i = 0; i < n; i++) {
             struct sl_tomb t = s->tombs[i];
-            tomb_add(s, t.key, t.keylen, t.mint, t.maxt);
+            tomb_add(s, t.key, t.keylen, t.mint, t.maxt, t.seq_limit);
             free(t.key);
         }
+        pthread_rwlock_unlock(&s->tlock);
         goto out;
     }
+    pthread_rwlock_unlock(&s->tlock);
     s->tomb_gen++;
     pthread_rwlock_wrlock(&s->lock);
     for (size_t i = 0; i < ss->n; i++)
@@ -1301,6 +1354,7 @@ int sl_store_delete(struct sl_store *s, const struct sl_store_matcher *m, size_t
 out:
     sl_series_set_destroy(ss);
     pthread_mutex_unlock(&s->wmu);
+    pthread_mutex_unlock(&s->mmu);
     return rc;
 }
 
@@ -1322,9 +1376,11 @@ void sl_store_stats(struct sl_store *s, struct sl_store_stats *st)
             st->tier_bytes += m->data_bytes + m->index_bytes;
         }
     }
-    st->tombstones = s->ntombs;
     st->corrupt_blocks = s->corrupt_blocks;
     st->replay = s->replay;
     pthread_rwlock_unlock(&s->lock);
+    pthread_rwlock_rdlock(&s->tlock);
+    st->tombstones = s->ntombs;
+    pthread_rwlock_unlock(&s->tlock);
     st->wal_bytes = s->wal ? sl_wal_size(s->wal) : 0;
 }

@@ -19,8 +19,9 @@
  * write lock, so no query ever sees half of it.
  *
  * Threads: sl_store_append(), sl_store_delete() and sl_store_maintain() may be called from
- * any number of threads; an internal mutex serialises writers (one lock per flush per shard,
- * never per sample). Readers (select, labels, aggregates) may run concurrently with writers
+ * any number of threads; an internal mutex serialises appends (one lock per flush per shard,
+ * never per sample). Maintenance holds that mutex only while it cuts the head (bounded by
+ * one block range); compaction, downsampling and retention run beside appends. Readers (select, labels, aggregates) may run concurrently with writers
  * and each other: they copy what they need from the head under a read lock and hold
  * references on the blocks they read, so maintenance can replace blocks underneath them.
  * open/close: one thread, with no other call in flight.

@@ -4,10 +4,17 @@
  * Internal to storage/: the store's state shared by store.c (open, append, reads) and
  * maintain.c (cutting, compaction, tiers, retention). Nothing outside storage/ includes it.
  *
- * Locks: `wmu` serialises every writer (append, delete, maintain), so code holding it may
- * read the head and the block list without `lock`. `lock` (rwlock) is taken for writing
+ * Locks: `mmu` serialises maintenance and deletes: it is the only thing that changes the
+ * block list, the tombstones and next_seq, so code holding it reads those without other
+ * locks, and compaction, tier builds and retention run under `mmu` alone, never stalling an
+ * append. `wmu` serialises everything that changes the head or the WAL (append, delete, the
+ * cut step of maintenance), so code holding it reads the head without `lock`. `lock` (rwlock) is taken for writing
  * only around changes to the head or the block list, and for reading by queries while they
- * copy head samples and take block references. Lock order: wmu, then lock.
+ * copy head samples and take block references. `tlock` guards the tombstones the same way:
+ * writers (delete, purge; they hold wmu) take it for writing only while changing them;
+ * queries hold it for reading for their whole length (deletes are rare, so a query delaying
+ * one is fine; appends never touch it). Code under wmu reads tombstones without it.
+ * Lock order: mmu, wmu, tlock, lock.
  */
 #ifndef SL_STORE_PVT_H
 #define SL_STORE_PVT_H
@@ -20,7 +27,7 @@
 #include "storage/keymap.h"
 #include "storage/store.h"
 
-enum { SL_WAL_REC_SAMPLES = 1, SL_WAL_REC_DELETE = 2 };
+enum { SL_WAL_REC_SAMPLES = 1, SL_WAL_REC_DELETE = 2, SL_WAL_REC_SERIES = 3 };
 
 /** A published block; the store holds one reference while it is listed. */
 struct sl_bref {
@@ -35,14 +42,17 @@ struct sl_tomb {
     uint32_t keylen;
     uint32_t next; /* next tombstone of the same key, UINT32_MAX at the end */
     int64_t mint, maxt;
+    uint64_t seq_limit; /* applies to blocks with seq below this: those that existed at delete */
 };
 
 struct sl_store {
     struct sl_store_cfg cfg;
     char *dir;
+    pthread_mutex_t mmu;
     int lock_fd; /* <dir>/LOCK, flock(LOCK_EX) held while open; -1 before */
     pthread_mutex_t wmu;
     pthread_rwlock_t lock;
+    pthread_rwlock_t tlock;
     struct sl_wal *wal;
     struct sl_head head;
     struct sl_bref **blocks; /* sorted by seq */
@@ -53,7 +63,10 @@ struct sl_store {
     struct sl_keymap tomb_map; /* key -> first tombstone */
     uint64_t tomb_gen;         /* bumped by every delete; blocks written later honour it */
     uint64_t corrupt_blocks;
-    int64_t hmint; /* sl_head_mint() cached by sl_store_maintain() for its steps */
+    /* head facts cached under wmu by sl_store_maintain() for the steps that run without it */
+    int64_t hmint;  /* oldest head timestamp */
+    int64_t hbound; /* start of the block range in-order appends still write into */
+    int hsealed;    /* flush_head emptied the head and nothing was appended since */
     int sealed; /* sl_store_flush_head() emptied the head; no append since */
     struct sl_wal_replay_stats replay;
     /* append scratch, reused under wmu */
@@ -72,12 +85,13 @@ void sl_store__blocks_release(struct sl_bref **v, size_t n);
 int sl_store__add_block(struct sl_store *s, const char *name);
 /** Unlist and delete block @r (under wmu). */
 void sl_store__remove_block(struct sl_store *s, struct sl_bref *r);
-/** Is (key, t) hidden by a tombstone? */
-int sl_store__tombstoned(const struct sl_store *s, const char *key, size_t len, int64_t t);
-/** Does a tombstone of @key intersect [a, b]? */
+/* Tombstones hide data only in blocks older than the deletion (seq below the tombstone's
+ * seq_limit): samples written after a delete, even into the deleted range, stay visible. */
+/** Does a tombstone of @key that applies to block @seq intersect [a, b]? */
 int sl_store__tomb_overlaps(const struct sl_store *s, const char *key, size_t len, int64_t a,
-                            int64_t b);
-int sl_store__has_tomb(const struct sl_store *s, const char *key, size_t len);
+                            int64_t b, uint64_t seq);
+/** Does any tombstone of @key apply to block @seq? */
+int sl_store__has_tomb(const struct sl_store *s, const char *key, size_t len, uint64_t seq);
 int sl_store__tombs_save(struct sl_store *s);
 /** Name of a new block directory and its seq. */
 uint64_t sl_store__new_block_name(struct sl_store *s, char *buf, size_t len);

@@ -515,3 +515,75 @@ Test(store, flush_head_moves_everything_into_compacted_blocks)
     check_all(s, 0, 1200000, 10000);
     sl_store_close(s);
 }
+
+#include <signal.h>
+#include <sys/resource.h>
+
+static void fsize_limit(rlim_t bytes)
+{
+    struct rlimit rl = {bytes, RLIM_INFINITY};
+    cr_assert(eq(int, setrlimit(RLIMIT_FSIZE, &rl), 0));
+}
+
+/* A file-size limit makes write(2) fail with EFBIG, which stands in for a full disk. */
+Test(store, full_disk_refuses_append_and_block_write_then_recovers)
+{
+    keys_init();
+    signal(SIGXFSZ, SIG_IGN);
+    struct sl_store *s = open_store();
+    fill(s, 0, 300000, 10000);
+    struct sl_store_stats st;
+    sl_store_stats(s, &st);
+    uint64_t before = st.head_samples;
+    /* WAL: the append fails, nothing is applied, the partial record is cut off again */
+    fsize_limit(st.wal_bytes + 100);
+    struct sl_sample b[NSER];
+    for (int i = 0; i < NSER; i++)
+        b[i] = (struct sl_sample){K[i], KL[i], 400000, 1};
+    struct sl_sample_batch bb = {b, NSER};
+    cr_assert(eq(int, sl_store_append(s, &bb), -EFBIG));
+    sl_store_stats(s, &st);
+    cr_assert(eq(u64, st.head_samples, before));
+    /* blocks: a cut that cannot be written keeps the data in the head, readable */
+    fsize_limit(0 + 64);
+    cr_assert(lt(int, sl_store_maintain(s, 0), 0));
+    cr_assert(eq(sz, count_samples(s, NULL, 0), (size_t)before));
+    fsize_limit(RLIM_INFINITY);
+    cr_assert(eq(int, sl_store_append(s, &bb), 0));
+    maintain_all(s, 0);
+    sl_store_stats(s, &st);
+    cr_assert(gt(u64, st.blocks, 0));
+    cr_assert(eq(sz, count_samples(s, NULL, 0), (size_t)before + NSER));
+    sl_store_close(s);
+    s = open_store();
+    sl_store_stats(s, &st);
+    cr_assert(eq(u64, st.replay.dropped_bytes, 0));
+    cr_assert(eq(sz, count_samples(s, NULL, 0), (size_t)before + NSER));
+    sl_store_close(s);
+}
+
+Test(store, samples_written_after_delete_stay_visible)
+{
+    keys_init();
+    struct sl_store *s = open_store();
+    fill(s, 0, 600000, 10000);
+    maintain_all(s, 0);
+    struct sl_store_matcher m = {SL_STORE_MATCH_EQ, "host", "h2"};
+    cr_assert(eq(int, sl_store_delete(s, &m, 1, 0, 600000, NULL), 0));
+    cr_assert(eq(sz, count_samples(s, &m, 1), 0));
+    /* re-ingest part of the deleted range: it must survive cuts, compaction and reopen */
+    struct sl_sample b[10];
+    for (int j = 0; j < 10; j++)
+        b[j] = (struct sl_sample){K[2], KL[2], j * 10000, 7};
+    struct sl_sample_batch bb = {b, 10};
+    cr_assert(eq(int, sl_store_append(s, &bb), 0));
+    cr_assert(eq(sz, count_samples(s, &m, 1), 10));
+    fill(s, 600000, 1500000, 10000); /* move time on so windows close */
+    maintain_all(s, 0);
+    cr_assert(eq(sz, count_samples(s, &m, 1), 10 + 90));
+    sl_store_close(s);
+    s = open_store();
+    maintain_all(s, 0);
+    cr_assert(eq(sz, count_samples(s, &m, 1), 10 + 90));
+    sl_store_close(s);
+}
