@@ -200,8 +200,10 @@ def machine():
                 break
     with open("/proc/meminfo") as f:
         mem_kib = int(f.readline().split()[1])
+    # The load average says how shared the machine was: per-thread CPU accounting removes
+    # time the thread did not run, not the cache it lost to whoever ran instead.
     return {"cpu": cpu, "cores": os.cpu_count(), "mem_gib": round(mem_kib / 2**20),
-            "kernel": platform.release()}
+            "kernel": platform.release(), "loadavg_1m": os.getloadavg()[0]}
 
 
 def sluice_info():

@@ -113,7 +113,43 @@ def main():
                 print(d.read_log())
                 return 1
             print(f"ok   dpdk pcap replay: {len(frames)} frames, {len(expect)} exact values")
-    return startup_failures()
+    rc = two_queues()
+    return rc or startup_failures()
+
+
+def two_queues():
+    """Two RX queues (net_pcap: one capture per queue), two pollers, two producers."""
+    with tempfile.TemporaryDirectory(prefix="sluice-pcap2-") as tmp:
+        pa, pb = os.path.join(tmp, "a.pcap"), os.path.join(tmp, "b.pcap")
+        write_pcap(pa, [statsd4(PEER4, US4, 8125, f"q.a:{i}|c") for i in range(1, 101)]
+                   + [arp_request(PEER4, US4)])
+        write_pcap(pb, [statsd6(PEER6, US6, 8125, "q.b:1|c\nq.g:%d|g" % i)
+                        for i in range(1, 51)])
+        eal = ("--no-huge --no-pci --no-shconf -m 256 --no-telemetry "
+               f"--log-level=lib.eal:warning --file-prefix=sl{os.getpid()}q "
+               f"--vdev=net_pcap0,rx_pcap={pa},rx_pcap={pb}")
+        with Sluiced(BIN, "--dpdk", "true", "--dpdk-eal-args", eal, "--dpdk-queues", "2",
+                     "--dpdk-address", f"{US4}:8125,[{US6}]:8125", "--shards", "2") as d:
+            m = d.wait_for(lambda m: m.get("q_a_total") == 5050 and m.get("q_b_total") == 50,
+                           "both queues flushed", timeout=20)
+            q0, q1 = 'port="net_pcap0",queue="0"', 'port="net_pcap0",queue="1"'
+            expect = {
+                f"sluice_dpdk_packets_received_total{{{q0}}}": 101,
+                f"sluice_dpdk_packets_received_total{{{q1}}}": 50,
+                f"sluice_dpdk_statsd_datagrams_total{{{q0}}}": 100,
+                f"sluice_dpdk_statsd_datagrams_total{{{q1}}}": 50,
+                f"sluice_dpdk_lines_parsed_total{{{q1}}}": 100,
+                f'sluice_dpdk_dropped_total{{{q0},reason="no_kernel_path"}}': 1,
+                "q_a_total": 5050,
+                "q_b_total": 50,
+                "q_g": 50,
+            }
+            bad = [f"{k}: got {m.get(k)}, want {v}" for k, v in expect.items() if m.get(k) != v]
+            if bad:
+                print("FAIL dpdk two queues:\n  " + "\n  ".join(bad))
+                return 1
+    print("ok   dpdk two queues: two pollers with their own producers, exact values")
+    return 0
 
 
 def startup_failures():
