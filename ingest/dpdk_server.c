@@ -102,7 +102,7 @@ static enum sl_frame_ck ck_l4(uint64_t f)
     }
 }
 
-static struct sl_log_limit drop_log;
+static struct sl_log_limit drop_log, frag_log, kernel_log, tx_log;
 
 static void idle_sleep(void)
 {
@@ -121,6 +121,9 @@ static uint16_t poll_tap(struct poller *p, struct rte_mbuf **pkts)
     sl_stat_add(&p->st.from_kernel, n);
     if (sent < n) {
         sl_stat_add(&p->st.from_kernel_drops, n - sent);
+        sl_log_every(&tx_log, 1000, SL_LOG_WARN,
+                     "listener=dpdk event=kernel_frames_dropped reason=port_tx_full count=%u",
+                     n - sent);
         rte_pktmbuf_free_bulk(pkts + sent, n - sent);
     }
     return n;
@@ -176,6 +179,10 @@ static void poll_loop(struct poller *p)
                 break;
             case SL_FRAME_FRAGMENT:
                 sl_stat_add(&p->st.fragments, 1);
+                sl_log_every(&frag_log, 1000, SL_LOG_WARN,
+                             "listener=dpdk event=fragment_dropped queue=%u bytes=%u "
+                             "note=\"StatsD datagrams must fit the MTU\"",
+                             q, len);
                 done[nd++] = m;
                 break;
             case SL_FRAME_MALFORMED:
@@ -196,6 +203,9 @@ static void poll_loop(struct poller *p)
             sl_stat_add(&p->st.to_kernel, sent);
             if (sent < nk) {
                 sl_stat_add(&p->st.kernel_drops, nk - sent);
+                sl_log_every(&kernel_log, 1000, SL_LOG_WARN,
+                             "listener=dpdk event=frames_dropped queue=%u reason=%s count=%u", q,
+                             s->has_tap ? "tap_tx_full" : "no_kernel_iface", nk - sent);
                 rte_pktmbuf_free_bulk(kern + sent, nk - sent);
             }
         }

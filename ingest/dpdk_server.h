@@ -23,6 +23,19 @@
  *
  * The EAL is initialised once per process (a DPDK rule): open may be called once.
  *
+ * Example sluiced configuration (no hugepages, no NIC: a veth or any Linux interface):
+ *
+ *   [dpdk]
+ *   enabled = true
+ *   eal_args = --no-huge --no-pci --no-shconf -m 512 --vdev=net_af_packet0,iface=eth1
+ *   address = 10.0.0.5:8125
+ *   kernel_iface = sl0        ; then: ip addr add 10.0.0.5/24 dev sl0; ip link set sl0 up
+ *   fallback = false
+ *
+ * With net_af_packet the kernel still sees the interface's frames too; give it no address
+ * there (the TAP carries it) and keep it from answering (arp off, rp_filter=1), as
+ * tests/integration/test_dpdk_live.py does. A NIC bound to a DPDK driver needs none of that.
+ *
  * Built only with libdpdk (meson -Ddpdk); otherwise open() returns -ENOTSUP.
  * Threads: cfg/open/start/stop/close from the control plane; stats readable from any thread.
  */

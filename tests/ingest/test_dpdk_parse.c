@@ -289,8 +289,9 @@ Test(dpdk_parse, match_parse_bad_lists_return_einval)
     struct sl_frame_match m;
     static const char *bad[] = {"", "10.0.0.1", "10.0.0.1:8125,", "host:1", "1.2.3.4:70000",
                                 "[::1:1", ",1.2.3.4:1",
-                                "1.1.1.1:1,1.1.1.1:2,1.1.1.1:3,1.1.1.1:4,1.1.1.1:5,1.1.1.1:6,"
-                                "1.1.1.1:7,1.1.1.1:8,1.1.1.1:9"};
+                                /* nine endpoints, one more than SL_FRAME_MAX_ENDPOINTS */
+                                ("1.1.1.1:1,1.1.1.1:2,1.1.1.1:3,1.1.1.1:4,1.1.1.1:5,1.1.1.1:6,"
+                                 "1.1.1.1:7,1.1.1.1:8,1.1.1.1:9")};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert(eq(int, sl_frame_match_parse(bad[i], &m), -EINVAL), "\"%s\"", bad[i]);
     cr_assert(eq(int, sl_frame_match_parse("[::]:1,1.2.3.4:2", &m), 0));

@@ -14,7 +14,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(__file__))
 from frames import (arp_request, icmp6_echo, statsd4, statsd6, tcp_syn4,  # noqa: E402
                     write_pcap, eth, ipv4, udp)
-from sluiced_harness import Sluiced  # noqa: E402
+from sluiced_harness import Sluiced, free_port  # noqa: E402
 
 BIN = sys.argv[1]
 if len(sys.argv) > 2 and sys.argv[2] != "1":
@@ -34,6 +34,8 @@ statsd_frames = [
     statsd4(PEER4, US4, 8125, "\n".join(["pc.many:1|c"] * 40)),              # many 40
     statsd4(PEER4, US4, 8125, "pc.ok:1|c\nnot a statsd line\npc.ok:1|c"),    # ok 2, 1 bad
     statsd6(PEER6, US6, 8125, "pc.tagged:3|c|#a:1,b:2\npc.tagged:4|c|#a:1,b:2", vlans=(5,)),
+    # A jumbo frame larger than one mbuf: net_pcap chains segments, the poller copies.
+    statsd4(PEER4, US4, 8125, "\n".join(["pc.jumbo:1|c|#pad:" + "x" * 40] * 100)),
 ]
 malformed_frames = [
     statsd4(PEER4, US4, 8125, "pc.bad:1|c", cksum="bad"),                   # udp_checksum
@@ -77,8 +79,9 @@ def main():
                 f"sluice_dpdk_packets_received_total{{{q}}}": len(frames),
                 f"sluice_dpdk_bytes_received_total{{{q}}}": sum(len(f) for f in frames),
                 f"sluice_dpdk_statsd_datagrams_total{{{q}}}": len(statsd_frames),
-                f"sluice_dpdk_lines_received_total{{{q}}}": 2 + 2 + 2 + 3 + 1 + 40 + 3 + 2,
-                f"sluice_dpdk_lines_parsed_total{{{q}}}": 2 + 2 + 2 + 3 + 1 + 40 + 2 + 2,
+                f"sluice_dpdk_lines_received_total{{{q}}}": 2 + 2 + 2 + 3 + 1 + 40 + 3 + 2 + 100,
+                f"sluice_dpdk_lines_parsed_total{{{q}}}": 2 + 2 + 2 + 3 + 1 + 40 + 2 + 2 + 100,
+                f"sluice_dpdk_multiseg_copied_total{{{q}}}": 1,
                 f"sluice_dpdk_kernel_passed_total{{{q}}}": 0,
                 f'sluice_dpdk_dropped_total{{{q},reason="no_kernel_path"}}': len(kernel_frames),
                 f'sluice_dpdk_dropped_total{{{q},reason="fragment"}}': 1,
@@ -99,6 +102,7 @@ def main():
                 "pc_many_total": 40,
                 "pc_ok_total": 2,
                 'pc_tagged_total{a="1",b="2"}': 7,
+                'pc_jumbo_total{pad="' + "x" * 40 + '"}': 100,
             }
             bad = [f"{k}: got {m.get(k)}, want {v}" for k, v in expect.items() if m.get(k) != v]
             for name in ("pc_bad_total", "pc_other_total", "pc_frag_total"):
@@ -113,14 +117,51 @@ def main():
                 print(d.read_log())
                 return 1
             print(f"ok   dpdk pcap replay: {len(frames)} frames, {len(expect)} exact values")
-    return startup_failures()
+    rc = two_queues()
+    return rc or startup_failures()
+
+
+def two_queues():
+    """Two RX queues (net_pcap: one capture per queue), two pollers, two producers."""
+    with tempfile.TemporaryDirectory(prefix="sluice-pcap2-") as tmp:
+        pa, pb = os.path.join(tmp, "a.pcap"), os.path.join(tmp, "b.pcap")
+        write_pcap(pa, [statsd4(PEER4, US4, 8125, f"q.a:{i}|c") for i in range(1, 101)]
+                   + [arp_request(PEER4, US4)])
+        write_pcap(pb, [statsd6(PEER6, US6, 8125, "q.b:1|c\nq.g:%d|g" % i)
+                        for i in range(1, 51)])
+        eal = ("--no-huge --no-pci --no-shconf -m 256 --no-telemetry "
+               f"--log-level=lib.eal:warning --file-prefix=sl{os.getpid()}q "
+               f"--vdev=net_pcap0,rx_pcap={pa},rx_pcap={pb}")
+        with Sluiced(BIN, "--dpdk", "true", "--dpdk-eal-args", eal, "--dpdk-queues", "2",
+                     "--dpdk-address", f"{US4}:8125,[{US6}]:8125", "--shards", "2") as d:
+            m = d.wait_for(lambda m: m.get("q_a_total") == 5050 and m.get("q_b_total") == 50,
+                           "both queues flushed", timeout=20)
+            q0, q1 = 'port="net_pcap0",queue="0"', 'port="net_pcap0",queue="1"'
+            expect = {
+                f"sluice_dpdk_packets_received_total{{{q0}}}": 101,
+                f"sluice_dpdk_packets_received_total{{{q1}}}": 50,
+                f"sluice_dpdk_statsd_datagrams_total{{{q0}}}": 100,
+                f"sluice_dpdk_statsd_datagrams_total{{{q1}}}": 50,
+                f"sluice_dpdk_lines_parsed_total{{{q1}}}": 100,
+                f'sluice_dpdk_dropped_total{{{q0},reason="no_kernel_path"}}': 1,
+                "q_a_total": 5050,
+                "q_b_total": 50,
+                "q_g": 50,
+            }
+            bad = [f"{k}: got {m.get(k)}, want {v}" for k, v in expect.items() if m.get(k) != v]
+            if bad:
+                print("FAIL dpdk two queues:\n  " + "\n  ".join(bad))
+                return 1
+    print("ok   dpdk two queues: two pollers with their own producers, exact values")
+    return 0
 
 
 def startup_failures():
     """No port: a clear error and exit 1; with dpdk.fallback the socket path serves."""
     eal = ("--no-huge --no-pci --no-shconf -m 128 --no-telemetry --log-level=lib.eal:warning "
            f"--file-prefix=sl{os.getpid()}f")
-    r = subprocess.run([BIN, "--statsd", "127.0.0.1:0", "--http", "127.0.0.1:0", "--dpdk",
+    r = subprocess.run([BIN, "--statsd", f"127.0.0.1:{free_port()}", "--http",
+                        f"127.0.0.1:{free_port()}", "--dpdk",
                         "true", "--dpdk-eal-args", eal], capture_output=True, text=True,
                        timeout=30)
     if r.returncode != 1 or "dpdk: no port 0 (0 port(s) found" not in r.stderr:
