@@ -396,14 +396,17 @@ def loadgen(port, **kw):
     return res
 
 
-def measure(daemon, drain_timeout=30, **load):
+def measure(daemon, drain_timeout=30, per_busy_second=False, **load):
     """One measured run against a fresh @daemon: offered load, what the daemon counted,
     its CPU seconds over the run (load + drain), peak RSS, and the sender's CPU.
 
     The run ends when the daemon has counted everything it is going to count: sluice when
     two reads of its self-metrics agree (the CPU is the one sampled before the first of
     them, so reading /metrics is not charged); statsd at the first flush that counted
-    nothing new (its CPU sampled right after the last flush that still counted)."""
+    nothing new (its CPU sampled right after the last flush that still counted).
+
+    counted_per_s divides by the load's seconds (UDP: the daemon keeps up or drops), or
+    with @per_busy_second by the time until the last line was counted (TCP backlogs)."""
     t_start = time.time()
     c0 = daemon.cpu_s()
     lg = loadgen(daemon.port, **load)
@@ -445,7 +448,8 @@ def measure(daemon, drain_timeout=30, **load):
     busy = max(lg["seconds"], t_done - t_start)
     return {"sent": sent, "counted": counted, "seconds": lg["seconds"], "busy_s": busy,
             "loss_pct": 100.0 * (sent - counted) / sent if sent else 0.0,
-            "daemon_cpu_s": cpu, "counted_per_s": counted / busy,
+            "daemon_cpu_s": cpu,
+            "counted_per_s": counted / (busy if per_busy_second else lg["seconds"]),
             "counted_per_cpu_s": counted / cpu, "rss_bytes": daemon.rss_peak(),
             "sender_cpu_s": lg["cpu_s"], "offered_per_s": sent / lg["seconds"],
             # where the loss happened: before the daemon read it (socket buffer) or after
