@@ -34,7 +34,7 @@ ABOUT = {
     "statsd_tcp": "Newline-delimited TCP, 1 and 100 connections, at the sender's full rate. "
     "TCP is lossless; lines/s is counted lines over the time from load start until the "
     "daemon had counted the last line (statsd: the flush that counted it, 1 s grain).",
-    "statsd_sweep": "Offered UDP load from 100k lines/s to the sender's maximum, one run "
+    "statsd_sweep": "Offered UDP load from 30k lines/s to the sender's maximum, one run "
     "per point, fresh daemon per point; a curve stops once a system loses > 30%. "
     "`max_lossless_lines_per_s` is the highest offered rate with < 0.1% loss.",
     "semantics": "The same traffic (counters with sample rates, gauge deltas, 2000-value "
