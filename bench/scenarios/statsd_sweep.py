@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """statsd_sweep: offered UDP load from 30k lines/s (low enough for Etsy statsd to keep up)
 up to the sender's maximum, for 1-line and ~40-line datagrams, 10k and 100k series, into
-sluiced and Etsy statsd (fresh daemon per point). Each point reports offered and counted lines/s, loss %, daemon CPU and counted lines
-per CPU-second; per system and shape the result is the highest offered rate with < 0.1%
-loss (`max_lossless_lines_per_s`).
+sluiced and Etsy statsd (fresh daemon per point). Each point reports offered and counted
+lines/s, loss % (split into socket loss and ring drops for sluice), daemon CPU and counted
+lines per CPU-second; per system and shape the result is the highest offered rate with
+< 0.1% loss (`max_lossless_lines_per_s`).
 
 Budget: the whole sweep must stay near 10 minutes on a 2-core machine, so every point is
 one run of SECONDS, and a system's curve stops climbing once it loses more than 30% (higher
