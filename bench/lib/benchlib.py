@@ -74,6 +74,20 @@ def sluice_info():
     return {"version": version, "commit": commit or "unknown", "build": "release"}
 
 
+def socket_buffers():
+    """What each daemon's UDP socket gets: sluiced asks for 32 MiB (capped by rmem_max
+    unless it runs as root, which uses SO_RCVBUFFORCE); Node's dgram keeps the default."""
+    def rd(name):
+        try:
+            with open(f"/proc/sys/net/core/{name}") as f:
+                return int(f.read())
+        except (OSError, ValueError):
+            return None
+    return {"net.core.rmem_default": rd("rmem_default"), "net.core.rmem_max": rd("rmem_max"),
+            "sluice_rcvbuf": "32 MiB (its default)",
+            "statsd_rcvbuf": "net.core.rmem_default (Node dgram default)"}
+
+
 def row(system, metric, unit, values, **params):
     """One result row: median/min/max over the runs in @values."""
     vals = [float(v) for v in values]

@@ -76,7 +76,8 @@ def main():
                                      "rates": {str(k): v for k, v in RATES.items()},
                                      "series": list(SERIES), "flush_interval_s": 1,
                                      "stop_above_loss_pct": STOP_LOSS_PCT,
-                                     "transport": "udp", "target": "127.0.0.1"},
+                                     "transport": "udp", "target": "127.0.0.1",
+                                     "socket_buffers": bl.socket_buffers()},
                     results, {"curve": curve})
 
 

@@ -67,6 +67,7 @@ def main():
     bl.write_result("statsd_udp", {"series": SERIES, "seconds": SECONDS, "runs": RUNS,
                                    "rate": "sender maximum", "flush_interval_s": 1,
                                    "transport": "udp", "target": "127.0.0.1",
+                                   "socket_buffers": bl.socket_buffers(),
                                    "counted": "sluice: lines_parsed - ring_full_drops; "
                                               "statsd: statsd.metrics_received"},
                     results, {"raw_runs": raw})
