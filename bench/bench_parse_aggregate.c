@@ -251,10 +251,12 @@ static void machine_json(FILE *f)
     struct utsname u;
     uname(&u);
     double mem = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) / 1073741824.0;
+    double load[1] = {0}; /* other work on the machine: the figures depend on it */
+    if (getloadavg(load, 1) < 1) load[0] = -1;
     fprintf(f,
             "  \"machine\": {\"cpu\": \"%s\", \"cores\": %ld, \"mem_gib\": %.0f, \"kernel\": "
-            "\"%s\"},\n",
-            cpu, sysconf(_SC_NPROCESSORS_ONLN), mem, u.release);
+            "\"%s\", \"loadavg_1m\": %.2f},\n",
+            cpu, sysconf(_SC_NPROCESSORS_ONLN), mem, u.release, load[0]);
 }
 
 static void row(FILE *f, int *first, const char *metric, const char *unit, struct stat3 s, int runs,

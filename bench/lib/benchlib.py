@@ -51,8 +51,9 @@ def machine():
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    # Load from other work on the machine while this ran: the figures depend on it.
     return {"cpu": cpu, "cores": os.cpu_count(), "mem_gib": round(mem),
-            "kernel": platform.release()}
+            "kernel": platform.release(), "loadavg_1m": round(os.getloadavg()[0], 2)}
 
 
 def sluice_info():
