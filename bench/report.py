@@ -286,7 +286,8 @@ def render(docs, out):
         if b == "statsd_sweep":
             plots += sweep_plots(d, out)
         elif b == "statsd_udp":
-            plots += bar_plot(d, out, "counted_lines_per_cpu_s", ["lines_per_datagram"],
+            plots += bar_plot(d, out, "counted_lines_per_cpu_s",
+                              ["lines_per_datagram", "flush_interval_s"],
                               "UDP: counted lines per daemon CPU-second", "lines/CPU-s",
                               "udp_per_cpu.svg", logy=True)
         elif b == "statsd_tcp":
