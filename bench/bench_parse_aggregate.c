@@ -59,15 +59,23 @@ static int format_line(char *out, size_t cap, uint32_t i, uint32_t k)
     static const char *const types[4] = {"c", "g", "ms", "s"};
     char val[32];
     switch (i % 4) {
-    case 0: snprintf(val, sizeof val, "1"); break;
-    case 1: snprintf(val, sizeof val, "%u", (i + k) % 1000); break;
-    case 2: snprintf(val, sizeof val, "%u.%u", (i * 7 + k * 13) % 500, k % 10); break;
-    default: snprintf(val, sizeof val, "u%u", (i + k * 31) % 997); break;
+    case 0:
+        snprintf(val, sizeof val, "1");
+        break;
+    case 1:
+        snprintf(val, sizeof val, "%u", (i + k) % 1000);
+        break;
+    case 2:
+        snprintf(val, sizeof val, "%u.%u", (i * 7 + k * 13) % 500, k % 10);
+        break;
+    default:
+        snprintf(val, sizeof val, "u%u", (i + k * 31) % 997);
+        break;
     }
     const char *kind = i % 4 == 2 ? "lat" : "req";
     if ((i / 4) % 2)
-        return snprintf(out, cap, "lg.%s.m%u:%s|%s|#env:prod,region:r%u,host:web-%u", kind, i,
-                        val, types[i % 4], i % 7, i % 50);
+        return snprintf(out, cap, "lg.%s.m%u:%s|%s|#env:prod,region:r%u,host:web-%u", kind, i, val,
+                        types[i % 4], i % 7, i % 50);
     return snprintf(out, cap, "lg.%s.m%u:%s|%s", kind, i, val, types[i % 4]);
 }
 
@@ -87,8 +95,7 @@ static int build_corpus(uint32_t series, uint32_t per_buf, struct corpus *c)
     c->off = calloc(total, sizeof *c->off);
     c->len = calloc(total, sizeof *c->len);
     c->lines = calloc(total, sizeof *c->lines);
-    if (!c->data || !c->off || !c->len || !c->lines)
-        return -ENOMEM;
+    if (!c->data || !c->off || !c->len || !c->lines) return -ENOMEM;
     size_t w = 0, li = 0;
     char line[128];
     c->n = 0;
@@ -96,11 +103,10 @@ static int build_corpus(uint32_t series, uint32_t per_buf, struct corpus *c)
         size_t start = w, used = 0;
         uint32_t nl = 0;
         while (li < total && nl < per_buf) {
-            int n = format_line(line, sizeof line, (uint32_t)(li % series), (uint32_t)(li / series));
-            if (used + (size_t)n + (nl ? 1 : 0) > BUF_MAX)
-                break;
-            if (nl)
-                c->data[start + used++] = '\n';
+            int n =
+                format_line(line, sizeof line, (uint32_t)(li % series), (uint32_t)(li / series));
+            if (used + (size_t)n + (nl ? 1 : 0) > BUF_MAX) break;
+            if (nl) c->data[start + used++] = '\n';
             memcpy(c->data + start + used, line, (size_t)n);
             used += (size_t)n;
             nl++;
@@ -144,16 +150,14 @@ static double run_parse_only(const struct corpus *c, uint64_t lines)
         size_t n;
         while (sl_statsd_next_line(&cur, end, &p, &n)) {
             struct sl_statsd_line l;
-            if (sl_statsd_parse_line(p, n, &l))
-                continue;
+            if (sl_statsd_parse_line(p, n, &l)) continue;
             const char *v = l.values, *ve = l.values + l.values_len;
             struct sl_statsd_value val;
             while (sl_statsd_next_value(&v, ve, l.mtype, &val) > 0)
                 acc += (uint64_t)val.v;
             uint32_t errs = 0;
             int k = sl_statsd_build_key(&l, key, sizeof key, &errs);
-            if (k > 0)
-                acc += sl_key_hash(key, (size_t)k);
+            if (k > 0) acc += sl_key_hash(key, (size_t)k);
         }
         done += c->lines[b];
     }
@@ -187,8 +191,7 @@ static int run_e2e(const struct corpus *c, uint64_t lines, struct e2e_result *ou
     cfg.sink = (struct sl_sink_ops){.flush = null_flush, .ctx = &flushed};
     struct sl_shardset *set;
     int rc = sl_shardset_create(&cfg, &set);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if ((rc = sl_shardset_start(set))) {
         sl_shardset_destroy(set);
         return rc;
@@ -242,23 +245,26 @@ static void machine_json(FILE *f)
             break;
         }
     }
-    if (ci)
-        fclose(ci);
+    if (ci) fclose(ci);
     for (char *p = cpu; *p; p++)
-        if (*p == '"' || *p == '\\')
-            *p = ' ';
+        if (*p == '"' || *p == '\\') *p = ' ';
     struct utsname u;
     uname(&u);
     double mem = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) / 1073741824.0;
-    fprintf(f, "  \"machine\": {\"cpu\": \"%s\", \"cores\": %ld, \"mem_gib\": %.0f, \"kernel\": \"%s\"},\n",
-            cpu, sysconf(_SC_NPROCESSORS_ONLN), mem, u.release);
+    double load[1] = {0}; /* other work on the machine: the figures depend on it */
+    if (getloadavg(load, 1) < 1) load[0] = -1;
+    fprintf(f,
+            "  \"machine\": {\"cpu\": \"%s\", \"cores\": %ld, \"mem_gib\": %.0f, \"kernel\": "
+            "\"%s\", \"loadavg_1m\": %.2f},\n",
+            cpu, sysconf(_SC_NPROCESSORS_ONLN), mem, u.release, load[0]);
 }
 
-static void row(FILE *f, int *first, const char *metric, const char *unit, struct stat3 s,
-                int runs, const char *params)
+static void row(FILE *f, int *first, const char *metric, const char *unit, struct stat3 s, int runs,
+                const char *params)
 {
-    fprintf(f, "%s    {\"system\": \"sluice\", \"metric\": \"%s\", \"unit\": \"%s\", "
-               "\"median\": %.6g, \"min\": %.6g, \"max\": %.6g, \"runs\": %d, \"params\": {%s}}",
+    fprintf(f,
+            "%s    {\"system\": \"sluice\", \"metric\": \"%s\", \"unit\": \"%s\", "
+            "\"median\": %.6g, \"min\": %.6g, \"max\": %.6g, \"runs\": %d, \"params\": {%s}}",
             *first ? "" : ",\n", metric, unit, s.med, s.min, s.max, runs, params);
     *first = 0;
 }
@@ -323,8 +329,7 @@ int main(int argc, char **argv)
     }
     uint64_t drops = 0, held = 0;
     for (int r = 0; r < runs; r++) {
-        if (run_e2e(&c, lines, &er))
-            return 1;
+        if (run_e2e(&c, lines, &er)) return 1;
         e2e[r] = er.lines_per_s;
         e2e_cpu[r] = er.lines_per_cpu_s;
         bps[r] = er.bytes_per_series;
@@ -354,11 +359,14 @@ int main(int argc, char **argv)
         const char *commit = getenv("SLUICE_COMMIT");
         fprintf(f, "{\n  \"bench\": \"parse_aggregate\",\n  \"when\": \"%s\",\n", when);
         machine_json(f);
-        fprintf(f, "  \"sluice\": {\"version\": \"%s\", \"commit\": \"%s\", \"build\": \"release\"},\n",
-                SL_VERSION, commit ? commit : "unknown");
-        fprintf(f, "  \"params\": {\"series\": %u, \"lines_per_datagram\": %u, \"lines_per_run\": %llu, "
-                   "\"shards\": 1, \"mix\": \"c/g/ms/s, half with DogStatsD tags\"},\n",
-                series, per_buf, (unsigned long long)lines);
+        fprintf(
+            f, "  \"sluice\": {\"version\": \"%s\", \"commit\": \"%s\", \"build\": \"release\"},\n",
+            SL_VERSION, commit ? commit : "unknown");
+        fprintf(
+            f,
+            "  \"params\": {\"series\": %u, \"lines_per_datagram\": %u, \"lines_per_run\": %llu, "
+            "\"shards\": 1, \"mix\": \"c/g/ms/s, half with DogStatsD tags\"},\n",
+            series, per_buf, (unsigned long long)lines);
         fprintf(f, "  \"results\": [\n");
         int first = 1;
         row(f, &first, "lines_per_s", "lines/s", sp, runs,

@@ -30,11 +30,12 @@ ABOUT = {
     "`sluice-loadgen` at its full rate. *Counted* lines are the daemon's own count: sluice "
     "`lines_parsed - ring_full_drops` from its self-metrics, statsd `statsd.metrics_received` "
     "summed over its flushes. Daemon CPU is utime+stime from /proc/PID/stat over load and "
-    "drain. Sender and daemons share the machine's cores.",
+    "drain. Both flush every second (statsd only counts at a flush); a third row runs "
+    "sluice at its default 10 s flush. Sender and daemons share the machine's cores.",
     "statsd_tcp": "Newline-delimited TCP, 1 and 100 connections, at the sender's full rate. "
     "TCP is lossless; lines/s is counted lines over the time from load start until the "
     "daemon had counted the last line (statsd: the flush that counted it, 1 s grain).",
-    "statsd_sweep": "Offered UDP load from 100k lines/s to the sender's maximum, one run "
+    "statsd_sweep": "Offered UDP load from 30k lines/s to the sender's maximum, one run "
     "per point, fresh daemon per point; a curve stops once a system loses > 30%. "
     "`max_lossless_lines_per_s` is the highest offered rate with < 0.1% loss.",
     "semantics": "The same traffic (counters with sample rates, gauge deltas, 2000-value "
@@ -201,7 +202,8 @@ def headline(docs):
                      "—" if met is None else "yes" if met else "no"))
 
     pa = by.get("parse_aggregate")
-    add("parse+aggregate in process, 100k series (end to end, per CPU-second)",
+    nser = (pa or {}).get("params", {}).get("series", 0)
+    add(f"parse+aggregate in process, {nser // 1000}k series (end to end, per CPU-second)",
         find(pa, "sluice", "lines_per_cpu_s", stage="end_to_end"), "≥ 15 M lines/s/core",
         lambda v: v >= 15e6)
     add("parse only, one thread", find(pa, "sluice", "lines_per_s", stage="parse_only"),
@@ -210,13 +212,20 @@ def headline(docs):
         "≤ 300 bytes per counter series", lambda v: v <= 300)
     udp = by.get("statsd_udp")
     for lpd, target in ((40, 10e6), (1, 1.0e6)):
-        r = find(udp, "sluice", "counted_lines_per_cpu_s", lines_per_datagram=lpd)
-        loss = find(udp, "sluice", "loss_pct", lines_per_datagram=lpd)
+        r = find(udp, "sluice", "counted_lines_per_cpu_s", lines_per_datagram=lpd,
+                 flush_interval_s=1)
+        loss = find(udp, "sluice", "loss_pct", lines_per_datagram=lpd, flush_interval_s=1)
         extra = f" (loss {loss['median']:.3g}%)" if loss else ""
         add(f"UDP {lpd}-line datagrams, counted lines per sluiced CPU-second", r,
             f"≥ {fmt(target)} lines/CPU-s" + (", < 0.1% loss" if lpd == 40 else ""),
             lambda v, t=target, lo=loss: v >= t and (lpd != 40 or (lo and lo["median"] < 0.1)),
             extra)
+        r10 = find(udp, "sluice", "counted_lines_per_cpu_s", lines_per_datagram=lpd,
+                   flush_interval_s=10)
+        loss10 = find(udp, "sluice", "loss_pct", lines_per_datagram=lpd, flush_interval_s=10)
+        add(f"UDP {lpd}-line datagrams, same with sluice's default 10 s flush", r10,
+            "(shows the cost of 1 s flushes)", lambda v: None,
+            f" (loss {loss10['median']:.3g}%)" if loss10 else "")
     add("sluice / Etsy statsd, counted lines per CPU-second, 40-line UDP",
         find(udp, "sluice/", "ratio_counted_lines_per_cpu_s", lines_per_datagram=40),
         "≥ 25×", lambda v: v >= 25)
@@ -266,8 +275,10 @@ def render(docs, out):
               table(headline(docs), ["figure", "measured (median)", "target", "met"]), ""]
     for d in docs:
         b = d["bench"]
-        lines += [f"## {b}", "", f"Run {d['when']}, commit {d['sluice']['commit']}. "
-                  f"Reproduce: `make bench BENCH={b}`.", ""]
+        la = d["machine"].get("loadavg_1m")
+        lines += [f"## {b}", "", f"Run {d['when']}, commit {d['sluice']['commit']}"
+                  + (f", machine load average {la} when it ended" if la is not None else "")
+                  + f". Reproduce: `make bench BENCH={b}`.", ""]
         if b in ABOUT:
             lines += [ABOUT[b], ""]
         lines += ["Parameters: " + pstr(d.get("params", {})), ""]
@@ -275,7 +286,8 @@ def render(docs, out):
         if b == "statsd_sweep":
             plots += sweep_plots(d, out)
         elif b == "statsd_udp":
-            plots += bar_plot(d, out, "counted_lines_per_cpu_s", ["lines_per_datagram"],
+            plots += bar_plot(d, out, "counted_lines_per_cpu_s",
+                              ["lines_per_datagram", "flush_interval_s"],
                               "UDP: counted lines per daemon CPU-second", "lines/CPU-s",
                               "udp_per_cpu.svg", logy=True)
         elif b == "statsd_tcp":
@@ -326,10 +338,14 @@ def readme_section(docs):
     m = docs[0]["machine"]
     when = max(d["when"] for d in docs)
     commit = docs[0]["sluice"]["commit"]
+    loads = ", ".join(str(d["machine"]["loadavg_1m"]) for d in docs
+                      if "loadavg_1m" in d["machine"])
     out = ["## Performance", "",
            f"Measured by `make bench` on {when[:10]} (commit {commit}) on this machine: "
            f"{m['cpu']}, {m['cores']} cores (shared with other work while it ran), "
-           f"{m['mem_gib']} GiB, Linux {m['kernel']}. Medians of ≥ 3 runs unless the "
+           f"{m['mem_gib']} GiB, Linux {m['kernel']}"
+           + (f"; 1-minute load average {loads} (2 cores) at the end of each benchmark"
+              if loads else "") + ". Medians of ≥ 3 runs unless the "
            "report says otherwise; the full report with plots, every run and how to "
            "reproduce each figure is written to `build/bench/report.md`. Etsy statsd "
            "(npm) ran in the same run on the same cores.", "",

@@ -74,8 +74,7 @@ static double cpu_s(void)
 
 static void sleep_s(double s)
 {
-    if (s <= 0)
-        return;
+    if (s <= 0) return;
     struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
     nanosleep(&ts, NULL);
 }
@@ -88,10 +87,18 @@ static int format_line(char *out, size_t cap, const char *prefix, uint32_t i, ui
     int tagged = (i / 4) % 2;
     char val[32];
     switch (i % 4) {
-    case 0: snprintf(val, sizeof val, "1"); break;
-    case 1: snprintf(val, sizeof val, "%u", (i + k) % 1000); break;
-    case 2: snprintf(val, sizeof val, "%u.%u", (i * 7 + k * 13) % 500, k % 10); break;
-    default: snprintf(val, sizeof val, "u%u", (i + k * 31) % 997); break;
+    case 0:
+        snprintf(val, sizeof val, "1");
+        break;
+    case 1:
+        snprintf(val, sizeof val, "%u", (i + k) % 1000);
+        break;
+    case 2:
+        snprintf(val, sizeof val, "%u.%u", (i * 7 + k * 13) % 500, k % 10);
+        break;
+    default:
+        snprintf(val, sizeof val, "u%u", (i + k * 31) % 997);
+        break;
     }
     if (tagged)
         return snprintf(out, cap, "%s.%s.m%u:%s|%s|#env:prod,region:r%u,host:web-%u", prefix,
@@ -115,8 +122,7 @@ static int build_dgrams(const struct lg_opts *o, struct lg_dgrams *d)
     d->buf = malloc(cap * 160);
     d->iov = calloc(cap, sizeof *d->iov);
     d->lines = calloc(cap, sizeof *d->lines);
-    if (!d->buf || !d->iov || !d->lines)
-        return -ENOMEM;
+    if (!d->buf || !d->iov || !d->lines) return -ENOMEM;
     char *w = d->buf;
     char line[256];
     d->n = 0;
@@ -129,10 +135,8 @@ static int build_dgrams(const struct lg_opts *o, struct lg_dgrams *d)
             int len = format_line(line, sizeof line, o->prefix, (uint32_t)(li % o->series),
                                   (uint32_t)(li / o->series));
             size_t need = (size_t)len + (nl ? 1 : 0);
-            if (used + need > LG_MAX_DGRAM)
-                break;
-            if (nl)
-                start[used++] = '\n';
+            if (used + need > LG_MAX_DGRAM) break;
+            if (nl) start[used++] = '\n';
             memcpy(start + used, line, (size_t)len);
             used += (size_t)len;
             nl++;
@@ -149,8 +153,7 @@ static int build_dgrams(const struct lg_opts *o, struct lg_dgrams *d)
 static int connect_target(int port, int type)
 {
     int fd = socket(AF_INET, type, 0);
-    if (fd < 0)
-        return -errno;
+    if (fd < 0) return -errno;
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
     if (type == SOCK_DGRAM) {
@@ -172,8 +175,7 @@ struct lg_result {
 /* Pacing: lines allowed by now under the target rate, so bursts never run ahead. */
 static double pace(const struct lg_opts *o, double t0, uint64_t sent)
 {
-    if (o->rate <= 0)
-        return 0;
+    if (o->rate <= 0) return 0;
     double due = t0 + (double)sent / o->rate;
     return due - now_s();
 }
@@ -181,11 +183,9 @@ static double pace(const struct lg_opts *o, double t0, uint64_t sent)
 static int run_udp(const struct lg_opts *o, struct lg_result *r, double *secs)
 {
     struct lg_dgrams d;
-    if (build_dgrams(o, &d))
-        return -ENOMEM;
+    if (build_dgrams(o, &d)) return -ENOMEM;
     int fd = connect_target(o->port, SOCK_DGRAM);
-    if (fd < 0)
-        return fd;
+    if (fd < 0) return fd;
     /* Batch small enough that pacing at low rates stays smooth (about 1 ms of load). */
     uint32_t batch = LG_BATCH;
     double lpd = (double)o->series * 2 / (double)d.n;
@@ -202,8 +202,7 @@ static int run_udp(const struct lg_opts *o, struct lg_result *r, double *secs)
             sleep_s(wait);
             continue;
         }
-        if (now_s() >= deadline)
-            break;
+        if (now_s() >= deadline) break;
         uint32_t n = 0;
         uint64_t lines = 0;
         size_t p = pos;
@@ -215,12 +214,10 @@ static int run_udp(const struct lg_opts *o, struct lg_result *r, double *secs)
             n++;
             p = (p + 1) % d.n;
         }
-        if (n == 0)
-            break;
+        if (n == 0) break;
         int k = sendmmsg(fd, msgs, n, 0);
         if (k < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             r->errors++;
             if (errno == ECONNREFUSED || errno == ENOBUFS || errno == EAGAIN)
                 continue; /* nobody listening yet / transient: count and keep pacing */
@@ -245,8 +242,7 @@ static int run_tcp(const struct lg_opts *o, struct lg_result *r, double *secs)
 {
     size_t total_lines = (size_t)o->series * 2;
     char *buf = malloc(total_lines * 160 + 1);
-    if (!buf)
-        return -ENOMEM;
+    if (!buf) return -ENOMEM;
     size_t len = 0;
     for (size_t li = 0; li < total_lines; li++) {
         len += (size_t)format_line(buf + len, 159, o->prefix, (uint32_t)(li % o->series),
@@ -289,18 +285,15 @@ static int run_tcp(const struct lg_opts *o, struct lg_result *r, double *secs)
             continue;
         }
         int pr = poll(pfd, (nfds_t)nc, 100);
-        if (pr < 0 && errno != EINTR)
-            break;
+        if (pr < 0 && errno != EINTR) break;
         for (int c = 0; c < nc && pr > 0; c++) {
-            if (!(pfd[c].revents & POLLOUT))
-                continue;
+            if (!(pfd[c].revents & POLLOUT)) continue;
             size_t n = len - off[c] < chunk ? len - off[c] : chunk;
             if (o->rate > 0 && n > (size_t)(o->rate * bytes_per_line / 1000 / nc) + 1)
                 n = (size_t)(o->rate * bytes_per_line / 1000 / nc) + 1;
             ssize_t w = send(fds[c], buf + off[c], n, MSG_DONTWAIT | MSG_NOSIGNAL);
             if (w < 0) {
-                if (errno != EAGAIN && errno != EINTR)
-                    r->errors++;
+                if (errno != EAGAIN && errno != EINTR) r->errors++;
                 continue;
             }
             off[c] += (size_t)w;
@@ -324,8 +317,7 @@ static int run_tcp(const struct lg_opts *o, struct lg_result *r, double *secs)
             while (rest > 0 && now_s() < give_up) {
                 ssize_t w = send(fds[c], p, rest, MSG_NOSIGNAL);
                 if (w < 0) {
-                    if (errno == EINTR || errno == EAGAIN)
-                        continue;
+                    if (errno == EINTR || errno == EAGAIN) continue;
                     r->errors++;
                     break;
                 }
@@ -333,8 +325,7 @@ static int run_tcp(const struct lg_opts *o, struct lg_result *r, double *secs)
                 rest -= (size_t)w;
             }
             off[c] = e == len ? 0 : e;
-            if (e == len)
-                cycles[c]++;
+            if (e == len) cycles[c]++;
         }
     }
     *secs = now_s() - t0;
@@ -364,8 +355,7 @@ static int run_tcp(const struct lg_opts *o, struct lg_result *r, double *secs)
         while (now_s() < give_up && poll(&p, 1, 100) >= 0) {
             if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
                 ssize_t k = recv(fds[c], tmp, sizeof tmp, MSG_DONTWAIT);
-                if (k <= 0 && !(k < 0 && errno == EAGAIN))
-                    break;
+                if (k <= 0 && !(k < 0 && errno == EAGAIN)) break;
             }
         }
         close(fds[c]);
@@ -397,23 +387,34 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    struct lg_opts o = {.port = 8125, .conns = 1, .series = 100000, .per_dgram = 40,
-                        .seconds = 5, .max_lines = 2000000000ull, .prefix = "lg"};
-    static const struct option lopts[] = {
-        {"port", required_argument, 0, 'p'},  {"host", required_argument, 0, 'H'},
-        {"proto", required_argument, 0, 'P'}, {"connections", required_argument, 0, 'c'},
-        {"rate", required_argument, 0, 'r'},  {"series", required_argument, 0, 's'},
-        {"lines-per-datagram", required_argument, 0, 'l'},
-        {"duration", required_argument, 0, 'd'}, {"max-lines", required_argument, 0, 'm'},
-        {"prefix", required_argument, 0, 'x'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    struct lg_opts o = {.port = 8125,
+                        .conns = 1,
+                        .series = 100000,
+                        .per_dgram = 40,
+                        .seconds = 5,
+                        .max_lines = 2000000000ull,
+                        .prefix = "lg"};
+    static const struct option lopts[] = {{"port", required_argument, 0, 'p'},
+                                          {"host", required_argument, 0, 'H'},
+                                          {"proto", required_argument, 0, 'P'},
+                                          {"connections", required_argument, 0, 'c'},
+                                          {"rate", required_argument, 0, 'r'},
+                                          {"series", required_argument, 0, 's'},
+                                          {"lines-per-datagram", required_argument, 0, 'l'},
+                                          {"duration", required_argument, 0, 'd'},
+                                          {"max-lines", required_argument, 0, 'm'},
+                                          {"prefix", required_argument, 0, 'x'},
+                                          {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
         switch (c) {
-        case 'p': o.port = atoi(optarg); break;
+        case 'p':
+            o.port = atoi(optarg);
+            break;
         case 'H':
             if (strcmp(optarg, "127.0.0.1") != 0) {
-                fprintf(stderr, "loadgen: refusing target %s: only 127.0.0.1 is allowed\n",
-                        optarg);
+                fprintf(stderr, "loadgen: refusing target %s: only 127.0.0.1 is allowed\n", optarg);
                 return 2;
             }
             break;
@@ -425,26 +426,43 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'c': o.conns = atoi(optarg); break;
-        case 'r': o.rate = atof(optarg); break;
-        case 's': o.series = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'l': o.per_dgram = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'd': o.seconds = atof(optarg); break;
-        case 'm': o.max_lines = (uint64_t)strtod(optarg, NULL); break;
-        case 'x': o.prefix = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'c':
+            o.conns = atoi(optarg);
+            break;
+        case 'r':
+            o.rate = atof(optarg);
+            break;
+        case 's':
+            o.series = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'l':
+            o.per_dgram = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'd':
+            o.seconds = atof(optarg);
+            break;
+        case 'm':
+            o.max_lines = (uint64_t)strtod(optarg, NULL);
+            break;
+        case 'x':
+            o.prefix = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
-    if (optind < argc || o.port <= 0 || o.port > 65535 || o.conns < 1 ||
-        o.conns > LG_MAX_CONNS || o.series < 1 || o.series > 10000000 || o.per_dgram < 1 ||
-        o.per_dgram > 1000 || o.seconds <= 0 || o.rate < 0 || strlen(o.prefix) > 40) {
+    if (optind < argc || o.port <= 0 || o.port > 65535 || o.conns < 1 || o.conns > LG_MAX_CONNS ||
+        o.series < 1 || o.series > 10000000 || o.per_dgram < 1 || o.per_dgram > 1000 ||
+        o.seconds <= 0 || o.rate < 0 || strlen(o.prefix) > 40) {
         fprintf(stderr, "loadgen: bad arguments\n");
         usage(stderr);
         return 2;
     }
-    if (o.seconds > LG_MAX_SECONDS)
-        o.seconds = LG_MAX_SECONDS;
+    if (o.seconds > LG_MAX_SECONDS) o.seconds = LG_MAX_SECONDS;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
@@ -457,8 +475,8 @@ int main(int argc, char **argv)
     }
     printf("loadgen proto=%s lines_sent=%llu datagrams_sent=%llu seconds=%.4f cpu_s=%.4f "
            "send_errors=%llu connections=%d series=%u lines_per_datagram=%u rate=%.0f\n",
-           o.tcp ? "tcp" : "udp", (unsigned long long)r.lines, (unsigned long long)r.dgrams,
-           secs, cpu_s() - c0, (unsigned long long)r.errors, o.tcp ? o.conns : 0, o.series,
+           o.tcp ? "tcp" : "udp", (unsigned long long)r.lines, (unsigned long long)r.dgrams, secs,
+           cpu_s() - c0, (unsigned long long)r.errors, o.tcp ? o.conns : 0, o.series,
            o.tcp ? 0 : o.per_dgram, o.rate);
     return 0;
 }

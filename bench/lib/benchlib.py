@@ -51,8 +51,9 @@ def machine():
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    # Load from other work on the machine while this ran: the figures depend on it.
     return {"cpu": cpu, "cores": os.cpu_count(), "mem_gib": round(mem),
-            "kernel": platform.release()}
+            "kernel": platform.release(), "loadavg_1m": round(os.getloadavg()[0], 2)}
 
 
 def sluice_info():
@@ -72,6 +73,20 @@ def sluice_info():
         except (OSError, subprocess.TimeoutExpired):
             pass
     return {"version": version, "commit": commit or "unknown", "build": "release"}
+
+
+def socket_buffers():
+    """What each daemon's UDP socket gets: sluiced asks for 32 MiB (capped by rmem_max
+    unless it runs as root, which uses SO_RCVBUFFORCE); Node's dgram keeps the default."""
+    def rd(name):
+        try:
+            with open(f"/proc/sys/net/core/{name}") as f:
+                return int(f.read())
+        except (OSError, ValueError):
+            return None
+    return {"net.core.rmem_default": rd("rmem_default"), "net.core.rmem_max": rd("rmem_max"),
+            "sluice_rcvbuf": "32 MiB (its default)",
+            "statsd_rcvbuf": "net.core.rmem_default (Node dgram default)"}
 
 
 def row(system, metric, unit, values, **params):
@@ -396,14 +411,17 @@ def loadgen(port, **kw):
     return res
 
 
-def measure(daemon, drain_timeout=30, **load):
+def measure(daemon, drain_timeout=30, per_busy_second=False, **load):
     """One measured run against a fresh @daemon: offered load, what the daemon counted,
     its CPU seconds over the run (load + drain), peak RSS, and the sender's CPU.
 
     The run ends when the daemon has counted everything it is going to count: sluice when
     two reads of its self-metrics agree (the CPU is the one sampled before the first of
     them, so reading /metrics is not charged); statsd at the first flush that counted
-    nothing new (its CPU sampled right after the last flush that still counted)."""
+    nothing new (its CPU sampled right after the last flush that still counted).
+
+    counted_per_s divides by the load's seconds (UDP: the daemon keeps up or drops), or
+    with @per_busy_second by the time until the last line was counted (TCP backlogs)."""
     t_start = time.time()
     c0 = daemon.cpu_s()
     lg = loadgen(daemon.port, **load)
@@ -445,7 +463,8 @@ def measure(daemon, drain_timeout=30, **load):
     busy = max(lg["seconds"], t_done - t_start)
     return {"sent": sent, "counted": counted, "seconds": lg["seconds"], "busy_s": busy,
             "loss_pct": 100.0 * (sent - counted) / sent if sent else 0.0,
-            "daemon_cpu_s": cpu, "counted_per_s": counted / busy,
+            "daemon_cpu_s": cpu,
+            "counted_per_s": counted / (busy if per_busy_second else lg["seconds"]),
             "counted_per_cpu_s": counted / cpu, "rss_bytes": daemon.rss_peak(),
             "sender_cpu_s": lg["cpu_s"], "offered_per_s": sent / lg["seconds"],
             # where the loss happened: before the daemon read it (socket buffer) or after

@@ -34,8 +34,9 @@ def main():
                     # statsd reads far slower than the kernel buffers fill: cap its
                     # load so its backlog drains within the bounded wait.
                     cap = int(3e8) if cls is bl.Sluiced else int(STATSD_CAP)
-                    m = bl.measure(d, drain_timeout=90, proto="tcp", connections=nc,
-                                   series=SERIES, duration=SECONDS, max_lines=cap)
+                    m = bl.measure(d, drain_timeout=90, per_busy_second=True, proto="tcp",
+                                   connections=nc, series=SERIES, duration=SECONDS,
+                                   max_lines=cap)
                 m.update(system=cls.system, connections=nc, run=r + 1)
                 raw.append(m)
                 runs.append(m)
