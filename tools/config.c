@@ -16,7 +16,8 @@
 #include "engine/clock.h"
 #include "sl_config.h"
 
-enum opt_kind { K_STR, K_U32, K_SIZE, K_DURATION, K_BOOL, K_LEVEL, K_BACKEND, K_QUANTILES };
+enum opt_kind { K_STR, K_U32, K_SIZE, K_DURATION, K_BOOL, K_LEVEL, K_BACKEND, K_QUANTILES,
+                K_KAFKA };
 
 struct opt {
     const char *section, *key, *flag, *def, *help;
@@ -60,6 +61,23 @@ static const struct opt opts[] = {
      OFF(data_dir), sizeof(((struct sl_daemon_cfg *)0)->data_dir)},
     {"log", "level", "log-level", "info", "debug, info, warn or error", K_LEVEL, OFF(log_level),
      0},
+    /* [kafka]: parsed by sl_kafka_cfg_set(); kafka.rdkafka.<property> passes through. */
+    {"kafka", "role", "kafka-role", "none", "none, forward or consume", K_KAFKA, OFF(kafka), 0},
+    {"kafka", "brokers", "kafka-brokers", "", "bootstrap servers host:port,...", K_KAFKA,
+     OFF(kafka), 0},
+    {"kafka", "topic", "kafka-topic", "sluice", "topic records go through", K_KAFKA, OFF(kafka),
+     0},
+    {"kafka", "group", "kafka-group", "sluice", "consumer group (consume)", K_KAFKA, OFF(kafka),
+     0},
+    {"kafka", "format", "kafka-format", "auto", "consume: auto, wire or statsd", K_KAFKA,
+     OFF(kafka), 0},
+    {"kafka", "buffer", "kafka-buffer", "64M", "forward: local buffer while brokers are away",
+     K_KAFKA, OFF(kafka), 0},
+    {"kafka", "on_full", "kafka-on-full", "drop", "forward: drop or backpressure", K_KAFKA,
+     OFF(kafka), 0},
+    {"kafka", "batch", "kafka-batch", "64K", "forward: largest message", K_KAFKA, OFF(kafka), 0},
+    {"kafka", "partitions", "kafka-partitions", "0", "forward: partitions (0: ask brokers)",
+     K_KAFKA, OFF(kafka), 0},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -71,6 +89,7 @@ void sl_daemon_cfg_defaults(struct sl_daemon_cfg *cfg)
     sl_shard_cfg_defaults(&cfg->shard);
     sl_statsd_server_cfg_defaults(&cfg->statsd);
     sl_http_server_cfg_defaults(&cfg->http);
+    sl_kafka_cfg_defaults(&cfg->kafka);
 }
 
 static int parse_size(const char *v, uint64_t *out)
@@ -164,6 +183,10 @@ static int apply(struct sl_daemon_cfg *cfg, const struct opt *o, const char *v, 
         cfg->shard.flush = f;
         return 0;
     }
+    case K_KAFKA:
+        if (sl_kafka_cfg_set(&cfg->kafka, o->key, v))
+            goto bad;
+        return 0;
     }
 bad:
     snprintf(err, errlen, "%s.%s (--%s): invalid value \"%s\" (%s; default %s)", o->section,
@@ -174,6 +197,13 @@ bad:
 int sl_daemon_cfg_set(struct sl_daemon_cfg *cfg, const char *section, const char *key,
                       const char *value, char *err, size_t errlen)
 {
+    if (!strcmp(section, "kafka") && !strncmp(key, "rdkafka.", 8)) {
+        if (!sl_kafka_cfg_set(&cfg->kafka, key, value))
+            return 0;
+        snprintf(err, errlen, "kafka.%s: invalid (empty name, too long, or over %d properties)",
+                 key, SL_KAFKA_MAX_PROPS);
+        return -EINVAL;
+    }
     for (size_t i = 0; i < NOPTS; i++)
         if (!strcmp(opts[i].section, section) && !strcmp(opts[i].key, key))
             return apply(cfg, &opts[i], value, err, errlen);
@@ -235,6 +265,8 @@ void sl_daemon_cfg_usage(FILE *out)
         snprintf(key, sizeof key, "[%s] %s", opts[i].section, opts[i].key);
         fprintf(out, "  %-24s %s (default %s) %s\n", flag, opts[i].help, opts[i].def, key);
     }
+    fprintf(out, "  %-24s %s\n", "--set kafka.rdkafka.P=V",
+            "librdkafka property P (security.protocol, sasl.*, ssl.*...) [kafka] rdkafka.P");
     fprintf(out, "  %-24s %s\n  %-24s %s\n", "--help", "print this and exit", "--version",
             "print the version and exit");
 }

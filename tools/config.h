@@ -15,6 +15,7 @@
 #include "engine/log.h"
 #include "engine/shard.h"
 #include "ingest/http_server.h"
+#include "ingest/kafka.h"
 #include "ingest/statsd_server.h"
 
 struct sl_daemon_cfg {
@@ -23,6 +24,7 @@ struct sl_daemon_cfg {
     struct sl_shard_cfg shard;
     struct sl_statsd_server_cfg statsd;
     struct sl_http_server_cfg http;
+    struct sl_kafka_cfg kafka;
 };
 
 void sl_daemon_cfg_defaults(struct sl_daemon_cfg *cfg);
