@@ -37,6 +37,7 @@
 
 #define SL_KAFKA_CONSUME_MAX_PARTITIONS 4096
 #define NCKPT 64
+#define SL_KAFKA_HANDOFF_GRACE_MS 1000
 
 struct ckpt {
     int64_t t_ms;  /* wall time after every record up to offs[] was published */
@@ -59,7 +60,9 @@ struct sl_kafka_consumer {
     int64_t *pos;       /* OWNED; next offset per partition, -1 = none since assignment */
     int64_t *committed; /* OWNED; last offset committed per partition */
     uint8_t *owned;     /* OWNED; assigned to us now */
-    uint32_t npos;      /* partitions 0..npos-1 may hold a position */
+    int64_t *deferred;  /* OWNED; durable offsets whose revoke-time commit was refused */
+    int has_deferred;
+    uint32_t npos; /* partitions 0..npos-1 may hold a position */
     struct ckpt ck[NCKPT];
     uint32_t ck_head, ck_n;
     int64_t last_ck_ms, ck_period_ms;
@@ -120,7 +123,11 @@ static void commit_offs(struct sl_kafka_consumer *kc, const int64_t *offs, int s
     if (l->cnt) {
         sl_stat_add(&kc->commits, 1);
         rd_kafka_resp_err_t e = rd_kafka_commit(kc->rk, l, !sync);
+        SL_DEBUG("kafka=consume event=commit partitions=%d sync=%d error=\"%s\"", l->cnt, sync,
+                 rd_kafka_err2str(e));
         if (e) {
+            for (int i = 0; i < l->cnt; i++) /* not committed: a later commit retries them */
+                kc->committed[l->elems[i].partition] = -1;
             sl_stat_add(&kc->commit_errors, 1);
             sl_log_every(&err_log, 1000, SL_LOG_WARN,
                          "kafka=consume event=commit_failed error=\"%s\"", rd_kafka_err2str(e));
@@ -151,12 +158,49 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* Commit @offs (>= 0 entries; partitions not necessarily owned now) synchronously. */
+static int commit_handoff(struct sl_kafka_consumer *kc, const int64_t *offs)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    if (!l) return -ENOMEM;
+    for (uint32_t p = 0; p < kc->npos; p++)
+        if (offs[p] >= 0)
+            rd_kafka_topic_partition_list_add(l, kc->cfg.topic, (int32_t)p)->offset = offs[p];
+    rd_kafka_resp_err_t e = l->cnt ? rd_kafka_commit(kc->rk, l, 0) : RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (l->cnt) sl_stat_add(&kc->commits, 1);
+    rd_kafka_topic_partition_list_destroy(l);
+    return e ? SL_E_PROTO : 0;
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct sl_kafka_consumer *kc = opaque;
+    /* Eager (the default assignors): every partition is revoked before the member rejoins.
+     * Cooperative (if configured through kafka.rdkafka.partition.assignment.strategy):
+     * only moving partitions are revoked; the incremental calls below are required then. */
+    int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
     sl_stat_add(&kc->rebalances, 1);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        /* Hand-off, old owner's side: offsets whose revoke-time commit the coordinator
+         * refused (it was already rebalancing) are committed now, under the new generation,
+         * before anyone fetches them (see the grace below). */
+        if (kc->has_deferred) {
+            if (commit_handoff(kc, kc->deferred)) {
+                sl_stat_add(&kc->commit_errors, 1);
+                SL_WARN("kafka=consume event=handoff_commit_failed "
+                        "note=\"the next owner re-reads the tail\"");
+            }
+            kc->has_deferred = 0;
+            for (uint32_t p = 0; p < kc->npos; p++)
+                kc->deferred[p] = -1;
+        }
+        /* Hand-off, new owner's side: give the previous owner that long to land its
+         * deferred commit before our fetch position is read from the committed offsets.
+         * Both sides get their assignment from the same SyncGroup round, and a commit is
+         * one round trip (~1 ms on a LAN), so 1 s is a wide margin for one stall per
+         * rebalance. */
+        sleep_ms(SL_KAFKA_HANDOFF_GRACE_MS);
         for (int i = 0; i < parts->cnt; i++) {
             int32_t p = parts->elems[i].partition;
             if (p < 0 || p >= SL_KAFKA_CONSUME_MAX_PARTITIONS) {
@@ -171,13 +215,18 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             if ((uint32_t)p >= kc->npos) kc->npos = (uint32_t)p + 1;
         }
         sl_stat_set(&kc->assigned, sl_stat_get(&kc->assigned) + (uint64_t)parts->cnt);
-        SL_INFO("kafka=consume event=assigned partitions=%d", parts->cnt);
-        rd_kafka_assign(rk, parts);
+        SL_INFO("kafka=consume event=assigned partitions=%d protocol=%s", parts->cnt,
+                coop ? "cooperative" : "eager");
+        if (coop)
+            rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+        else
+            rd_kafka_assign(rk, parts);
         return;
     }
     /* Revoke: make everything handed off durable and commit it before letting go. */
     if (kc->dirty) add_ckpt(kc, sl_clock_wall_ms());
     int64_t deadline = sl_clock_mono_ns() / 1000000 + 2 * kc->cfg.flush_interval_ms + 5000;
+    int durable = 1;
     while (try_commit(kc, 1) > 0) {
         if (sl_clock_mono_ns() / 1000000 > deadline) {
             sl_stat_add(&kc->revoke_timeouts, 1);
@@ -185,21 +234,33 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                     "note=\"partitions released uncommitted; the next owner re-reads the tail\"",
                     kc->ck_n);
             kc->ck_n = 0;
+            durable = 0;
             break;
         }
         sleep_ms(10);
     }
+    /* Everything handed off is durable now. A commit the coordinator refused (Kafka accepts
+     * commits while a rebalance is being prepared; stricter coordinators, like librdkafka's
+     * mock cluster, refuse them) is kept and made at the next assignment. */
+    int lost = rd_kafka_assignment_lost(rk);
     for (int i = 0; i < parts->cnt; i++) {
         int32_t p = parts->elems[i].partition;
-        if (p >= 0 && p < SL_KAFKA_CONSUME_MAX_PARTITIONS) {
-            kc->owned[p] = 0;
-            kc->pos[p] = -1;
+        if (p < 0 || p >= SL_KAFKA_CONSUME_MAX_PARTITIONS) continue;
+        if (durable && !lost && kc->pos[p] >= 0 && kc->pos[p] != kc->committed[p]) {
+            kc->deferred[p] = kc->pos[p];
+            kc->has_deferred = 1;
         }
+        kc->owned[p] = 0;
+        kc->pos[p] = -1;
     }
     uint64_t a = sl_stat_get(&kc->assigned);
     sl_stat_set(&kc->assigned, a > (uint64_t)parts->cnt ? a - (uint64_t)parts->cnt : 0);
-    SL_INFO("kafka=consume event=revoked partitions=%d", parts->cnt);
-    rd_kafka_assign(rk, NULL);
+    SL_INFO("kafka=consume event=revoked partitions=%d lost=%d deferred_commit=%d", parts->cnt,
+            lost, kc->has_deferred);
+    if (coop)
+        rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+    else
+        rd_kafka_assign(rk, NULL);
 }
 
 static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -208,6 +269,7 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     (void)rk;
     (void)offsets;
     struct sl_kafka_consumer *kc = opaque;
+    SL_DEBUG("kafka=consume event=commit_done error=\"%s\"", rd_kafka_err2str(err));
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
         sl_stat_add(&kc->commit_errors, 1);
         sl_log_every(&err_log, 1000, SL_LOG_WARN, "kafka=consume event=commit_failed error=\"%s\"",
@@ -361,11 +423,12 @@ int sl_kafka_consume_open(const struct sl_kafka_cfg *cfg, struct sl_shardset *se
     kc->pos = malloc(SL_KAFKA_CONSUME_MAX_PARTITIONS * sizeof *kc->pos);
     kc->committed = malloc(SL_KAFKA_CONSUME_MAX_PARTITIONS * sizeof *kc->committed);
     kc->owned = calloc(SL_KAFKA_CONSUME_MAX_PARTITIONS, 1);
-    if (!kc->durable || !kc->pos || !kc->committed || !kc->owned) goto fail;
+    kc->deferred = malloc(SL_KAFKA_CONSUME_MAX_PARTITIONS * sizeof *kc->deferred);
+    if (!kc->durable || !kc->pos || !kc->committed || !kc->owned || !kc->deferred) goto fail;
     for (uint32_t s = 0; s < kc->nshards; s++)
         atomic_init(&kc->durable[s], INT64_MIN);
     for (uint32_t p = 0; p < SL_KAFKA_CONSUME_MAX_PARTITIONS; p++)
-        kc->pos[p] = kc->committed[p] = -1;
+        kc->pos[p] = kc->committed[p] = kc->deferred[p] = -1;
     for (int i = 0; i < NCKPT; i++) {
         kc->ck[i].offs = malloc(SL_KAFKA_CONSUME_MAX_PARTITIONS * sizeof *kc->ck[i].offs);
         if (!kc->ck[i].offs) goto fail;
@@ -458,6 +521,7 @@ void sl_kafka_consume_close(struct sl_kafka_consumer *kc)
     free(kc->pos);
     free(kc->committed);
     free(kc->owned);
+    free(kc->deferred);
     free(kc);
 }
 

@@ -19,7 +19,14 @@
  *  - Rebalance (a node joins or leaves gracefully): on revocation the consumer stops, waits
  *    until everything it handed off is durable, commits synchronously, and only then gives
  *    the partitions up. The next owner starts exactly after the last record this node
- *    counted. Shutdown does the same (sl_kafka_consume_close()).
+ *    counted. Shutdown does the same (sl_kafka_consume_close()). Apache Kafka accepts that
+ *    commit while the rebalance is being prepared; a coordinator that refuses it (librdkafka's
+ *    mock cluster answers REBALANCE_IN_PROGRESS) gets it again from the old owner as the
+ *    first thing after the new assignment, under the new generation, and every node waits
+ *    SL_KAFKA_HANDOFF_GRACE_MS (1 s) after an assignment before reading committed offsets,
+ *    so the new owner sees the hand-off commit. That wait is a timing assumption (the old
+ *    owner's commit is one round trip after the same SyncGroup round); if it is ever
+ *    exceeded the tail is re-read (at-least-once), never lost.
  *  - Crash (kill -9): the records after the last commit were never durable on the dead
  *    node, so nothing of them survives there; the next owner re-reads them from the
  *    committed offset and counts them once. With the WAL, a crashed node may restart with

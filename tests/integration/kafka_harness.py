@@ -69,4 +69,5 @@ def forwarder(sluiced, cluster, *extra, flush="1s"):
 def consumer(sluiced, cluster, *extra, flush="1s", group="sluice"):
     return Sluiced(sluiced, "--kafka-role", "consume", "--kafka-brokers", cluster.bootstrap,
                    "--kafka-topic", cluster.topic, "--kafka-group", group, "--tcp", "false",
+                   "--expire-intervals", "100000",  # a slow failure still shows the values
                    *CONSUMER_PROPS, *extra, flush=flush)

@@ -151,13 +151,17 @@ def scenario_rebalance():
             sent = [0]
 
             def pump():
-                while not stop.is_set() and sent[0] < 60:
+                while not stop.is_set() and sent[0] < 100:
                     f.send_tcp(counter_lines(40, 1, "r"))
                     sent[0] += 1
                     time.sleep(0.1)
             t = threading.Thread(target=pump)
             t.start()
-            time.sleep(1.5)
+            # The group's first assignment takes ~3 s; join only once node 1 owns every
+            # partition and is counting, so the join really revokes partitions in use.
+            wait_until(lambda: (lambda m: m["sluice_kafka_consume_partitions_assigned"] == 6
+                                and sum(v for k, v in m.items() if k.startswith("kt_r_")) > 0
+                                or "not yet")(c1.metrics()), "node 1 owns all and counts", 20)
             c2 = consumer(SLUICED, mc).start()
             t.join(timeout=60)
             stop.set()
