@@ -5,7 +5,8 @@
                   exact values in the consumer's /metrics; plain StatsD message values too.
   broker_failure  brokers taken down and partition leaders moved while records flow: every
                   acknowledged record is counted, none twice; a full local buffer drops
-                  with a counter, and what was delivered is exactly what is counted.
+                  with a counter, and what was delivered is exactly what is counted;
+                  with on_full=backpressure the listener waits instead and nothing is lost.
   rebalance       a second consumer joins mid-stream, then the first is killed with
                   kill -9: after each rebalance every record is counted exactly once
                   across the nodes.
@@ -139,6 +140,33 @@ def scenario_broker_failure():
         wait_until(lambda: (lambda t: t == s["delivered"] or t)(
             sum(series_totals([c], "kt_d_").values())),
             f"consumer counts exactly the {s['delivered']} delivered records", 30)
+    scenario_backpressure()
+
+
+def scenario_backpressure():
+    """Cluster unreachable with on_full=backpressure: the TCP listener waits instead of
+    dropping; once brokers return, every record is delivered and counted exactly once."""
+    with MockCluster(MOCK, partitions=2) as mc, consumer(SLUICED, mc) as c, \
+            forwarder(SLUICED, mc, "--kafka-buffer", "16K", "--kafka-batch", "4K",
+                      "--kafka-on-full", "backpressure") as f:
+        for b in (1, 2, 3):
+            mc.cmd(f"down {b}")
+
+        def send():
+            for k in range(0, 4000, 250):
+                f.send_tcp("".join(f"kt.p.{i % 40}:1|c\n" for i in range(k, k + 250)))
+        t = threading.Thread(target=send)
+        t.start()
+        wait_until(lambda: f.metrics()["sluice_kafka_forward_full_waits_total"] > 0
+                   or "no waits", "the listener waiting for buffer room", 20)
+        assert fwd_stats(f)["dropped"] == 0
+        for b in (1, 2, 3):
+            mc.cmd(f"up {b}")
+        t.join(timeout=60)
+        assert not t.is_alive(), "sender still blocked after brokers came back"
+        wait_until(lambda: (lambda s: s["delivered"] == s["taken"] == 4000 and s["dropped"] == 0
+                            or s)(fwd_stats(f)), "4000 delivered, none dropped", 60)
+        wait_until(expect_counters([c], "p", 40, 100), "40 counters at exactly 100", 30)
 
 
 def scenario_rebalance():
