@@ -14,6 +14,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "engine/clock.h"
 #include "engine/errors.h"
 #include "engine/log.h"
 #include "engine/record.h"
@@ -34,8 +35,17 @@ static void log_bad_line(const struct sl_statsd_feed *f, int reason, const char 
                  f->listener, sl_statsd_reason_name(reason), n, sample);
 }
 
-static void *record_alloc(struct sl_statsd_feed *f, uint64_t id, uint32_t len, int *gave_up)
+/* Scratch record for a tap: records are built here instead of in a ring slot. */
+union tap_slot {
+    struct sl_record r;
+    char bytes[sizeof(struct sl_record) + SL_KEY_MAX];
+};
+
+static void *record_alloc(struct sl_statsd_feed *f, union tap_slot *slot, uint64_t id,
+                          uint32_t len, int *gave_up)
 {
+    if (f->tap)
+        return slot;
     void *m = sl_producer_alloc(f->prod, id, len);
     if (m || !f->block_when_full)
         return m;
@@ -47,6 +57,14 @@ static void *record_alloc(struct sl_statsd_feed *f, uint64_t id, uint32_t len, i
         return NULL;
     }
     return sl_producer_alloc(f->prod, id, len);
+}
+
+/* 1 when the record is on its way (ring slot filled, or taken by the tap), else 0. */
+static uint64_t tap_put(struct sl_statsd_feed *f, const struct sl_record *r)
+{
+    if (!f->tap)
+        return 1;
+    return f->tap->put(f->tap->ctx, r, f->_now_ms) == 0;
 }
 
 static int feed_line(struct sl_statsd_feed *f, const char *p, size_t n, int *gave_up)
@@ -91,11 +109,12 @@ static int feed_line(struct sl_statsd_feed *f, const char *p, size_t n, int *gav
                             .id = id,
                             .rate = line.sample_rate};
     uint64_t emitted = 0;
+    union tap_slot slot;
     if (line.kind == SL_STATSD_METRIC) {
         const char *c = line.values, *end = line.values + line.values_len;
         struct sl_statsd_value v;
         while (sl_statsd_next_value(&c, end, line.mtype, &v) > 0) {
-            struct sl_record *r = record_alloc(f, id, rlen, gave_up);
+            struct sl_record *r = record_alloc(f, &slot, id, rlen, gave_up);
             if (!r) {
                 sl_stat_add(&f->stats->ring_full_drops, 1);
                 continue;
@@ -109,10 +128,10 @@ static int feed_line(struct sl_statsd_feed *f, const char *p, size_t n, int *gav
                     r->flags = SL_REC_F_DELTA;
             }
             memcpy(r->key, key, (size_t)klen);
-            emitted++;
+            emitted += tap_put(f, r);
         }
     } else {
-        struct sl_record *r = record_alloc(f, id, rlen, gave_up);
+        struct sl_record *r = record_alloc(f, &slot, id, rlen, gave_up);
         if (!r) {
             sl_stat_add(&f->stats->ring_full_drops, 1);
         } else {
@@ -120,7 +139,7 @@ static int feed_line(struct sl_statsd_feed *f, const char *p, size_t n, int *gav
             r->rate = 1.0;
             r->value = line.kind == SL_STATSD_EVENT ? 1.0 : (double)line.status;
             memcpy(r->key, key, (size_t)klen);
-            emitted++;
+            emitted += tap_put(f, r);
         }
         sl_stat_add(line.kind == SL_STATSD_EVENT ? &f->stats->events : &f->stats->service_checks,
                     1);
@@ -134,6 +153,8 @@ int sl_statsd_feed_nopublish(struct sl_statsd_feed *f, const char *buf, size_t l
     const char *cur = buf, *end = buf + len, *p;
     size_t n;
     int accepted = 0, lines = 0, gave_up = 0;
+    if (f->tap)
+        f->_now_ms = sl_clock_wall_ms(); /* one receive time per buffer, not per line */
     while (sl_statsd_next_line(&cur, end, &p, &n)) {
         lines++;
         if (f->max_line && n > f->max_line) {
@@ -152,9 +173,17 @@ int sl_statsd_feed_nopublish(struct sl_statsd_feed *f, const char *buf, size_t l
     return gave_up ? -EAGAIN : accepted;
 }
 
+void sl_statsd_feed_publish(struct sl_statsd_feed *f)
+{
+    if (f->tap)
+        f->tap->flush(f->tap->ctx);
+    else
+        sl_producer_publish(f->prod);
+}
+
 int sl_statsd_feed(struct sl_statsd_feed *f, const char *buf, size_t len)
 {
     int rc = sl_statsd_feed_nopublish(f, buf, len);
-    sl_producer_publish(f->prod);
+    sl_statsd_feed_publish(f);
     return rc;
 }

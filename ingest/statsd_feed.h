@@ -18,6 +18,7 @@
 #include <stdalign.h>
 #include <stddef.h>
 
+#include "engine/record.h"
 #include "engine/shard.h"
 #include "engine/stats.h"
 #include "ingest/statsd.h"
@@ -36,12 +37,31 @@ struct sl_statsd_feed_stats {
     sl_counter malformed[SL_STATSD_E__COUNT]; /* by enum sl_statsd_reason */
 };
 
+/**
+ * A record tap: where a feeder sends its records instead of the shard rings (a forwarding
+ * node publishes them to Kafka, ingest/kafka_forward.h). @put gets each record with its key
+ * inline (r->key, r->key_len bytes), BORROWED for the call only, and @ts_ms, the time the
+ * bytes were received; it returns 0 when it took the record or a negative code when it
+ * dropped it (the tap counts its own drops). @flush runs where the feeder publishes (end of
+ * a buffer or of a batch of datagrams) so the tap can hand off what it batched.
+ * Thread: the feeder's thread.
+ */
+typedef int sl_record_tap_put_fn(void *ctx, const struct sl_record *r, int64_t ts_ms);
+typedef void sl_record_tap_flush_fn(void *ctx);
+struct sl_record_tap {
+    sl_record_tap_put_fn *put;
+    sl_record_tap_flush_fn *flush;
+    void *ctx;
+};
+
 struct sl_statsd_feed {
     struct sl_producer *prod;           /* BORROWED */
     struct sl_statsd_feed_stats *stats; /* BORROWED; written only by this feeder's thread */
     const char *listener;               /* name for logs: "udp", "tcp", "dpdk", "kafka" */
     int block_when_full;                /* 1: wait for ring room (streams), 0: drop + count */
     uint32_t max_line;                  /* longer lines are refused as too_long; 0 = no limit */
+    const struct sl_record_tap *tap;    /* BORROWED; NULL: records go to the shards */
+    int64_t _now_ms;                    /* private: receive time of the buffer being fed */
 };
 
 /**
@@ -54,5 +74,8 @@ int sl_statsd_feed(struct sl_statsd_feed *f, const char *buf, size_t len);
 
 /** Same, without publishing: for listeners that publish once per batch of datagrams. */
 int sl_statsd_feed_nopublish(struct sl_statsd_feed *f, const char *buf, size_t len);
+
+/** Publish what sl_statsd_feed_nopublish() produced: the shard rings, or the tap's flush. */
+void sl_statsd_feed_publish(struct sl_statsd_feed *f);
 
 #endif

@@ -123,7 +123,7 @@ static void udp_recvmmsg_loop(struct sl_udp_worker *w)
                 sl_stat_add(&w->truncated, 1);
             sl_statsd_feed_nopublish(&w->feed, iov[i].iov_base, msgs[i].msg_len);
         }
-        sl_producer_publish(w->feed.prod);
+        sl_statsd_feed_publish(&w->feed);
     }
     free(bufs);
 }
@@ -440,6 +440,18 @@ void sl_statsd_server_close(struct sl_statsd_server *srv)
 uint32_t sl_statsd_server_feeds(const struct sl_statsd_server *s)
 {
     return s->nudp + (s->tcp_fd >= 0 ? 1 : 0);
+}
+
+int sl_statsd_server_set_tap(struct sl_statsd_server *s, uint32_t i,
+                             const struct sl_record_tap *tap)
+{
+    if (i < s->nudp)
+        s->udp[i].feed.tap = tap;
+    else if (i == s->nudp && s->tcp_fd >= 0)
+        s->tcp_feed.tap = tap;
+    else
+        return -EINVAL;
+    return 0;
 }
 
 const struct sl_statsd_feed_stats *sl_statsd_server_feed_stats(const struct sl_statsd_server *s,

@@ -68,6 +68,13 @@ void sl_statsd_server_close(struct sl_statsd_server *srv);
 const struct sl_statsd_feed_stats *sl_statsd_server_feed_stats(const struct sl_statsd_server *s,
                                                                uint32_t i, const char **name);
 uint32_t sl_statsd_server_feeds(const struct sl_statsd_server *s);
+/**
+ * Send feeder @i's records (same numbering as sl_statsd_server_feed_stats()) to @tap
+ * instead of the shards. Call before sl_statsd_server_start(). @tap BORROWED; must outlive
+ * the server's threads. @return 0, or -EINVAL when there is no feeder @i.
+ */
+int sl_statsd_server_set_tap(struct sl_statsd_server *s, uint32_t i,
+                             const struct sl_record_tap *tap);
 const struct sl_tcp_stats *sl_statsd_server_tcp_stats(const struct sl_statsd_server *s);
 /** "io_uring" or "recvmmsg": the UDP backend in use. */
 const char *sl_statsd_server_backend(const struct sl_statsd_server *s);

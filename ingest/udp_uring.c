@@ -124,7 +124,7 @@ int sl_udp__uring_loop(struct sl_udp_worker *w)
             returned++;
         }
         /* One publish per batch of datagrams: fewer release stores and wake checks. */
-        sl_producer_publish(w->feed.prod);
+        sl_statsd_feed_publish(&w->feed);
         io_uring_buf_ring_advance(br, (int)returned);
         io_uring_cq_advance(&ring, seen);
         if (rearm)

@@ -18,7 +18,7 @@
 
 enum opt_kind {
     K_STR, K_U32, K_SIZE, K_DURATION, K_BOOL, K_LEVEL, K_BACKEND, K_QUANTILES, K_FSYNC,
-    K_DURATION_OR_ZERO
+    K_DURATION_OR_ZERO, K_KAFKA
 };
 
 struct opt {
@@ -92,6 +92,23 @@ static const struct opt opts[] = {
      K_STR, OFF(dpdk.kernel_iface), sizeof(((struct sl_daemon_cfg *)0)->dpdk.kernel_iface)},
     {"dpdk", "fallback", "dpdk-fallback", "false",
      "on DPDK start-up failure, run on the socket listeners", K_BOOL, OFF(dpdk.fallback), 0},
+    /* [kafka]: parsed by sl_kafka_cfg_set(); kafka.rdkafka.<property> passes through. */
+    {"kafka", "role", "kafka-role", "none", "none, forward or consume", K_KAFKA, OFF(kafka), 0},
+    {"kafka", "brokers", "kafka-brokers", "", "bootstrap servers host:port,...", K_KAFKA,
+     OFF(kafka), 0},
+    {"kafka", "topic", "kafka-topic", "sluice", "topic records go through", K_KAFKA, OFF(kafka),
+     0},
+    {"kafka", "group", "kafka-group", "sluice", "consumer group (consume)", K_KAFKA, OFF(kafka),
+     0},
+    {"kafka", "format", "kafka-format", "auto", "consume: auto, wire or statsd", K_KAFKA,
+     OFF(kafka), 0},
+    {"kafka", "buffer", "kafka-buffer", "64M", "forward: local buffer while brokers are away",
+     K_KAFKA, OFF(kafka), 0},
+    {"kafka", "on_full", "kafka-on-full", "drop", "forward: drop or backpressure", K_KAFKA,
+     OFF(kafka), 0},
+    {"kafka", "batch", "kafka-batch", "64K", "forward: largest message", K_KAFKA, OFF(kafka), 0},
+    {"kafka", "partitions", "kafka-partitions", "0", "forward: partitions (0: ask brokers)",
+     K_KAFKA, OFF(kafka), 0},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -106,6 +123,7 @@ void sl_daemon_cfg_defaults(struct sl_daemon_cfg *cfg)
     sl_store_cfg_defaults(&cfg->store);
     cfg->maintain_interval_ms = 10000;
     sl_dpdk_cfg_defaults(&cfg->dpdk);
+    sl_kafka_cfg_defaults(&cfg->kafka);
 }
 
 static int parse_size(const char *v, uint64_t *out)
@@ -214,6 +232,10 @@ static int apply(struct sl_daemon_cfg *cfg, const struct opt *o, const char *v, 
         cfg->shard.flush = f;
         return 0;
     }
+    case K_KAFKA:
+        if (sl_kafka_cfg_set(&cfg->kafka, o->key, v))
+            goto bad;
+        return 0;
     }
 bad:
     snprintf(err, errlen, "%s.%s (--%s): invalid value \"%s\" (%s; default %s)", o->section,
@@ -224,6 +246,13 @@ bad:
 int sl_daemon_cfg_set(struct sl_daemon_cfg *cfg, const char *section, const char *key,
                       const char *value, char *err, size_t errlen)
 {
+    if (!strcmp(section, "kafka") && !strncmp(key, "rdkafka.", 8)) {
+        if (!sl_kafka_cfg_set(&cfg->kafka, key, value))
+            return 0;
+        snprintf(err, errlen, "kafka.%s: invalid (empty name, too long, or over %d properties)",
+                 key, SL_KAFKA_MAX_PROPS);
+        return -EINVAL;
+    }
     for (size_t i = 0; i < NOPTS; i++)
         if (!strcmp(opts[i].section, section) && !strcmp(opts[i].key, key))
             return apply(cfg, &opts[i], value, err, errlen);
@@ -285,6 +314,8 @@ void sl_daemon_cfg_usage(FILE *out)
         snprintf(key, sizeof key, "[%s] %s", opts[i].section, opts[i].key);
         fprintf(out, "  %-24s %s (default %s) %s\n", flag, opts[i].help, opts[i].def, key);
     }
+    fprintf(out, "  %-24s %s\n", "--set kafka.rdkafka.P=V",
+            "librdkafka property P (security.protocol, sasl.*, ssl.*...) [kafka] rdkafka.P");
     fprintf(out, "  %-24s %s\n  %-24s %s\n", "--help", "print this and exit", "--version",
             "print the version and exit");
 }

@@ -16,6 +16,7 @@
 #include "engine/shard.h"
 #include "ingest/dpdk_server.h"
 #include "ingest/http_server.h"
+#include "ingest/kafka.h"
 #include "ingest/statsd_server.h"
 #include "storage/store.h"
 
@@ -28,6 +29,7 @@ struct sl_daemon_cfg {
     struct sl_store_cfg store; /* .dir points at data_dir */
     int64_t maintain_interval_ms;
     struct sl_dpdk_cfg dpdk; /* [dpdk]: kernel-bypass StatsD ingest, off by default */
+    struct sl_kafka_cfg kafka;
 };
 
 void sl_daemon_cfg_defaults(struct sl_daemon_cfg *cfg);

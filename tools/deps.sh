@@ -9,7 +9,7 @@ profile=${1:-build}   # build | test | bench
 
 pkgs=(build-essential meson ninja-build pkg-config
       libxxhash-dev liblz4-dev liburing-dev libmicrohttpd-dev libinih-dev libpcre2-dev
-      libsnappy-dev libprotobuf-c-dev protobuf-c-compiler curl
+      libsnappy-dev libprotobuf-c-dev protobuf-c-compiler librdkafka-dev curl
       libdpdk-dev libpcap-dev dpdk)
 if [ "$profile" = test ] || [ "$profile" = bench ]; then
     pkgs+=(libcriterion-dev clang libclang-rt-14-dev python3 python3-statsd netcat-openbsd

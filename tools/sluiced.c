@@ -23,6 +23,8 @@
 #include "engine/shard.h"
 #include "ingest/dpdk_server.h"
 #include "ingest/http_server.h"
+#include "ingest/kafka_consume.h"
+#include "ingest/kafka_forward.h"
 #include "ingest/statsd_server.h"
 #include "query/api.h"
 #include "sl_config.h"
@@ -47,6 +49,8 @@ struct daemon {
     pthread_mutex_t maintain_mu;
     pthread_cond_t maintain_cv;
     int stopping;
+    struct sl_kafka_forward *kfwd;  /* kafka.role=forward */
+    struct sl_kafka_consumer *kcon; /* kafka.role=consume */
 };
 
 /* Every flush goes to /metrics and to the store. The store's error is the one reported:
@@ -56,6 +60,9 @@ static int tee_flush(void *ctx, const struct sl_flush_batch *b)
     struct daemon *d = ctx;
     int rc1 = sl_expo_sink_flush(d->expo, b);
     int rc2 = sl_store_sink_flush(&d->store_sink, b);
+    /* A consumer may commit Kafka offsets only once the flush covering them is in the WAL. */
+    if (rc2 == 0 && d->kcon)
+        sl_kafka_consume_mark_durable(d->kcon, b->shard, b->ts_ms);
     return rc2 ? rc2 : rc1;
 }
 
@@ -82,6 +89,93 @@ static void *maintain_main(void *arg)
     }
     pthread_mutex_unlock(&d->maintain_mu);
     return NULL;
+}
+
+/* ---- Kafka wiring: flush sink hook, self-metrics, open/close ------------------------- */
+
+static void kafka_self_metrics(struct daemon *d, struct sl_buf *b)
+{
+    if (d->kfwd) {
+        struct sl_kafka_forward_stats s;
+        sl_kafka_forward_get_stats(d->kfwd, &s);
+        sl_buf_printf(b,
+                      "# TYPE sluice_kafka_forward_records_total counter\n"
+                      "sluice_kafka_forward_records_total{outcome=\"taken\"} %llu\n"
+                      "sluice_kafka_forward_records_total{outcome=\"delivered\"} %llu\n"
+                      "sluice_kafka_forward_records_total{outcome=\"failed\"} %llu\n"
+                      "sluice_kafka_forward_records_total{outcome=\"dropped\"} %llu\n"
+                      "sluice_kafka_forward_records_total{outcome=\"invalid\"} %llu\n"
+                      "# TYPE sluice_kafka_forward_messages_total counter\n"
+                      "sluice_kafka_forward_messages_total %llu\n"
+                      "# TYPE sluice_kafka_forward_bytes_total counter\n"
+                      "sluice_kafka_forward_bytes_total %llu\n"
+                      "# TYPE sluice_kafka_forward_full_waits_total counter\n"
+                      "sluice_kafka_forward_full_waits_total %llu\n"
+                      "# TYPE sluice_kafka_forward_buffered_messages gauge\n"
+                      "sluice_kafka_forward_buffered_messages %llu\n",
+                      (unsigned long long)s.records, (unsigned long long)s.records_delivered,
+                      (unsigned long long)s.records_failed, (unsigned long long)s.records_dropped,
+                      (unsigned long long)s.records_invalid, (unsigned long long)s.messages,
+                      (unsigned long long)s.bytes, (unsigned long long)s.full_waits,
+                      (unsigned long long)s.buffered_messages);
+    }
+    if (d->kcon) {
+        struct sl_kafka_consume_stats s;
+        const struct sl_statsd_feed_stats *f;
+        sl_kafka_consume_get_stats(d->kcon, &s, &f);
+        sl_buf_printf(b,
+                      "# TYPE sluice_kafka_consume_messages_total counter\n"
+                      "sluice_kafka_consume_messages_total{format=\"wire\"} %llu\n"
+                      "sluice_kafka_consume_messages_total{format=\"statsd\"} %llu\n"
+                      "sluice_kafka_consume_messages_total{format=\"bad\"} %llu\n"
+                      "# TYPE sluice_kafka_consume_bytes_total counter\n"
+                      "sluice_kafka_consume_bytes_total %llu\n"
+                      "# TYPE sluice_kafka_consume_records_total counter\n"
+                      "sluice_kafka_consume_records_total{format=\"wire\"} %llu\n"
+                      "sluice_kafka_consume_records_total{format=\"statsd\"} %llu\n"
+                      "# TYPE sluice_kafka_consume_errors_total counter\n"
+                      "sluice_kafka_consume_errors_total %llu\n"
+                      "# TYPE sluice_kafka_consume_ring_waits_total counter\n"
+                      "sluice_kafka_consume_ring_waits_total %llu\n"
+                      "# TYPE sluice_kafka_consume_commits_total counter\n"
+                      "sluice_kafka_consume_commits_total %llu\n"
+                      "# TYPE sluice_kafka_consume_commit_errors_total counter\n"
+                      "sluice_kafka_consume_commit_errors_total %llu\n"
+                      "# TYPE sluice_kafka_consume_rebalances_total counter\n"
+                      "sluice_kafka_consume_rebalances_total %llu\n"
+                      "# TYPE sluice_kafka_consume_revoke_timeouts_total counter\n"
+                      "sluice_kafka_consume_revoke_timeouts_total %llu\n"
+                      "# TYPE sluice_kafka_consume_partitions_assigned gauge\n"
+                      "sluice_kafka_consume_partitions_assigned %llu\n"
+                      "# TYPE sluice_kafka_consume_lag_messages gauge\n"
+                      "sluice_kafka_consume_lag_messages %llu\n"
+                      "# TYPE sluice_kafka_consume_uncommitted_partitions gauge\n"
+                      "sluice_kafka_consume_uncommitted_partitions %llu\n",
+                      (unsigned long long)s.wire_batches, (unsigned long long)s.statsd_values,
+                      (unsigned long long)s.bad_messages, (unsigned long long)s.bytes,
+                      (unsigned long long)s.records, (unsigned long long)sl_stat_get(&f->samples),
+                      (unsigned long long)s.consume_errors, (unsigned long long)s.ring_waits,
+                      (unsigned long long)s.commits, (unsigned long long)s.commit_errors,
+                      (unsigned long long)s.rebalances, (unsigned long long)s.revoke_timeouts,
+                      (unsigned long long)s.assigned, (unsigned long long)s.lag_records,
+                      (unsigned long long)s.uncommitted_partitions);
+    }
+}
+
+/* Open the forwarder (taps on every listener) or the consumer (producer @prod_idx). */
+static int kafka_open(struct daemon *d, uint32_t prod_idx, char *err, size_t errlen)
+{
+    int rc = 0;
+    if (d->cfg.kafka.role == SL_KAFKA_ROLE_FORWARD) {
+        uint32_t n = sl_statsd_server_feeds(d->statsd);
+        if ((rc = sl_kafka_forward_open(&d->cfg.kafka, n, &d->kfwd, err, errlen)))
+            return rc;
+        for (uint32_t i = 0; i < n && !rc; i++)
+            rc = sl_statsd_server_set_tap(d->statsd, i, sl_kafka_forward_tap(d->kfwd, i));
+    } else if (d->cfg.kafka.role == SL_KAFKA_ROLE_CONSUME) {
+        rc = sl_kafka_consume_open(&d->cfg.kafka, d->shards, prod_idx, &d->kcon, err, errlen);
+    }
+    return rc;
 }
 
 static int handle_healthy(void *ctx, const struct sl_http_request *req,
@@ -348,6 +442,7 @@ static void self_metrics(void *ctx, struct sl_buf *b)
     type_line(b, "sluice_build_info", "gauge", "Build information.");
     sl_buf_printf(b, "sluice_build_info{version=\"%s\",udp_backend=\"%s\"} 1\n", SL_VERSION,
                   sl_statsd_server_backend(d->statsd));
+    kafka_self_metrics(d, b);
 }
 
 static void shutdown_daemon(struct daemon *d)
@@ -355,8 +450,11 @@ static void shutdown_daemon(struct daemon *d)
     sl_dpdk_server_stop(d->dpdk);
     if (d->statsd)
         sl_statsd_server_stop(d->statsd);
+    sl_kafka_forward_close(d->kfwd); /* listeners stopped: deliver what they handed off */
+    sl_kafka_consume_stop(d->kcon);  /* nothing more into the rings */
     if (d->shards)
         sl_shardset_stop(d->shards); /* drains rings, final flush into the sinks */
+    sl_kafka_consume_close(d->kcon); /* all flushed: commit, leave the group */
     if (d->maintain_started) {
         pthread_mutex_lock(&d->maintain_mu);
         d->stopping = 1;
@@ -404,6 +502,10 @@ int main(int argc, char **argv)
     struct sl_shard_cfg *sc = &d.cfg.shard;
     sc->nproducers = sl_statsd_server_producers(&d.cfg.statsd) +
                      sl_dpdk_server_producers(&d.cfg.dpdk);
+    uint32_t kafka_prod = sc->nproducers; /* the Kafka consumer's producer, if any */
+    if (d.cfg.kafka.role == SL_KAFKA_ROLE_CONSUME)
+        sc->nproducers++;
+    d.cfg.kafka.flush_interval_ms = sc->flush_interval_ms;
     if ((rc = sl_expo_create(sc->nshards ? sc->nshards : 1, &sc->flush, &d.expo)))
         goto fail_rc;
     sc->sink.flush = tee_flush;
@@ -431,12 +533,14 @@ int main(int argc, char **argv)
         goto fail_rc;
     if ((rc = sl_shard_cfg_check(sc, err, sizeof err)) ||
         (rc = sl_statsd_server_cfg_check(&d.cfg.statsd, err, sizeof err)) ||
-        (rc = sl_dpdk_cfg_check(&d.cfg.dpdk, err, sizeof err)))
+        (rc = sl_dpdk_cfg_check(&d.cfg.dpdk, err, sizeof err)) ||
+        (rc = sl_kafka_cfg_check(&d.cfg.kafka, err, sizeof err)))
         goto fail;
     if ((rc = sl_shardset_create(sc, &d.shards)))
         goto fail_rc;
     if ((rc = sl_statsd_server_open(&d.cfg.statsd, d.shards, 0, &d.statsd, err, sizeof err)) ||
-        (rc = dpdk_open(&d, err, sizeof err)))
+        (rc = dpdk_open(&d, err, sizeof err)) ||
+        (rc = kafka_open(&d, kafka_prod, err, sizeof err)))
         goto fail;
     sl_expo_set_self(d.expo, self_metrics, &d);
 
@@ -459,7 +563,8 @@ int main(int argc, char **argv)
                                   sizeof err)))
         goto fail;
     if ((rc = sl_shardset_start(d.shards)) || (rc = sl_statsd_server_start(d.statsd)) ||
-        (d.dpdk && (rc = sl_dpdk_server_start(d.dpdk))))
+        (d.dpdk && (rc = sl_dpdk_server_start(d.dpdk))) ||
+        (d.kcon && (rc = sl_kafka_consume_start(d.kcon))))
         goto fail_rc;
     if ((rc = -pthread_create(&d.maintain_th, NULL, maintain_main, &d)))
         goto fail_rc;
