@@ -3,6 +3,7 @@
 #include "engine/buf.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -97,23 +98,72 @@ void sl_buf_put_double(struct sl_buf *b, double v)
     }
     /* Go's strconv.FormatFloat(v, 'g', -1, 64), which Prometheus' text format uses: the
      * shortest digits that round-trip, written as %e when the decimal exponent is < -4 or
-     * >= 6 (Go fixes that threshold at 6 in shortest mode), else as plain decimals. */
-    char tmp[40];
-    int prec = 1;
-    for (; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
-        if (strtod(tmp, NULL) == v)
-            break;
-    }
-    const char *e = strchr(tmp, 'e');
-    int exp = e ? atoi(e + 1) : 0;
-    if (exp < -4 || exp >= 6) {
-        sl_buf_puts(b, tmp);
+     * >= 6 (Go fixes that threshold at 6 in shortest mode, so 1e6 prints "1e+06").
+     *
+     * Cost matters here (every series at every flush): whole numbers below 1e6 print as
+     * integers directly; otherwise %.15e is tried first, since any value whose shortest
+     * form has <= 15 digits comes out of a 15-digit rounding exactly (the rounding error,
+     * at most half an ulp, is far below half a unit of the 15th digit); then 16, then 17,
+     * which always round-trips. Trailing zeros of the mantissa are the digits not needed. */
+    if (v == (double)(int64_t)v && fabs(v) < 1e6 && !(v == 0 && signbit(v))) {
+        char tmp[24];
+        int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
+        sl_buf_append(b, tmp, (size_t)n);
         return;
     }
-    int decimals = prec - 1 - exp;
-    snprintf(tmp, sizeof tmp, "%.*f", decimals > 0 ? decimals : 0, v);
-    sl_buf_puts(b, tmp);
+    char m[40];
+    /* Subnormals carry fewer significant bits, so the 15-digit shortcut does not hold for
+     * them: search from one digit up (rare values; correctness over speed). */
+    for (int prec = fabs(v) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
+        snprintf(m, sizeof m, "%.*e", prec - 1, v);
+        if (prec == 17 || strtod(m, NULL) == v)
+            break;
+    }
+    /* m = [-]d.ddddde[+-]XX: collect the significant digits and the exponent. */
+    const char *p = m;
+    int neg = 0;
+    if (*p == '-') {
+        neg = 1;
+        p++;
+    }
+    char dig[20];
+    int nd = 0;
+    for (; *p && *p != 'e'; p++)
+        if (*p >= '0' && *p <= '9')
+            dig[nd++] = *p;
+    int exp = atoi(p + 1);
+    while (nd > 1 && dig[nd - 1] == '0')
+        nd--;
+    char out[48];
+    int o = 0;
+    if (neg)
+        out[o++] = '-';
+    if (exp < -4 || exp >= 6) {
+        out[o++] = dig[0];
+        if (nd > 1) {
+            out[o++] = '.';
+            for (int i = 1; i < nd; i++)
+                out[o++] = dig[i];
+        }
+        o += snprintf(out + o, sizeof out - (size_t)o, "e%c%02d", exp < 0 ? '-' : '+',
+                      exp < 0 ? -exp : exp);
+    } else if (exp < 0) {
+        out[o++] = '0';
+        out[o++] = '.';
+        for (int i = -1; i > exp; i--)
+            out[o++] = '0';
+        for (int i = 0; i < nd; i++)
+            out[o++] = dig[i];
+    } else {
+        for (int i = 0; i <= exp; i++)
+            out[o++] = i < nd ? dig[i] : '0';
+        if (nd > exp + 1) {
+            out[o++] = '.';
+            for (int i = exp + 1; i < nd; i++)
+                out[o++] = dig[i];
+        }
+    }
+    sl_buf_append(b, out, (size_t)o);
 }
 
 void sl_buf_reset(struct sl_buf *b)
