@@ -59,6 +59,12 @@ void sl_ring_destroy(struct sl_ring *r);
 void *sl_ring_sp_alloc(struct sl_ring *r, uint32_t len);
 /** Producer: make every message alloc()ed since the last publish visible. */
 void sl_ring_sp_publish(struct sl_ring *r);
+/** Producer: bytes published or allocated and not yet released by the consumer, as last
+ *  seen (an upper bound; the consumer may have freed more). No shared-memory access. */
+static inline uint32_t sl_ring_sp_used(const struct sl_ring *r)
+{
+    return r->_prod_tail - r->_prod_head_cache;
+}
 /** Producer: bytes currently free (a lower bound; the consumer may free more). */
 uint32_t sl_ring_sp_free(struct sl_ring *r);
 

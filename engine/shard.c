@@ -5,9 +5,16 @@
  * futex when there is nothing to do.
  *
  * Sleeping without losing a wake-up is a Dekker pair:
- *   shard:    sleeping = 1; fence(seq_cst); look at every ring's tail; futex_wait(sleeping, 1)
- *   producer: publish tails;  fence(seq_cst); if (sleeping) futex_wake
- * Either the shard sees the new tail, or the producer sees sleeping == 1 and wakes it.
+ *   shard:    sleeping = mode; fence(seq_cst); look at every ring's tail; futex_wait(mode)
+ *   producer: publish tails;  fence(seq_cst); if (sleeping) maybe futex_wake
+ * Either the shard sees the new tail, or the producer sees sleeping != 0.
+ *
+ * Two sleep modes, because a wake-up costs a few microseconds of syscalls and context
+ * switches on both sides, which at one datagram per wake-up is more than parsing its lines:
+ *   SLEEP_LIGHT (data arrived within the last ~100 ms): the shard naps at most NAP_MS and
+ *     producers wake it only once a ring is WAKE_FILL full; a record waits <= NAP_MS.
+ *   SLEEP_DEEP (idle for longer): every publish wakes the shard, and it sleeps until the
+ *     next flush, so an idle daemon does not tick.
  * The producer pays one fence per burst (per datagram), not per record.
  */
 #include "engine/shard.h"
@@ -59,6 +66,11 @@ struct sl_shardset {
     struct sl_ring **rings;        /* OWNED; [producer * nshards + shard] */
     _Atomic int running;
 };
+
+#define SLEEP_LIGHT 1
+#define SLEEP_DEEP 2
+#define NAP_MS 2
+#define LIGHT_NAPS 50 /* naps without data before sleeping deep: ~100 ms */
 
 static long futex(_Atomic int *addr, int op, int val, const struct timespec *ts)
 {
@@ -340,6 +352,7 @@ static void *shard_main(void *arg)
     struct sl_shardset *set = sh->set;
     int64_t interval = set->cfg.flush_interval_ms;
     int64_t next_flush = sl_clock_next_boundary(sl_clock_wall_ms(), interval);
+    int naps = LIGHT_NAPS; /* start deep: nothing has arrived yet */
     for (;;) {
         uint32_t n = shard_drain(sh);
         int64_t now = sl_clock_wall_ms();
@@ -347,24 +360,31 @@ static void *shard_main(void *arg)
             shard_flush(sh, next_flush);
             next_flush = sl_clock_next_boundary(now, interval);
         }
-        if (n)
+        if (n) {
+            naps = 0;
             continue;
+        }
         /* Relaxed: running only goes 1 -> 0, and the futex wake after it is the fence. */
         if (!atomic_load_explicit(&set->running, memory_order_relaxed)) {
             if (shard_drain(sh) == 0)
                 break;
             continue;
         }
-        atomic_store_explicit(&sh->sleeping, 1, memory_order_seq_cst);
+        int mode = naps < LIGHT_NAPS ? SLEEP_LIGHT : SLEEP_DEEP;
+        atomic_store_explicit(&sh->sleeping, mode, memory_order_seq_cst);
         atomic_thread_fence(memory_order_seq_cst);
         if (rings_empty(sh) && atomic_load_explicit(&set->running, memory_order_relaxed)) {
             int64_t wait_ms = next_flush - sl_clock_wall_ms();
+            if (mode == SLEEP_LIGHT && wait_ms > NAP_MS)
+                wait_ms = NAP_MS;
             if (wait_ms > 0) {
                 struct timespec ts = {wait_ms / 1000, (wait_ms % 1000) * 1000000};
-                futex(&sh->sleeping, FUTEX_WAIT_PRIVATE, 1, &ts);
+                futex(&sh->sleeping, FUTEX_WAIT_PRIVATE, mode, &ts);
             }
         }
         atomic_store_explicit(&sh->sleeping, 0, memory_order_relaxed);
+        if (naps < LIGHT_NAPS)
+            naps++;
     }
     /* Shutdown: everything accepted is in the table; flush it stamped with now. */
     shard_flush(sh, sl_clock_wall_ms());
@@ -522,8 +542,10 @@ void sl_producer_publish(struct sl_producer *p)
         uint32_t s = p->dirty[i];
         struct sl_shard *sh = &p->set->shards[s];
         /* Relaxed load is enough after the seq_cst fence above. */
-        if (atomic_load_explicit(&sh->sleeping, memory_order_relaxed) &&
-            atomic_exchange_explicit(&sh->sleeping, 0, memory_order_relaxed) == 1)
+        int mode = atomic_load_explicit(&sh->sleeping, memory_order_relaxed);
+        if (mode == SLEEP_LIGHT && sl_ring_sp_used(p->out[s]) < p->set->cfg.ring_bytes / 8)
+            mode = 0; /* napping: it will look within NAP_MS anyway */
+        if (mode && atomic_exchange_explicit(&sh->sleeping, 0, memory_order_relaxed) != 0)
             /* Clearing the word first makes a wake that lands before the shard's
              * futex_wait() still count: the wait sees 0 and returns at once. */
             futex(&sh->sleeping, FUTEX_WAKE_PRIVATE, 1, NULL);

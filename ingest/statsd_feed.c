@@ -52,7 +52,7 @@ static void *record_alloc(struct sl_statsd_feed *f, union tap_slot *slot, uint64
     /* Stream listener: publish what we have so the shard can drain, then wait for room. */
     sl_producer_publish(f->prod);
     sl_stat_add(&f->stats->ring_waits, 1);
-    if (sl_producer_wait_room(f->prod, len, 5000)) {
+    if (sl_producer_wait_room(f->prod, len, f->max_wait_ms ? f->max_wait_ms : 5000)) {
         *gave_up = 1;
         return NULL;
     }

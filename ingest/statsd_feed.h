@@ -59,6 +59,9 @@ struct sl_statsd_feed {
     struct sl_statsd_feed_stats *stats; /* BORROWED; written only by this feeder's thread */
     const char *listener;               /* name for logs: "udp", "tcp", "dpdk", "kafka" */
     int block_when_full;                /* 1: wait for ring room (streams), 0: drop + count */
+    int max_wait_ms;                    /* with block_when_full: longest wait before giving up
+                                           (0 = 5000). UDP waits a little so the socket
+                                           buffer, not a ring, absorbs a burst */
     uint32_t max_line;                  /* longer lines are refused as too_long; 0 = no limit */
     const struct sl_record_tap *tap;    /* BORROWED; NULL: records go to the shards */
     int64_t _now_ms;                    /* private: receive time of the buffer being fed */

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <linux/sock_diag.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -352,7 +353,11 @@ int sl_statsd_server_open(const struct sl_statsd_server_cfg *cfg, struct sl_shar
         w->feed.prod = sl_shardset_producer(set, first_producer + i);
         w->feed.stats = &w->stats;
         w->feed.listener = use_uring ? "udp-io_uring" : "udp-recvmmsg";
-        w->feed.block_when_full = 0;
+        /* A full ring pauses reading for up to 20 ms: the datagrams wait in the (32 MiB)
+         * socket buffer instead of being read and dropped. Past that the shard is truly
+         * behind; what then overflows is counted (ring drops here, socket drops below). */
+        w->feed.block_when_full = 1;
+        w->feed.max_wait_ms = 20;
         w->use_uring = use_uring;
         if (!w->feed.prod) {
             snprintf(err, errlen, "internal: no producer %u for udp thread", first_producer + i);
@@ -473,6 +478,17 @@ const struct sl_tcp_stats *sl_statsd_server_tcp_stats(const struct sl_statsd_ser
 const char *sl_statsd_server_backend(const struct sl_statsd_server *s)
 {
     return s->backend;
+}
+
+uint64_t sl_statsd_server_udp_socket_drops(const struct sl_statsd_server *s, uint32_t i)
+{
+    if (i >= s->nudp || s->udp[i].fd < 0)
+        return 0;
+    uint32_t mem[SK_MEMINFO_VARS];
+    socklen_t len = sizeof mem;
+    if (getsockopt(s->udp[i].fd, SOL_SOCKET, SO_MEMINFO, mem, &len) || len < sizeof mem)
+        return 0;
+    return mem[SK_MEMINFO_DROPS];
 }
 
 int sl_statsd_server_port(const struct sl_statsd_server *s)

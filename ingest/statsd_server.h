@@ -78,6 +78,9 @@ int sl_statsd_server_set_tap(struct sl_statsd_server *s, uint32_t i,
 const struct sl_tcp_stats *sl_statsd_server_tcp_stats(const struct sl_statsd_server *s);
 /** "io_uring" or "recvmmsg": the UDP backend in use. */
 const char *sl_statsd_server_backend(const struct sl_statsd_server *s);
+/** Datagrams the kernel dropped on UDP thread @i's socket (receive buffer full), read from
+ *  SO_MEMINFO. Thread: any. */
+uint64_t sl_statsd_server_udp_socket_drops(const struct sl_statsd_server *s, uint32_t i);
 /** The bound UDP/TCP port (useful when configured with port 0). */
 int sl_statsd_server_port(const struct sl_statsd_server *s);
 

@@ -372,6 +372,17 @@ static void self_metrics(void *ctx, struct sl_buf *b)
                         sl_stat_get(&st->malformed[r]));
         }
     }
+    type_line(b, "sluice_statsd_udp_socket_drops_total", "counter",
+              "Datagrams the kernel dropped because a UDP socket's receive buffer was full.");
+    for (uint32_t i = 0; i < nf; i++) {
+        const char *kind;
+        sl_statsd_server_feed_stats(d->statsd, i, &kind);
+        if (strcmp(kind, "udp"))
+            continue;
+        snprintf(lbl, sizeof lbl, "thread=\"%u\"", i);
+        put_counter(b, "sluice_statsd_udp_socket_drops_total", lbl,
+                    sl_statsd_server_udp_socket_drops(d->statsd, i));
+    }
     const struct sl_tcp_stats *ts = sl_statsd_server_tcp_stats(d->statsd);
     type_line(b, "sluice_tcp_connections_accepted_total", "counter", "TCP connections accepted.");
     put_counter(b, "sluice_tcp_connections_accepted_total", NULL, sl_stat_get(&ts->accepted));

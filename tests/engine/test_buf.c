@@ -9,7 +9,7 @@
 
 #include "engine/buf.h"
 
-TestSuite(buf, .timeout = 5);
+TestSuite(buf, .timeout = 30);
 
 struct fmt_case {
     double v;
@@ -67,7 +67,7 @@ Test(buf, printf_longer_than_stack_buffer_is_complete)
 Test(buf, put_double_equals_bruteforce_shortest_on_random_values)
 {
     uint64_t x = 88172645463325252ull;
-    for (int i = 0; i < 200000; i++) {
+    for (int i = 0; i < 50000; i++) {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;

@@ -93,6 +93,7 @@ def test_malformed_lines_counted_and_rest_of_datagram_kept():
         reasons = {k.split('reason="')[1].split('"')[0]: v for k, v in bad.items()}
         assert reasons == {"no_value": 1, "bad_type": 1, "empty_name": 1, "bad_rate": 1}, reasons
         assert "rate_total" not in m
+        assert m['sluice_statsd_udp_socket_drops_total{thread="0"}'] == 0
 
 
 def test_tcp_garbage_connection_closed_others_unaffected():
