@@ -78,6 +78,7 @@ def scenario_e2e():
                    + "kt.temp:20|g\nkt.temp:+5|g\nkt.temp:-3|g\n"
                    + "kt.users:alice|s\nkt.users:bob|s\nkt.users:alice|s\n"
                    + "kt.lat:10|ms\nkt.lat:20|ms\nkt.lat:30:40|ms|#route:/api,env:prod\n")
+        f.send_udp("kt.udp:2|c\nkt.udp:3|c")  # UDP listener threads forward too
         mc.produce("kt.raw:7|c\nkt.raw:3|c|#src:plain")
         mc.produce("kt.raw:5|c")
         wait_until(expect_counters([c], "a", 50, 20), "50 counters at 20", 30)
@@ -86,11 +87,11 @@ def scenario_e2e():
             m = c.metrics()
             want = {"kt_rate_total": 20, "kt_temp": 22, "kt_users": 2, "kt_lat_count": 2,
                     "kt_lat_sum": 30, 'kt_raw_total{src="plain"}': 3, "kt_raw_total": 12,
-                    'kt_lat_count{env="prod",route="/api"}': 2}
+                    'kt_lat_count{env="prod",route="/api"}': 2, "kt_udp_total": 5}
             got = {k: m.get(k) for k in want}
             return True if got == want else got
         wait_until(rest, "exact gauge/set/timer/rate/plain-StatsD values", 20)
-        wait_until(lambda: (lambda s: s["delivered"] == s["taken"] == 1000 + 10 + 3 + 3 + 4
+        wait_until(lambda: (lambda s: s["delivered"] == s["taken"] == 1000 + 10 + 3 + 3 + 4 + 2
                             or s)(fwd_stats(f)), "every forwarded record acknowledged", 10)
         s = fwd_stats(f)
         assert s["failed"] == s["dropped"] == s["invalid"] == 0, s
