@@ -339,10 +339,18 @@ static void handle(struct sl_kafka_consumer *kc, const rd_kafka_message_t *m)
             sl_stat_add(&kc->wire_batches, 1);
             sl_stat_add(&kc->records, (uint64_t)rc);
         }
-    } else if (kc->cfg.format == SL_KAFKA_FMT_STATSD || !sl_wire_is_batch(m->payload, m->len)) {
+    } else {
         sl_stat_add(&kc->statsd_values, 1);
-        while (sl_statsd_feed(&kc->feed, m->payload, m->len) == -EAGAIN)
-            ; /* unreachable in practice: feed's 5 s wait; shards outlive us */
+        /* The feeder waits up to 5 s per record for ring room. Feeding the value again after
+         * a timeout would re-apply the lines it had already accepted, so a stall that long
+         * loses the rest of this value instead, counted and logged. */
+        if (sl_statsd_feed(&kc->feed, m->payload, m->len) == -EAGAIN) {
+            sl_stat_add(&kc->consume_errors, 1);
+            sl_log_every(&err_log, 1000, SL_LOG_ERROR,
+                         "kafka=consume event=shards_stalled partition=%d offset=%lld "
+                         "note=\"rest of the StatsD value dropped\"",
+                         (int)m->partition, (long long)m->offset);
+        }
     }
     int32_t p = m->partition;
     if (p >= 0 && p < SL_KAFKA_CONSUME_MAX_PARTITIONS) {

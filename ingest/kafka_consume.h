@@ -64,7 +64,7 @@ struct sl_kafka_consume_stats {
     uint64_t statsd_values;  /* values fed as StatsD lines */
     uint64_t records;        /* wire records handed to the shards */
     uint64_t bad_messages;   /* values refused: corrupt/unknown-version batch, wrong format */
-    uint64_t consume_errors; /* errors reported by the consumer (not EOF) */
+    uint64_t consume_errors; /* consumer errors (not EOF); StatsD values cut by a 5 s stall */
     uint64_t ring_waits;     /* times the consumer waited for shard ring room */
     uint64_t commits;        /* offset commits requested */
     uint64_t commit_errors;

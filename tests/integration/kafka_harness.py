@@ -33,6 +33,15 @@ class MockCluster:
         if reply != "ok":
             raise AssertionError(f"mock cluster: {text!r} -> {reply!r}")
 
+    def committed(self, group):
+        """{partition: committed offset} of @group (negative: none)."""
+        self.proc.stdin.write(f"committed {group}\n")
+        self.proc.stdin.flush()
+        reply = self.proc.stdout.readline().split()
+        if not reply or reply[0] != "ok":
+            raise AssertionError(f"mock cluster: committed {group} -> {reply!r}")
+        return {int(p): int(o) for p, o in (x.split(":") for x in reply[1:])}
+
     def produce(self, value, partition=-1):
         self.cmd(f"produce {partition} " + value.replace("\n", "\\n"))
 

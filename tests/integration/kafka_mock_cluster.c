@@ -14,6 +14,8 @@
  *   produce <partition|-1> <text>      produce <text> as one message value ("\n" in text
  *                                      becomes a newline; -1 lets librdkafka pick)
  *   flush                              wait (up to 30 s) until every produce is acknowledged
+ *   committed <group>                  answer "ok <partition>:<offset> ..." with the group's
+ *                                      committed offsets (-1001: none), read without joining
  *   quit                               (or end of input) shut down
  * The process never outlives its test: end of stdin stops it.
  */
@@ -56,6 +58,37 @@ static int cmd_produce(const char *topic, char *args)
     return e ? -1 : 0;
 }
 
+static const char *boot;
+static int npartitions;
+
+/* Print the group's committed offsets. A consumer handle that never subscribes only sends
+ * OffsetFetch: it does not join the group, so it triggers no rebalance. */
+static int cmd_committed(const char *topic, const char *group)
+{
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", boot, err, sizeof err) ||
+        rd_kafka_conf_set(conf, "group.id", group, err, sizeof err)) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    if (!c) return -1;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(npartitions);
+    for (int p = 0; p < npartitions; p++)
+        rd_kafka_topic_partition_list_add(l, topic, p);
+    rd_kafka_resp_err_t e = rd_kafka_committed(c, l, 10000);
+    if (!e) {
+        printf("ok");
+        for (int i = 0; i < l->cnt; i++)
+            printf(" %d:%lld", (int)l->elems[i].partition, (long long)l->elems[i].offset);
+        printf("\n");
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(c);
+    return e ? -1 : 1; /* 1: reply already printed */
+}
+
 int main(int argc, char **argv)
 {
     int nbrokers = 3, partitions = 6;
@@ -90,7 +123,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "topic create: %s\n", rd_kafka_err2str(e));
         return 1;
     }
-    const char *boot = rd_kafka_mock_cluster_bootstraps(mc);
+    boot = rd_kafka_mock_cluster_bootstraps(mc);
+    npartitions = partitions;
     conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "bootstrap.servers", boot, err, sizeof err) ||
         rd_kafka_conf_set(conf, "linger.ms", "1", err, sizeof err) ||
@@ -117,8 +151,14 @@ int main(int argc, char **argv)
             rc = cmd_produce(topic, line + 8);
         else if (!strcmp(line, "flush"))
             rc = rd_kafka_flush(client, 30000) ? -1 : 0;
+        else if (!strncmp(line, "committed ", 10))
+            rc = cmd_committed(topic, line + 10);
         else
             rc = -2;
+        if (rc == 1) {
+            fflush(stdout);
+            continue;
+        }
         printf(rc == 0 ? "ok\n" : rc == -2 ? "error unknown command\n" : "error failed\n");
         fflush(stdout);
     }

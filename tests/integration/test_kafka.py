@@ -8,8 +8,10 @@
                   with a counter, and what was delivered is exactly what is counted;
                   with on_full=backpressure the listener waits instead and nothing is lost.
   rebalance       a second consumer joins mid-stream, then the first is killed with
-                  kill -9: after each rebalance every record is counted exactly once
-                  across the nodes.
+                  kill -9 once idle, then a third joins and the second is killed with
+                  kill -9 mid-stream: after each rebalance every record is counted exactly
+                  once across the nodes (for the mid-stream kill: the survivor counts exactly
+                  the records after the victim's last commit, read from the group).
 
 usage: test_kafka.py SCENARIO SLUICED KAFKA_MOCK_CLUSTER
 """
@@ -78,6 +80,7 @@ def scenario_e2e():
                    + "kt.temp:20|g\nkt.temp:+5|g\nkt.temp:-3|g\n"
                    + "kt.users:alice|s\nkt.users:bob|s\nkt.users:alice|s\n"
                    + "kt.lat:10|ms\nkt.lat:20|ms\nkt.lat:30:40|ms|#route:/api,env:prod\n")
+        f.send_udp("kt.udp:2|c\nkt.udp:3|c")  # UDP listener threads forward too
         mc.produce("kt.raw:7|c\nkt.raw:3|c|#src:plain")
         mc.produce("kt.raw:5|c")
         wait_until(expect_counters([c], "a", 50, 20), "50 counters at 20", 30)
@@ -86,11 +89,11 @@ def scenario_e2e():
             m = c.metrics()
             want = {"kt_rate_total": 20, "kt_temp": 22, "kt_users": 2, "kt_lat_count": 2,
                     "kt_lat_sum": 30, 'kt_raw_total{src="plain"}': 3, "kt_raw_total": 12,
-                    'kt_lat_count{env="prod",route="/api"}': 2}
+                    'kt_lat_count{env="prod",route="/api"}': 2, "kt_udp_total": 5}
             got = {k: m.get(k) for k in want}
             return True if got == want else got
         wait_until(rest, "exact gauge/set/timer/rate/plain-StatsD values", 20)
-        wait_until(lambda: (lambda s: s["delivered"] == s["taken"] == 1000 + 10 + 3 + 3 + 4
+        wait_until(lambda: (lambda s: s["delivered"] == s["taken"] == 1000 + 10 + 3 + 3 + 4 + 2
                             or s)(fwd_stats(f)), "every forwarded record acknowledged", 10)
         s = fwd_stats(f)
         assert s["failed"] == s["dropped"] == s["invalid"] == 0, s
@@ -172,7 +175,7 @@ def scenario_backpressure():
 def scenario_rebalance():
     with MockCluster(MOCK, partitions=6) as mc, forwarder(SLUICED, mc) as f:
         c1 = consumer(SLUICED, mc).start()
-        c2 = None
+        c2 = c3 = None
         try:
             # Phase 1: a second node joins while records flow.
             stop = threading.Event()
@@ -217,8 +220,54 @@ def scenario_rebalance():
                 return True if len(t) == 40 and not bad else f"{len(t)} series; wrong {bad}"
             wait_until(exact, "every record counted once after kill -9", 60)
             assert c2.metrics()["sluice_kafka_consume_partitions_assigned"] == 6
+
+            # Phase 3: kill -9 mid-stream, with records the victim has counted but not yet
+            # committed. One series per partition (plain StatsD values produced straight to
+            # a partition), so per-partition offsets translate into counts.
+            wait_until(lambda: (lambda m: m["sluice_kafka_consume_uncommitted_partitions"] == 0
+                                and m["sluice_kafka_consume_lag_messages"] == 0
+                                or "busy")(c2.metrics()), "node 2 idle and committed", 20)
+            start = mc.committed("sluice")  # offsets where the per-partition series begin
+            c3 = consumer(SLUICED, mc).start()
+            wait_until(lambda: (c2.metrics()["sluice_kafka_consume_partitions_assigned"]
+                                + c3.metrics()["sluice_kafka_consume_partitions_assigned"] == 6
+                                and c3.metrics()["sluice_kafka_consume_partitions_assigned"] > 0)
+                       or "rebalancing", "node 3 sharing the partitions", 30)
+            sent_p = [0] * 6
+
+            def pump_partitions(seconds):
+                end = time.time() + seconds
+                while time.time() < end:
+                    for p in range(6):
+                        mc.produce(f"kt.k.{p}:1|c", partition=p)
+                        sent_p[p] += 1
+                    time.sleep(0.02)
+            pump_partitions(3)
+            own2 = {int(k[len("kt_k_"):].split("_")[0]) for k in c2.metrics() if k.startswith("kt_k_")}
+            own3 = {int(k[len("kt_k_"):].split("_")[0]) for k in c3.metrics() if k.startswith("kt_k_")}
+            assert own2 and own3 and not own2 & own3 and own2 | own3 == set(range(6)), (own2, own3)
+            unc = c2.metrics()["sluice_kafka_consume_uncommitted_partitions"]
+            c2.proc.send_signal(signal.SIGKILL)
+            c2.proc.wait(timeout=10)
+            killed = mc.committed("sluice")  # what the dead node had made durable
+            pump_partitions(2)
+            mc.cmd("flush")
+            want = {}
+            for p in range(6):
+                done_by_victim = killed[p] - start[p] if p in own2 else 0
+                want[f"kt_k_{p}_total"] = sent_p[p] - done_by_victim
+
+            def exact3():
+                m = c3.metrics()
+                got = {k: m.get(k) for k in want}
+                return True if got == want else f"got {got} want {want}"
+            wait_until(exact3, "node 3 counts exactly what the killed node had not committed", 60)
+            print(f"     kill -9 mid-stream: victim had {int(unc)} partitions with uncommitted "
+                  f"records and had committed {sum(killed[p] - start[p] for p in own2)} of the "
+                  f"{sum(sent_p[p] for p in own2)} messages sent to its partitions; the "
+                  f"survivor counted the rest")
         finally:
-            for n in (c1, c2):
+            for n in (c1, c2, c3):
                 if n:
                     n.stop()
                     n.tmp.cleanup()
