@@ -12,8 +12,9 @@
  * directory, which sl_store_open() deletes.
  *
  * Reading: sl_block_open() mmaps the file and verifies the header, the table of contents and
- * every section checksum before returning, so later reads trust offsets only after bounds
- * checks and never fault on a bad checksum mid-query.
+ * every section checksum before returning, then inflates the two LZ4-packed index sections
+ * (series, postings) into memory; chunks are read straight from the mapping. Later reads
+ * trust offsets only after bounds checks and never fault on a bad checksum mid-query.
  *
  * Thread: a writer belongs to one thread. An open block is immutable: any thread may read it
  * concurrently; sl_block_close() only after every reader is done (the store refcounts).

@@ -7,11 +7,12 @@
  * window refilled 8 bytes at a time when the input allows it (the common case), one byte at a
  * time near the end, so decoding never reads outside the input slice.
  *
- * Rice parameters: a histogram of residual bit lengths gives the candidates (from two below
- * the 10th percentile to the 90th), each sized exactly. Guessing k from the mean residual
- * instead cost 6% on the float benchmark set (6.71 vs 6.31 bytes/sample), because the few huge
- * deltas of a walk near zero drag the mean up; a full search over all 64 values of k found
- * nothing better than the percentile window.
+ * Rice parameters: one pass per difference order builds a histogram of the residuals' bit
+ * lengths (split by the next bit); every k is sized from it, the best order wins, and its k
+ * and the two neighbours are then sized exactly. Guessing k from the mean residual instead
+ * cost 6% on the float benchmark set (6.71 vs 6.31 bytes/sample), because the few huge deltas
+ * of a walk near zero drag the mean up; sizing candidate k exactly for every order made
+ * encoding the bulk of the cost of writing blocks (58% of bench_storage_rw's total).
  */
 #include "storage/codec.h"
 
@@ -198,39 +199,56 @@ int sl_codec_ints_encode(const int64_t *v, size_t n, uint8_t *out, size_t cap)
         return -EINVAL;
     unsigned best_order = 0, best_k = 0;
     uint64_t best_bits = UINT64_MAX;
+    uint64_t best_est = UINT64_MAX;
     for (unsigned order = 0; order <= 2 && order <= n; order++) {
         uint64_t hdr = order * 8 * 5; /* rough varint cost of the prefix values */
-        size_t hist[65] = {0}, m = n - order;
+        /* histogram by bit length and the bit below the leading one */
+        size_t hist[65][2] = {{0}}, m = n - order;
         for (size_t i = order; i < n; i++) {
             uint64_t z = resid(v, i, order);
-            hist[z ? 64 - __builtin_clzll(z) : 0]++;
+            unsigned bl = z ? 64 - (unsigned)__builtin_clzll(z) : 0;
+            hist[bl][bl >= 2 ? (z >> (bl - 2)) & 1 : 0]++;
         }
-        if (hist[0] == m) {
-            if (hdr < best_bits) {
-                best_bits = hdr;
+        if (hist[0][0] == m) {
+            if (hdr < best_est) {
+                best_est = hdr;
                 best_order = order;
                 best_k = K_ALLZERO;
             }
             continue;
         }
-        /* Candidate k: the residual bit lengths between the 10th and 90th percentile. */
-        unsigned lo = 0, hi = 0;
-        size_t acc = 0;
-        for (unsigned b = 0; b <= 64; b++) {
-            acc += hist[b];
-            if (acc * 10 < m)
-                lo = b + 1;
-            if (acc * 10 < m * 9)
-                hi = b + 1;
-        }
-        lo = lo >= 2 ? lo - 2 : 0;
-        if (hi > 63)
-            hi = 63;
-        for (unsigned k = lo; k <= hi; k++) {
-            uint64_t b = hdr + ints_cost(v, n, order, k);
-            if (b < best_bits) {
-                best_bits = b;
+        /* estimated size for every useful k from a representative of each non-empty bucket */
+        uint64_t rep[130], cnt[130];
+        unsigned nb = 0, maxbl = 0;
+        for (unsigned bl = 0; bl <= 64; bl++)
+            for (unsigned h = 0; h < 2; h++) {
+                if (!hist[bl][h])
+                    continue;
+                rep[nb] = bl == 0   ? 0
+                          : bl == 1 ? 1
+                          : bl == 2 ? 2 + h
+                                    : (1ULL << (bl - 1)) | ((uint64_t)h << (bl - 2)) | (1ULL << (bl - 3));
+                cnt[nb++] = hist[bl][h];
+                maxbl = bl;
+            }
+        for (unsigned k = 0; k < 64 && k <= maxbl; k++) {
+            uint64_t est = hdr;
+            for (unsigned j = 0; j < nb; j++)
+                est += cnt[j] * rice_bits(rep[j], k);
+            if (est < best_est) {
+                best_est = est;
                 best_order = order;
+                best_k = k;
+            }
+        }
+    }
+    if (best_k != K_ALLZERO) {
+        /* the estimate picks the order; size the neighbours of its k exactly */
+        unsigned k0 = best_k;
+        for (unsigned k = k0 ? k0 - 1 : 0; k <= k0 + 1 && k < 64; k++) {
+            uint64_t bits = best_order * 8 * 5 + ints_cost(v, n, best_order, k);
+            if (bits < best_bits) {
+                best_bits = bits;
                 best_k = k;
             }
         }
@@ -589,17 +607,23 @@ int sl_codec_vals_encode(const double *v, size_t n, int force, uint8_t *out, siz
         used = (enum sl_venc)force;
         rc = vals_encode_as(v, n, used, out, cap, tmp);
     } else {
-        /* Cheapest first: a constant column cannot be beaten. Otherwise encode into @out
-         * and keep the smallest of the remaining schemes by re-encoding the winner. */
+        /* Cheapest first: a constant column cannot be beaten. Otherwise the smallest of the
+         * remaining schemes wins. */
         used = SL_VENC_CONST;
         rc = vals_encode_as(v, n, SL_VENC_CONST, out, cap, tmp);
         if (rc == -EINVAL) {
-            int best = -1;
+            /* Encode each candidate into whichever of @out and @alt does not hold the best so
+             * far, instead of re-encoding the winner at the end. */
+            uint8_t *alt = malloc(cap), *bufs[2] = {out, alt};
+            int best = -1, in = 0;
             enum sl_venc bs = SL_VENC_RAW;
             static const enum sl_venc order[] = {SL_VENC_DEC, SL_VENC_FDELTA, SL_VENC_XOR,
                                                  SL_VENC_RAW};
-            for (size_t j = 0; j < sizeof order / sizeof order[0]; j++) {
-                int r = vals_encode_as(v, n, order[j], out, cap, tmp);
+            if (!alt)
+                best = -ENOMEM;
+            for (size_t j = 0; alt && j < sizeof order / sizeof order[0]; j++) {
+                int slot = best > 0 ? 1 - in : in;
+                int r = vals_encode_as(v, n, order[j], bufs[slot], cap, tmp);
                 if (r == -ENOMEM) {
                     best = r;
                     break;
@@ -607,10 +631,12 @@ int sl_codec_vals_encode(const double *v, size_t n, int force, uint8_t *out, siz
                 if (r > 0 && (best < 0 || r < best)) {
                     best = r;
                     bs = order[j];
+                    in = slot;
                 }
             }
-            if (best > 0)
-                best = vals_encode_as(v, n, bs, out, cap, tmp);
+            if (best > 0 && in == 1)
+                memcpy(out, alt, (size_t)best);
+            free(alt);
             rc = best;
             used = bs;
         }
@@ -750,7 +776,9 @@ int sl_codec_chunk_encode(const int64_t *ts, const double *const *cols, unsigned
                      : LZ4_compress_default((const char *)raw, z, (int)o, bnd);
         uint8_t lh[10];
         size_t lhl = sl_varint_put(lh, o);
-        if (zl > 0 && (size_t)zl + lhl < o) {
+        /* Keep lz4 only when it saves at least 1/32: on the float benchmark set it saved
+         * 0.5% while costing an extra pass and copy on every decode (bench_storage_rw). */
+        if (zl > 0 && (size_t)zl + lhl + o / 32 < o) {
             hdr[hflags] = CHUNK_F_LZ4;
             if (h + lhl + (size_t)zl > cap) {
                 free(z);
