@@ -54,7 +54,7 @@ static void put16(uint8_t *p, uint16_t v)
 
 /* How to build a test frame. Zero means "the ordinary, valid choice". */
 struct spec {
-    const char *name;
+    char name[64]; /* an array: Criterion hands parameters to a fresh process */
     int v6;
     int vlans;           /* 0, 1 or 2 (QinQ) */
     int proto;           /* 0: UDP (17); else that protocol */
