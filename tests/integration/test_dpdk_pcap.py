@@ -66,7 +66,7 @@ def main():
         pcap = os.path.join(tmp, "statsd.pcap")
         write_pcap(pcap, frames)
         eal = ("--no-huge --no-pci --no-shconf -m 256 --no-telemetry --log-level=lib.eal:warning "
-               f"--file-prefix=sl{os.getpid()} --vdev=net_pcap0,rx_pcap={pcap}")
+               f"--vdev=net_pcap0,rx_pcap={pcap}")
         with Sluiced(BIN, "--dpdk", "true", "--dpdk-eal-args", eal,
                      "--dpdk-address", f"{US4}:8125,[{US6}]:8125", "--shards", "2") as d:
             m = d.wait_for(lambda m: m.get('sluice_dpdk_packets_received_total'
@@ -130,7 +130,7 @@ def two_queues():
         write_pcap(pb, [statsd6(PEER6, US6, 8125, "q.b:1|c\nq.g:%d|g" % i)
                         for i in range(1, 51)])
         eal = ("--no-huge --no-pci --no-shconf -m 256 --no-telemetry "
-               f"--log-level=lib.eal:warning --file-prefix=sl{os.getpid()}q "
+               "--log-level=lib.eal:warning "
                f"--vdev=net_pcap0,rx_pcap={pa},rx_pcap={pb}")
         with Sluiced(BIN, "--dpdk", "true", "--dpdk-eal-args", eal, "--dpdk-queues", "2",
                      "--dpdk-address", f"{US4}:8125,[{US6}]:8125", "--shards", "2") as d:
@@ -158,8 +158,7 @@ def two_queues():
 
 def startup_failures():
     """No port: a clear error and exit 1; with dpdk.fallback the socket path serves."""
-    eal = ("--no-huge --no-pci --no-shconf -m 128 --no-telemetry --log-level=lib.eal:warning "
-           f"--file-prefix=sl{os.getpid()}f")
+    eal = "--no-huge --no-pci --no-shconf -m 128 --no-telemetry --log-level=lib.eal:warning"
     r = subprocess.run([BIN, "--statsd", f"127.0.0.1:{free_port()}", "--http",
                         f"127.0.0.1:{free_port()}", "--dpdk",
                         "true", "--dpdk-eal-args", eal], capture_output=True, text=True,
