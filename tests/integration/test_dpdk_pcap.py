@@ -105,6 +105,7 @@ def main():
                 'pc_jumbo_total{pad="' + "x" * 40 + '"}': 100,
             }
             bad = [f"{k}: got {m.get(k)}, want {v}" for k, v in expect.items() if m.get(k) != v]
+            bad += affinity_problems(d.proc.pid)
             for name in ("pc_bad_total", "pc_other_total", "pc_frag_total"):
                 if name in m:
                     bad.append(f"{name} must not exist, got {m[name]}")
@@ -119,6 +120,21 @@ def main():
             print(f"ok   dpdk pcap replay: {len(frames)} frames, {len(expect)} exact values")
     rc = two_queues()
     return rc or startup_failures()
+
+
+def affinity_problems(pid):
+    """Regression: rte_eal_init() pins its caller to one CPU, and every thread started later
+    (shards, pollers, listeners) inherited it. They must keep the CPUs sluiced was given."""
+    want = os.sched_getaffinity(0)
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            comm = f.read().strip()
+        if comm.startswith(("sl-shard", "sl-dpdk", "sl-udp")):
+            got = os.sched_getaffinity(int(tid))
+            if got != want:
+                out.append(f"thread {comm} may run on CPUs {sorted(got)}, want {sorted(want)}")
+    return out
 
 
 def two_queues():
