@@ -143,14 +143,15 @@ def window(d, thread, keys):
     return out
 
 
-def eal(vdev, pid_tag):
+def eal(vdev):
+    # --no-shconf: no shared config files and no multi-process socket, so runs never collide.
     return ("--no-huge --no-pci --no-shconf -m 1536 --no-telemetry "
-            f"--log-level=lib.eal:warning --file-prefix=slb{os.getpid()}{pid_tag} --vdev={vdev}")
+            f"--log-level=lib.eal:warning --vdev={vdev}")
 
 
-def run_dpdk(pcap, tag):
+def run_dpdk(pcap):
     d = Daemon("--dpdk", "true", "--dpdk-mbufs", "262143", "--dpdk-address", f"{US}:8125",
-               "--dpdk-eal-args", eal(f"net_pcap0,rx_pcap={pcap},infinite_rx=1", tag))
+               "--dpdk-eal-args", eal(f"net_pcap0,rx_pcap={pcap},infinite_rx=1"))
     try:
         w = window(d, "sl-dpdk", ["sluice_dpdk_samples_total", "sluice_dpdk_lines_parsed_total",
                                   "sluice_dpdk_packets_received_total",
@@ -195,8 +196,8 @@ def run_uring(lines):
             "cpu_s": w["cpu_s"], "backend": backend}
 
 
-def run_null(tag):
-    d = Daemon("--dpdk", "true", "--dpdk-eal-args", eal("net_null0", tag))
+def run_null():
+    d = Daemon("--dpdk", "true", "--dpdk-eal-args", eal("net_null0"))
     try:
         w = window(d, "sl-dpdk", ["sluice_dpdk_packets_received_total"])
     finally:
@@ -249,7 +250,7 @@ def main():
             write_pcap(pcap, [statsd4(PEER, US, 8125, t) for t in datagrams(lines)])
             dp, ur = [], []
             for i in range(RUNS):
-                dp.append(run_dpdk(pcap, f"p{lines}{i}"))
+                dp.append(run_dpdk(pcap))
                 ur.append(run_uring(lines))
             shape = {"lines_per_datagram": lines, "series": SERIES}
             for path, rs in (("dpdk_pcap", dp), ("uring", ur)):
@@ -289,7 +290,7 @@ def main():
                   f"{statistics.median(ratios):.2f} ({statistics.median(ratios_k):.2f} with the "
                   f"sender's kernel time; parsed-lines ratio {statistics.median(ratios_p):.2f})",
                   flush=True)
-    nl = [run_null(f"n{i}") for i in range(RUNS)]
+    nl = [run_null() for _ in range(RUNS)]
     p = {"path": "null_pmd", "per": "poller CPU-second", "frame_bytes": 64}
     results.append(row("frames_per_cpu_s", "frames/s", [r["frames"] for r in nl], p))
     # Upper bound of the polling loop: if every frame were a 1-line datagram.

@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,8 +352,16 @@ int sl_dpdk_server_open(const struct sl_dpdk_cfg *cfg, struct sl_shardset *set,
         return -EINVAL;
     }
     eal_done = 1;
+    /* rte_eal_init() pins the calling thread to the main lcore's CPU, and every thread the
+     * daemon starts afterwards (shards, socket listeners, HTTP, these pollers) would inherit
+     * that one CPU. Put the caller's mask back so they spread as they do without DPDK. */
+    cpu_set_t mask;
+    int have_mask = pthread_getaffinity_np(pthread_self(), sizeof mask, &mask) == 0;
     /* rte_eal_init() may permute argv; argbuf and argv stay ours. */
-    if (rte_eal_init(argc, argv) < 0) {
+    int eal_rc = rte_eal_init(argc, argv);
+    if (have_mask)
+        pthread_setaffinity_np(pthread_self(), sizeof mask, &mask);
+    if (eal_rc < 0) {
         int e = rte_errno;
         snprintf(err, errlen, "dpdk: the EAL refused to start with \"%s\": %s (see the EAL "
                               "messages above; without hugepages use --no-huge -m 512 "

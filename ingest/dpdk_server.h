@@ -18,7 +18,10 @@
  * frames are counted as dropped.
  *
  * Threads: one polling thread per RX queue, registered with DPDK (rte_thread_register) so
- * mempool caches work; each owns one sl_producer. An idle poller backs off to 100 µs sleeps
+ * mempool caches work; each owns one sl_producer. Pollers are not pinned: like every other
+ * sluiced thread they keep the CPU mask the daemon started with (open() undoes the EAL's
+ * pinning of its caller); pin with taskset/cgroups, or -l/--lcores in eal_args for the EAL's
+ * own threads. An idle poller backs off to 100 µs sleeps
  * after ~1000 empty polls, so an idle daemon does not spin a core.
  *
  * The EAL is initialised once per process (a DPDK rule): open may be called once.

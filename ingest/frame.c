@@ -34,13 +34,24 @@ static inline uint16_t rd16(const uint8_t *p)
 
 uint64_t sl_frame_csum_add(uint64_t sum, const uint8_t *p, size_t len)
 {
-    /* 32-bit native words into a 64-bit accumulator: 2^32 words before it could carry out,
-     * far beyond any frame. Ones' complement sums are byte-order independent as long as
-     * every part is summed the same way, so the folded result compares to 0xffff directly. */
-    while (len >= 4) {
+    /* 64-bit native words with end-around carry (a ones' complement add in 64 bits folds to
+     * the same 16-bit sum), then a 32-bit tail. Ones' complement sums are byte-order
+     * independent as long as every part is summed the same way, so the folded result
+     * compares to 0xffff directly. 8-byte steps halve the loads of 4-byte ones, which showed
+     * as ~10% of a poller's time with 1-line datagrams replayed from pcap. */
+    while (len >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        sum += w;
+        sum += sum < w; /* end-around carry */
+        p += 8;
+        len -= 8;
+    }
+    if (len >= 4) {
         uint32_t w;
         memcpy(&w, p, 4);
         sum += w;
+        sum += sum < w;
         p += 4;
         len -= 4;
     }
@@ -48,6 +59,7 @@ uint64_t sl_frame_csum_add(uint64_t sum, const uint8_t *p, size_t len)
         uint16_t w;
         memcpy(&w, p, 2);
         sum += w;
+        sum += sum < w;
         p += 2;
         len -= 2;
     }
@@ -56,6 +68,7 @@ uint64_t sl_frame_csum_add(uint64_t sum, const uint8_t *p, size_t len)
         uint16_t w;
         memcpy(&w, last, 2);
         sum += w;
+        sum += sum < w;
     }
     return sum;
 }

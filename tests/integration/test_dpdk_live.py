@@ -116,7 +116,7 @@ def main():
             print("SKIP: ethtool is needed to turn off checksum offload on the sender's veth")
             return 77
         eal = (f"--no-huge --no-pci --no-shconf -m 256 --no-telemetry "
-               f"--log-level=lib.eal:warning --file-prefix=sl{PID} "
+               "--log-level=lib.eal:warning "
                f"--vdev=net_af_packet0,iface={VETH_A}")
         log = open(log_path, "wb")
         proc = subprocess.Popen(

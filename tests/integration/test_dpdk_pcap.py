@@ -66,7 +66,7 @@ def main():
         pcap = os.path.join(tmp, "statsd.pcap")
         write_pcap(pcap, frames)
         eal = ("--no-huge --no-pci --no-shconf -m 256 --no-telemetry --log-level=lib.eal:warning "
-               f"--file-prefix=sl{os.getpid()} --vdev=net_pcap0,rx_pcap={pcap}")
+               f"--vdev=net_pcap0,rx_pcap={pcap}")
         with Sluiced(BIN, "--dpdk", "true", "--dpdk-eal-args", eal,
                      "--dpdk-address", f"{US4}:8125,[{US6}]:8125", "--shards", "2") as d:
             m = d.wait_for(lambda m: m.get('sluice_dpdk_packets_received_total'
@@ -105,6 +105,7 @@ def main():
                 'pc_jumbo_total{pad="' + "x" * 40 + '"}': 100,
             }
             bad = [f"{k}: got {m.get(k)}, want {v}" for k, v in expect.items() if m.get(k) != v]
+            bad += affinity_problems(d.proc.pid)
             for name in ("pc_bad_total", "pc_other_total", "pc_frag_total"):
                 if name in m:
                     bad.append(f"{name} must not exist, got {m[name]}")
@@ -121,6 +122,21 @@ def main():
     return rc or startup_failures()
 
 
+def affinity_problems(pid):
+    """Regression: rte_eal_init() pins its caller to one CPU, and every thread started later
+    (shards, pollers, listeners) inherited it. They must keep the CPUs sluiced was given."""
+    want = os.sched_getaffinity(0)
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            comm = f.read().strip()
+        if comm.startswith(("sl-shard", "sl-dpdk", "sl-udp")):
+            got = os.sched_getaffinity(int(tid))
+            if got != want:
+                out.append(f"thread {comm} may run on CPUs {sorted(got)}, want {sorted(want)}")
+    return out
+
+
 def two_queues():
     """Two RX queues (net_pcap: one capture per queue), two pollers, two producers."""
     with tempfile.TemporaryDirectory(prefix="sluice-pcap2-") as tmp:
@@ -130,7 +146,7 @@ def two_queues():
         write_pcap(pb, [statsd6(PEER6, US6, 8125, "q.b:1|c\nq.g:%d|g" % i)
                         for i in range(1, 51)])
         eal = ("--no-huge --no-pci --no-shconf -m 256 --no-telemetry "
-               f"--log-level=lib.eal:warning --file-prefix=sl{os.getpid()}q "
+               "--log-level=lib.eal:warning "
                f"--vdev=net_pcap0,rx_pcap={pa},rx_pcap={pb}")
         with Sluiced(BIN, "--dpdk", "true", "--dpdk-eal-args", eal, "--dpdk-queues", "2",
                      "--dpdk-address", f"{US4}:8125,[{US6}]:8125", "--shards", "2") as d:
@@ -158,8 +174,7 @@ def two_queues():
 
 def startup_failures():
     """No port: a clear error and exit 1; with dpdk.fallback the socket path serves."""
-    eal = ("--no-huge --no-pci --no-shconf -m 128 --no-telemetry --log-level=lib.eal:warning "
-           f"--file-prefix=sl{os.getpid()}f")
+    eal = "--no-huge --no-pci --no-shconf -m 128 --no-telemetry --log-level=lib.eal:warning"
     r = subprocess.run([BIN, "--statsd", f"127.0.0.1:{free_port()}", "--http",
                         f"127.0.0.1:{free_port()}", "--dpdk",
                         "true", "--dpdk-eal-args", eal], capture_output=True, text=True,
