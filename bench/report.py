@@ -350,7 +350,10 @@ def readme_section(docs):
               if loads else "") + ". Medians of ≥ 3 runs unless the "
            "report says otherwise; the full report with plots, every run and how to "
            "reproduce each figure is written to `build/bench/report.md`. Etsy statsd "
-           "(npm) ran in the same run on the same cores.", "",
+           "(npm) ran in the same run on the same cores. When the load average is well "
+           "above the core count, the daemons were descheduled for long stretches: "
+           "wall-clock rates and loss are then pessimistic, and the per-CPU-second figures "
+           "are the comparable ones.", "",
            table(headline(docs), ["figure", "measured (median)", "target", "met"]), ""]
     return "\n".join(out)
 
