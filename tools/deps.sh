@@ -11,7 +11,8 @@ pkgs=(build-essential meson ninja-build pkg-config
       libxxhash-dev liblz4-dev liburing-dev libmicrohttpd-dev libinih-dev libpcre2-dev
       libsnappy-dev libprotobuf-c-dev protobuf-c-compiler curl)
 if [ "$profile" = test ] || [ "$profile" = bench ]; then
-    pkgs+=(libcriterion-dev clang libclang-rt-14-dev python3 python3-statsd netcat-openbsd
+    pkgs+=(libcriterion-dev clang libclang-rt-14-dev python3 python3-statsd python3-snappy
+           netcat-openbsd
            iproute2 procps)
 fi
 if [ "$profile" = bench ]; then

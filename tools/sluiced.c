@@ -21,6 +21,7 @@
 #include "engine/log.h"
 #include "engine/shard.h"
 #include "ingest/http_server.h"
+#include "ingest/remote_write.h"
 #include "ingest/statsd_server.h"
 #include "query/api.h"
 #include "sl_config.h"
@@ -37,6 +38,7 @@ struct daemon {
     struct sl_expo *expo;
     struct sl_store *store;
     struct sl_store_sink store_sink;
+    struct sl_rw rw; /* remote write receiver: samples go straight to the store */
     struct sl_query_api *api;
     struct sl_http_route *routes; /* OWNED: daemon routes + the query API's */
     pthread_t maintain_th;
@@ -311,7 +313,9 @@ int main(int argc, char **argv)
         goto fail;
     sl_expo_set_self(d.expo, self_metrics, &d);
 
+    d.rw.sink = (struct sl_sample_sink){&sl_store_sample_sink_ops, d.store};
     const struct sl_http_route own[] = {
+        {NULL, "/api/v1/write", 0, sl_rw_handle_write, &d.rw},
         {"GET", "/metrics", 0, sl_expo_handle_metrics, d.expo},
         {NULL, "/-/healthy", 0, handle_healthy, NULL},
         {NULL, "/-/ready", 0, handle_ready, NULL},
