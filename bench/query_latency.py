@@ -130,7 +130,7 @@ def main():
     ap.add_argument("--sluiced", required=True)
     ap.add_argument("--gen", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--targets", type=int, default=200)
     ap.add_argument("--hours", type=float, default=6)

@@ -3,7 +3,8 @@
 # query_latency: PromQL latency and server CPU of sluiced vs Debian's Prometheus on the
 # same 10,000 series (200 targets x 50 series, 10 s interval, 6 h), loaded into both
 # through remote write from the same bytes (bench/gen_query_data). Writes
-# build/bench/query_latency.json (format: BENCH.md). Takes about 5 minutes.
+# build/bench/query_latency.json (format: BENCH.md). About 12 minutes on a loaded 2-core
+# machine, most of it the 6 h range queries (10 timed runs each, per system).
 #
 #   bench/scenarios/query_latency.sh            release build in build/release
 #   SL_BUILD=build/x SL_RUNS=5 bench/scenarios/query_latency.sh
@@ -11,7 +12,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 build=${SL_BUILD:-build/release}
-runs=${SL_RUNS:-20}
+runs=${SL_RUNS:-10}
 
 tools/deps.sh bench
 if [ ! -f "$build/build.ninja" ]; then
