@@ -37,7 +37,9 @@ class Prometheus:
         self.log_path = os.path.join(self.tmp.name, "prometheus.log")
         cfg = os.path.join(self.tmp.name, "prometheus.yml")
         with open(cfg, "w") as f:
-            f.write("global:\n  scrape_interval: 1h\n  evaluation_interval: 1h\n")
+            # evaluation_interval is the default step of subqueries ([20m:]); keep Prometheus'
+            # default of 1m. No scrape_configs: nothing is scraped.
+            f.write("global:\n  scrape_interval: 1m\n  evaluation_interval: 1m\n")
         self.args = [PROMETHEUS, f"--config.file={cfg}",
                      f"--storage.tsdb.path={self.data_dir}",
                      f"--web.listen-address=127.0.0.1:{self.port}",
