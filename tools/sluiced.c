@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +185,28 @@ static void self_metrics(void *ctx, struct sl_buf *b)
     type_line(b, "sluice_tcp_lines_too_long_total", "counter",
               "TCP lines longer than max_line, skipped.");
     put_counter(b, "sluice_tcp_lines_too_long_total", NULL, sl_stat_get(&ts->too_long));
+
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } rw_counters[] = {
+        {"sluice_remote_write_requests_total", "Remote write requests received.",
+         offsetof(struct sl_rw, requests)},
+        {"sluice_remote_write_samples_total", "Samples stored from remote write.",
+         offsetof(struct sl_rw, samples)},
+        {"sluice_remote_write_refused_total",
+         "Remote write requests refused (malformed, wrong type, outside the window).",
+         offsetof(struct sl_rw, rejected)},
+        {"sluice_remote_write_store_failures_total",
+         "Remote write requests the store failed to write (answered 500).",
+         offsetof(struct sl_rw, sink_failures)},
+    };
+    for (size_t c = 0; c < sizeof rw_counters / sizeof rw_counters[0]; c++) {
+        const _Atomic unsigned long long *v =
+            (const void *)((const char *)&d->rw + rw_counters[c].off);
+        type_line(b, rw_counters[c].name, "counter", rw_counters[c].help);
+        put_counter(b, rw_counters[c].name, NULL, atomic_load_explicit(v, memory_order_relaxed));
+    }
 
     static const struct {
         const char *name, *type, *help;

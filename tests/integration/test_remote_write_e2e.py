@@ -139,9 +139,15 @@ def test_malformed_requests_are_refused_and_leave_nothing():
                                                         "Content-Encoding": "gzip"})
         assert st == 415, (st, text)
         assert instant(d, "rw_partial", NOW / 1000) == []
+        m = d.metrics()
+        assert m["sluice_remote_write_refused_total"] == len(cases) + 4, m
+        assert m["sluice_remote_write_samples_total"] == 0, m
         st, text = pw.post(d.http_port, body)
         assert st == 204, text
         assert instant(d, "rw_partial", NOW / 1000)[0]["value"][1] == "1"
+        m = d.metrics()
+        assert m["sluice_remote_write_samples_total"] == 1, m
+        assert m["sluice_remote_write_requests_total"] == len(cases) + 5, m
 
 
 def test_large_request_many_series():
