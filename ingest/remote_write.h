@@ -17,6 +17,11 @@
  * timestamps may be anything the sink's time window accepts. Exemplars and metadata are
  * accepted and ignored. Series without samples are skipped.
  *
+ * Where this differs from Prometheus 2.42's receiver, on purpose: samples older than a
+ * series' newest are stored (backfill) where Prometheus without an out-of-order window
+ * answers 400, and a second sample at an existing timestamp replaces the first (the
+ * store's last-write-wins) where Prometheus refuses a different value as a duplicate.
+ *
  * Responses: 204 success; 400 with a one-line message naming the series and label for a
  * malformed body (bad snappy, bad protobuf, bad labels) or a sample outside the store's
  * window; 415 for a Content-Type other than application/x-protobuf or a Content-Encoding
