@@ -12,8 +12,10 @@ pkgs=(build-essential meson ninja-build pkg-config
       libsnappy-dev libprotobuf-c-dev protobuf-c-compiler librdkafka-dev curl
       libdpdk-dev libpcap-dev dpdk)
 if [ "$profile" = test ] || [ "$profile" = bench ]; then
-    pkgs+=(libcriterion-dev clang libclang-rt-14-dev python3 python3-statsd netcat-openbsd
-           iproute2 procps ethtool)
+    # prometheus: the reference for the differential test and the query benchmark; the
+    # tests run their own instance on a free loopback port (never the packaged service).
+    pkgs+=(libcriterion-dev clang libclang-rt-14-dev python3 python3-statsd python3-snappy
+           netcat-openbsd iproute2 procps ethtool prometheus)
 fi
 if [ "$profile" = bench ]; then
     # gnuplot draws the report's SVG plots; Node.js runs the Etsy statsd peer, which
@@ -39,4 +41,16 @@ fi
 echo "installing: ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Debian's prometheus package starts its service (0.0.0.0:9090) on install. Forbid service
+# starts for this install through policy-rc.d (exit 101 = action not allowed), unless the
+# machine already has its own policy.
+own_policy=
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+fi
+rc=0
+apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
+[ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
+exit $rc

@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,7 @@
 #include "ingest/http_server.h"
 #include "ingest/kafka_consume.h"
 #include "ingest/kafka_forward.h"
+#include "ingest/remote_write.h"
 #include "ingest/statsd_server.h"
 #include "query/api.h"
 #include "sl_config.h"
@@ -42,6 +45,7 @@ struct daemon {
     struct sl_expo *expo;
     struct sl_store *store;
     struct sl_store_sink store_sink;
+    struct sl_rw rw; /* remote write receiver: samples go straight to the store */
     struct sl_query_api *api;
     struct sl_http_route *routes; /* OWNED: daemon routes + the query API's */
     pthread_t maintain_th;
@@ -400,6 +404,28 @@ static void self_metrics(void *ctx, struct sl_buf *b)
     put_counter(b, "sluice_tcp_lines_too_long_total", NULL, sl_stat_get(&ts->too_long));
 
     static const struct {
+        const char *name, *help;
+        size_t off;
+    } rw_counters[] = {
+        {"sluice_remote_write_requests_total", "Remote write requests received.",
+         offsetof(struct sl_rw, requests)},
+        {"sluice_remote_write_samples_total", "Samples stored from remote write.",
+         offsetof(struct sl_rw, samples)},
+        {"sluice_remote_write_refused_total",
+         "Remote write requests refused (malformed, wrong type, outside the window).",
+         offsetof(struct sl_rw, rejected)},
+        {"sluice_remote_write_store_failures_total",
+         "Remote write requests the store failed to write (answered 500).",
+         offsetof(struct sl_rw, sink_failures)},
+    };
+    for (size_t c = 0; c < sizeof rw_counters / sizeof rw_counters[0]; c++) {
+        const _Atomic unsigned long long *v =
+            (const void *)((const char *)&d->rw + rw_counters[c].off);
+        type_line(b, rw_counters[c].name, "counter", rw_counters[c].help);
+        put_counter(b, rw_counters[c].name, NULL, atomic_load_explicit(v, memory_order_relaxed));
+    }
+
+    static const struct {
         const char *name, *type, *help;
         size_t off;
     } shard_counters[] = {
@@ -555,7 +581,9 @@ int main(int argc, char **argv)
         goto fail;
     sl_expo_set_self(d.expo, self_metrics, &d);
 
+    d.rw.sink = (struct sl_sample_sink){&sl_store_sample_sink_ops, d.store};
     const struct sl_http_route own[] = {
+        {NULL, "/api/v1/write", 0, sl_rw_handle_write, &d.rw},
         {"GET", "/metrics", 0, sl_expo_handle_metrics, d.expo},
         {NULL, "/-/healthy", 0, handle_healthy, NULL},
         {NULL, "/-/ready", 0, handle_ready, NULL},

@@ -8,6 +8,9 @@
  * plus "quantile" for timer quantiles. A failed append (disk full, permission) is counted
  * and logged by the shard; the interval is lost for storage only, never for /metrics.
  *
+ * Plain-sample sink: write routes (remote write) hand canonical keys already; the only work
+ * is the copy into storage's sample type, kept as two types so ingest/ never sees storage/.
+ *
  * Source: query matchers map 1:1 onto storage matchers; each stored key is decoded in
  * place (its strings are already NUL-terminated) into a sorted label array with __name__.
  */
@@ -15,6 +18,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,3 +295,24 @@ int sl_store_handle_delete_series(void *ctx, const struct sl_http_request *req,
     resp->status = 204;
     return 0;
 }
+
+/* ---- plain-sample sink ------------------------------------------------------------------ */
+
+static int store_sample_append(void *ctx, const struct sl_plain_sample *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (n > SIZE_MAX / sizeof(struct sl_sample))
+        return -ENOMEM;
+    struct sl_sample *v = malloc(n * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        v[i] = (struct sl_sample){s[i].key, s[i].key_len, s[i].t, s[i].v};
+    struct sl_sample_batch b = {v, n};
+    int rc = sl_store_append(ctx, &b);
+    free(v);
+    return rc;
+}
+
+const struct sl_sample_sink_ops sl_store_sample_sink_ops = {.append = store_sample_append};

@@ -13,6 +13,7 @@
 #define SL_TOOLS_STORE_BRIDGE_H
 
 #include "engine/http.h"
+#include "engine/sample_sink.h"
 #include "engine/sink.h"
 #include "query/source.h"
 #include "storage/store.h"
@@ -29,6 +30,12 @@ sl_sink_flush_fn sl_store_sink_flush;
 /** POST|PUT /api/v1/admin/tsdb/delete_series (ctx = struct sl_store *): Prometheus'
  *  parameters (match[] required, start/end optional), 204 on success. */
 sl_http_handler_fn sl_store_handle_delete_series;
+
+/** Plain-sample sink (engine/sample_sink.h) over the store, for write routes such as remote
+ *  write: ctx = struct sl_store * (BORROWED). One sink append = one sl_store_append(), so
+ *  it is all-or-nothing and WAL first; SL_E_LIMIT passes through for samples outside the
+ *  store's out-of-order window. */
+extern const struct sl_sample_sink_ops sl_store_sample_sink_ops;
 
 /** A query source over @store (BORROWED; must outlive the source). */
 struct sl_source sl_store_source(struct sl_store *store);
