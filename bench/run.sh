@@ -80,18 +80,8 @@ all_scenarios() {
 }
 
 install_statsd() {
-    local dir="$SLUICE_BENCH_OUT/peers"
-    if [ -f "$dir/node_modules/statsd/stats.js" ] &&
-       grep -q "\"version\": \"$STATSD_VERSION\"" "$dir/node_modules/statsd/package.json"; then
-        return 0
-    fi
-    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-        log "Node.js and npm are needed for the Etsy statsd peer (apt-get install nodejs npm)"
-        return 1
-    fi
-    log "installing Etsy statsd $STATSD_VERSION from npm into $dir"
-    mkdir -p "$dir"
-    npm install --silent --no-audit --no-fund --prefix "$dir" "statsd@$STATSD_VERSION" >&2
+    STATSD_VERSION=$STATSD_VERSION "$(dirname "$0")/../tools/install_statsd_peer.sh" \
+        "$SLUICE_BENCH_OUT/peers" || { log "could not install the Etsy statsd peer"; return 1; }
 }
 
 if [ "${1:-}" = list ]; then
