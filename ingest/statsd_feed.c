@@ -52,19 +52,10 @@ static void *record_alloc(struct sl_statsd_feed *f, uint64_t id, uint32_t len, i
 static int feed_line(struct sl_statsd_feed *f, const char *p, size_t n, int *gave_up)
 {
     struct sl_statsd_line line;
+    /* parse_line validates every value of a metric line before accepting it, so the
+     * emit loop below never meets a bad value: a line applies whole or not at all
+     * without a second validation pass over the values. */
     int rc = sl_statsd_parse_line(p, n, &line);
-    if (rc == 0) {
-        /* Validate every value before emitting any: a line applies whole or not at all. */
-        if (line.kind == SL_STATSD_METRIC) {
-            const char *c = line.values, *end = line.values + line.values_len;
-            struct sl_statsd_value v;
-            int r;
-            while ((r = sl_statsd_next_value(&c, end, line.mtype, &v)) > 0)
-                ;
-            if (r < 0)
-                rc = r;
-        }
-    }
     char key[SL_KEY_MAX];
     uint32_t tag_errors = 0;
     int klen = 0;
@@ -94,7 +85,8 @@ static int feed_line(struct sl_statsd_feed *f, const char *p, size_t n, int *gav
     if (line.kind == SL_STATSD_METRIC) {
         const char *c = line.values, *end = line.values + line.values_len;
         struct sl_statsd_value v;
-        while (sl_statsd_next_value(&c, end, line.mtype, &v) > 0) {
+        int vr;
+        while ((vr = sl_statsd_next_value(&c, end, line.mtype, &v)) > 0) {
             struct sl_record *r = record_alloc(f, id, rlen, gave_up);
             if (!r) {
                 sl_stat_add(&f->stats->ring_full_drops, 1);
@@ -111,6 +103,7 @@ static int feed_line(struct sl_statsd_feed *f, const char *p, size_t n, int *gav
             memcpy(r->key, key, (size_t)klen);
             emitted++;
         }
+        (void)SL_NEVER(vr < 0); /* parse_line accepted every value */
     } else {
         struct sl_record *r = record_alloc(f, id, rlen, gave_up);
         if (!r) {
