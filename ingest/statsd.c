@@ -260,6 +260,19 @@ int sl_statsd_next_value(const char **cur, const char *end, uint8_t mtype,
         *cur = end;
         return 1;
     }
+    /* One pass for the usual case: scan the number and see a ':' or the end right after
+     * it. Anything else (a bad value) goes the long way to find where the next value
+     * starts, so the cursor advances exactly as before. */
+    double d;
+    const char *q = scan_number(p, end, &d);
+    if (q && (q == end || *q == ':')) {
+        *cur = q == end ? end : q + 1;
+        v->raw = p;
+        v->raw_len = (uint32_t)(q - p);
+        v->v = d;
+        v->sign = mtype == SL_METRIC_GAUGE && (*p == '+' || *p == '-') ? *p : 0;
+        return 1;
+    }
     const char *colon = memchr(p, ':', (size_t)(end - p));
     const char *ve = colon ? colon : end;
     *cur = colon ? colon + 1 : end;
