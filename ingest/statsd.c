@@ -288,22 +288,36 @@ int sl_statsd_next_value(const char **cur, const char *end, uint8_t mtype,
 }
 
 /* The value list [s, e) of a metric of @mtype: non-empty, and for numeric types a list of
- * numbers separated by single ':' with no empty entries. */
-static bool check_values(const char *s, const char *e, uint8_t mtype)
+ * numbers separated by single ':' with no empty entries. The first @cap numbers go to
+ * @vals (bit i of *@signs set when number i has a leading sign) and the count to *@nvals,
+ * so a caller that asked for them need not scan the list a second time. */
+static inline bool check_values(const char *s, const char *e, uint8_t mtype, double *vals,
+                                uint64_t *signs, uint32_t cap, uint32_t *nvals)
 {
     if (s == e)
         return false;
     if (mtype == SL_METRIC_SET)
         return true;
-    for (;;) {
+    uint32_t k = 0;
+    uint64_t sg = 0;
+    for (;; k++) {
         double d;
         const char *q = scan_number(s, e, &d);
         if (!q)
             return false;
-        if (q == e)
+        if (k < cap) {
+            vals[k] = d;
+            sg |= (uint64_t)(*s == '+' || *s == '-') << k;
+        }
+        if (q == e || *q != ':' || q + 1 == e) {
+            if (q != e)
+                return false;
+            if (cap) {
+                *signs = sg;
+                *nvals = k + 1;
+            }
             return true;
-        if (*q != ':' || q + 1 == e)
-            return false;
+        }
         s = q + 1;
     }
 }
@@ -680,7 +694,8 @@ static inline void line_init(struct sl_statsd_line *out)
  *     ^name      ^values ^fields
  *                ^colon (first ':' before the first '|')
  */
-int sl_statsd_parse_line(const char *p, size_t n, struct sl_statsd_line *out)
+static inline int parse_line(const char *p, size_t n, struct sl_statsd_line *out, double *vals,
+                             uint64_t *signs, uint32_t cap, uint32_t *nvals)
 {
     line_init(out);
     if (n > UINT32_MAX)
@@ -734,9 +749,23 @@ int sl_statsd_parse_line(const char *p, size_t n, struct sl_statsd_line *out)
     out->name_len = (uint32_t)(colon - p);
     out->values = colon + 1;
     out->values_len = (uint32_t)(bar - colon - 1);
-    if (!check_values(colon + 1, bar, mtype))
+    if (!check_values(colon + 1, bar, mtype, vals, signs, cap, nvals))
         return -SL_STATSD_E_BAD_VALUE;
     return metric_fields(t + tn, end, out);
+}
+
+int sl_statsd_parse_line(const char *p, size_t n, struct sl_statsd_line *out)
+{
+    return parse_line(p, n, out, NULL, NULL, 0, NULL);
+}
+
+int sl_statsd_parse_line_values(const char *p, size_t n, struct sl_statsd_line *out,
+                                double *vals, uint64_t *signs, uint32_t cap, uint32_t *nvals)
+{
+    assert(cap >= 1 && cap <= 64);
+    *nvals = 0;
+    *signs = 0;
+    return parse_line(p, n, out, vals, signs, cap, nvals);
 }
 
 /* ---- names ------------------------------------------------------------------------- */

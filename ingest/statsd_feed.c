@@ -53,12 +53,19 @@ static void *record_alloc(struct sl_statsd_feed *f, uint64_t id, uint32_t len, i
     return sl_producer_alloc(f->prod, id, len);
 }
 
+/* Values per line kept from the parse; a line with more is iterated a second time. Value
+ * packing (v1.1) is rare and short, and each pending line carries this array. */
+#define FEED_VALS 8
+
 /* A line split and parsed ahead of being applied (see sl_statsd_feed_nopublish). */
 struct feed_pending {
     const char *p;
     size_t n;
     int rc;          /* parse result, or -SL_STATSD_E_TOO_LONG over max_line */
     uint64_t hash;   /* raw-identity hash from sl_statsd_keycache_prefetch(), 0 if none */
+    uint32_t nvals;  /* values of a numeric metric line; 0 for sets, events, checks */
+    uint64_t signs;  /* bit i: value i was sent with a sign (gauge deltas) */
+    double vals[FEED_VALS]; /* the first FEED_VALS values, as parse_line scanned them */
     struct sl_statsd_line line;
 };
 
@@ -108,7 +115,23 @@ static int feed_line(struct sl_statsd_feed *f, struct feed_pending *e, int *gave
                             .id = id,
                             .rate = lp->sample_rate};
     uint64_t emitted = 0;
-    if (lp->kind == SL_STATSD_METRIC) {
+    if (e->nvals && e->nvals <= FEED_VALS) {
+        /* numbers parse_line already scanned while validating them */
+        for (uint32_t i = 0; i < e->nvals; i++) {
+            struct sl_record *r = record_alloc(f, id, rlen, gave_up);
+            if (!r) {
+                sl_stat_add(&f->stats->ring_full_drops, 1);
+                continue;
+            }
+            *r = hdr;
+            r->value = e->vals[i];
+            if (lp->mtype == SL_METRIC_GAUGE && (e->signs >> i & 1))
+                r->flags = SL_REC_F_DELTA;
+            memcpy(r->key, key, (size_t)klen);
+            emitted++;
+        }
+    } else if (lp->kind == SL_STATSD_METRIC) {
+        /* a set's member, or more values than FEED_VALS: iterate the list */
         const char *c = lp->values, *end = lp->values + lp->values_len;
         struct sl_statsd_value v;
         int vr;
@@ -181,11 +204,13 @@ int sl_statsd_feed_nopublish(struct sl_statsd_feed *f, const char *buf, size_t l
         while (k < FEED_AHEAD && sl_statsd_next_line(&cur, end, &q[k].p, &q[k].n)) {
             struct feed_pending *e = &q[k++];
             e->hash = 0;
+            e->nvals = 0;
             if (f->max_line && e->n > f->max_line) {
                 e->rc = -SL_STATSD_E_TOO_LONG;
                 continue;
             }
-            e->rc = sl_statsd_parse_line(e->p, e->n, &e->line);
+            e->rc = sl_statsd_parse_line_values(e->p, e->n, &e->line, e->vals, &e->signs,
+                                                FEED_VALS, &e->nvals);
             if (e->rc == 0 && f->_cache)
                 e->hash = sl_statsd_keycache_prefetch(f->_cache, &e->line);
         }
