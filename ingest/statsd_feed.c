@@ -69,6 +69,8 @@ struct feed_pending {
     struct sl_statsd_line line;
 };
 
+/* Apply one parsed line. The parse validated every value of a metric line before accepting
+ * it, so nothing below meets a bad value: a line applies whole or not at all. */
 static int feed_line(struct sl_statsd_feed *f, struct feed_pending *e, int *gave_up)
 {
     const char *p = e->p;
