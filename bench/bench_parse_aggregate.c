@@ -39,6 +39,8 @@
 #define MAX_RUNS 15
 
 static volatile uint64_t sink_acc;
+/* Series key cache slots per feeder (--keycache; 0 = build every key). */
+static uint32_t keycache_entries = SL_STATSD_KEYCACHE_DEFAULT;
 
 static double now_s(void)
 {
@@ -188,7 +190,7 @@ static int null_flush(void *ctx, const struct sl_flush_batch *b)
 
 struct e2e_result {
     double lines_per_s, lines_per_cpu_s, bytes_per_series;
-    uint64_t series, drops;
+    uint64_t series, drops, cache_hits, cache_misses;
 };
 
 static int run_e2e(const struct corpus *c, uint64_t lines, struct e2e_result *out)
@@ -215,6 +217,11 @@ static int run_e2e(const struct corpus *c, uint64_t lines, struct e2e_result *ou
                                .stats = &st,
                                .listener = "bench",
                                .block_when_full = 1};
+    if ((rc = sl_statsd_feed_init(&f, keycache_entries))) {
+        sl_shardset_stop(set);
+        sl_shardset_destroy(set);
+        return rc;
+    }
     const struct sl_shard_stats *ss = sl_shardset_stats(set, 0);
     uint64_t done = 0, base = sl_stat_get(&ss->records);
     double c0 = cpu_s(), t0 = now_s();
@@ -233,6 +240,9 @@ static int run_e2e(const struct corpus *c, uint64_t lines, struct e2e_result *ou
     out->lines_per_cpu_s = (double)sl_stat_get(&st.parsed) / dc;
     out->series = sl_stat_get(&ss->series_active);
     out->drops = sl_stat_get(&st.ring_full_drops);
+    out->cache_hits = sl_stat_get(&st.keycache_hits);
+    out->cache_misses = sl_stat_get(&st.keycache_misses) + sl_stat_get(&st.keycache_bypass);
+    sl_statsd_feed_fini(&f);
     out->bytes_per_series =
         out->series ? (double)sl_stat_get(&ss->memory_bytes) / (double)out->series : 0;
     sl_shardset_destroy(set);
@@ -300,10 +310,12 @@ int main(int argc, char **argv)
             json = argv[++i];
         else if (!strcmp(argv[i], "--stage") && i + 1 < argc) /* for profiling one stage */
             stage = argv[++i];
+        else if (!strcmp(argv[i], "--keycache") && i + 1 < argc)
+            keycache_entries = (uint32_t)strtoul(argv[++i], NULL, 0);
         else {
             fprintf(stderr, "usage: bench_parse_aggregate [--series N] [--runs N] [--lines N] "
                             "[--lines-per-buffer N] [--json PATH] "
-                            "[--stage all|parse_only|end_to_end]\n");
+                            "[--stage all|parse_only|end_to_end] [--keycache ENTRIES|0]\n");
             return 2;
         }
     }
@@ -339,13 +351,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_parse_aggregate: shard set failed\n");
         return 1;
     }
-    uint64_t drops = 0, held = 0;
+    uint64_t drops = 0, held = 0, hits = 0, misses = 0;
     for (int r = 0; r < runs; r++) {
         if (run_e2e(&c, lines, &er)) return 1;
         e2e[r] = er.lines_per_s;
         e2e_cpu[r] = er.lines_per_cpu_s;
         bps[r] = er.bytes_per_series;
         drops += er.drops;
+        hits += er.cache_hits;
+        misses += er.cache_misses;
         held = er.series;
     }
     struct stat3 sp = summarize(parse, runs), spw = summarize(parse_wall, runs),
@@ -358,9 +372,10 @@ int main(int argc, char **argv)
            series, per_buf, sp.med, spw.med, nsp.med, runs);
     printf("bench=parse_aggregate series=%u lines_per_buffer=%u lines_s=%.4g "
            "lines_cpu_s=%.4g cpu_ns_line=%.1f bytes_series=%.1f series_held=%llu drops=%llu "
-           "runs=%d\n",
+           "keycache=%u keycache_hit_ratio=%.3f runs=%d\n",
            series, per_buf, se.med, sc.med, nse.med, sb.med, (unsigned long long)held,
-           (unsigned long long)drops, runs);
+           (unsigned long long)drops, keycache_entries,
+           hits + misses ? (double)hits / (double)(hits + misses) : 0.0, runs);
     if (json) {
         FILE *f = fopen(json, "w");
         if (!f) {

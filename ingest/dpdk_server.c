@@ -422,6 +422,10 @@ int sl_dpdk_server_open(const struct sl_dpdk_cfg *cfg, struct sl_shardset *set,
             rc = -EINVAL;
             goto fail;
         }
+        if ((rc = sl_statsd_feed_init(&p->feed, SL_STATSD_KEYCACHE_DEFAULT))) {
+            snprintf(err, errlen, "dpdk: no memory for queue %u's series key cache", i);
+            goto fail;
+        }
     }
     SL_INFO("listener=dpdk event=opened port=%u device=%s queues=%u burst=%u address=%s "
             "kernel_iface=%s",
@@ -496,8 +500,10 @@ void sl_dpdk_server_close(struct sl_dpdk_server *s)
         rte_eth_dev_close(s->port);
     rte_mempool_free(s->pool);
     if (s->pollers)
-        for (uint32_t i = 0; i < s->cfg.queues; i++)
+        for (uint32_t i = 0; i < s->cfg.queues; i++) {
             free(s->pollers[i].scratch);
+            sl_statsd_feed_fini(&s->pollers[i].feed);
+        }
     free(s->pollers);
     free(s);
     rte_eal_cleanup();

@@ -260,6 +260,19 @@ int sl_statsd_next_value(const char **cur, const char *end, uint8_t mtype,
         *cur = end;
         return 1;
     }
+    /* One pass for the usual case: scan the number and see a ':' or the end right after
+     * it. Anything else (a bad value) goes the long way to find where the next value
+     * starts, so the cursor advances exactly as before. */
+    double d;
+    const char *q = scan_number(p, end, &d);
+    if (q && (q == end || *q == ':')) {
+        *cur = q == end ? end : q + 1;
+        v->raw = p;
+        v->raw_len = (uint32_t)(q - p);
+        v->v = d;
+        v->sign = mtype == SL_METRIC_GAUGE && (*p == '+' || *p == '-') ? *p : 0;
+        return 1;
+    }
     const char *colon = memchr(p, ':', (size_t)(end - p));
     const char *ve = colon ? colon : end;
     *cur = colon ? colon + 1 : end;
@@ -275,22 +288,36 @@ int sl_statsd_next_value(const char **cur, const char *end, uint8_t mtype,
 }
 
 /* The value list [s, e) of a metric of @mtype: non-empty, and for numeric types a list of
- * numbers separated by single ':' with no empty entries. */
-static bool check_values(const char *s, const char *e, uint8_t mtype)
+ * numbers separated by single ':' with no empty entries. The first @cap numbers go to
+ * @vals (bit i of *@signs set when number i has a leading sign) and the count to *@nvals,
+ * so a caller that asked for them need not scan the list a second time. */
+static inline bool check_values(const char *s, const char *e, uint8_t mtype, double *vals,
+                                uint64_t *signs, uint32_t cap, uint32_t *nvals)
 {
     if (s == e)
         return false;
     if (mtype == SL_METRIC_SET)
         return true;
-    for (;;) {
+    uint32_t k = 0;
+    uint64_t sg = 0;
+    for (;; k++) {
         double d;
         const char *q = scan_number(s, e, &d);
         if (!q)
             return false;
-        if (q == e)
+        if (k < cap) {
+            vals[k] = d;
+            sg |= (uint64_t)(*s == '+' || *s == '-') << k;
+        }
+        if (q == e || *q != ':' || q + 1 == e) {
+            if (q != e)
+                return false;
+            if (cap) {
+                *signs = sg;
+                *nvals = k + 1;
+            }
             return true;
-        if (*q != ':' || q + 1 == e)
-            return false;
+        }
         s = q + 1;
     }
 }
@@ -667,7 +694,8 @@ static inline void line_init(struct sl_statsd_line *out)
  *     ^name      ^values ^fields
  *                ^colon (first ':' before the first '|')
  */
-int sl_statsd_parse_line(const char *p, size_t n, struct sl_statsd_line *out)
+static inline int parse_line(const char *p, size_t n, struct sl_statsd_line *out, double *vals,
+                             uint64_t *signs, uint32_t cap, uint32_t *nvals)
 {
     line_init(out);
     if (n > UINT32_MAX)
@@ -721,17 +749,26 @@ int sl_statsd_parse_line(const char *p, size_t n, struct sl_statsd_line *out)
     out->name_len = (uint32_t)(colon - p);
     out->values = colon + 1;
     out->values_len = (uint32_t)(bar - colon - 1);
-    if (!check_values(colon + 1, bar, mtype))
+    if (!check_values(colon + 1, bar, mtype, vals, signs, cap, nvals))
         return -SL_STATSD_E_BAD_VALUE;
     return metric_fields(t + tn, end, out);
 }
 
-/* ---- names ------------------------------------------------------------------------- */
-
-static inline bool name_char_ok(unsigned char c)
+int sl_statsd_parse_line(const char *p, size_t n, struct sl_statsd_line *out)
 {
-    return (unsigned)((c | 0x20) - 'a') < 26u || (unsigned)(c - '0') < 10u || c == '_';
+    return parse_line(p, n, out, NULL, NULL, 0, NULL);
 }
+
+int sl_statsd_parse_line_values(const char *p, size_t n, struct sl_statsd_line *out,
+                                double *vals, uint64_t *signs, uint32_t cap, uint32_t *nvals)
+{
+    assert(cap >= 1 && cap <= 64);
+    *nvals = 0;
+    *signs = 0;
+    return parse_line(p, n, out, vals, signs, cap, nvals);
+}
+
+/* ---- names ------------------------------------------------------------------------- */
 
 /* Bytes in the UTF-8 sequence starting at s (n > 0 bytes available), or 1 when it is not a
  * valid sequence: the same acceptance as Go's utf8.DecodeRune (no overlongs, no
@@ -766,6 +803,29 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
     return w;
 }
 
+/* What each byte becomes in a mapped name: itself for [a-zA-Z0-9_], '_' for every other
+ * ASCII byte, and 0 for the two that need a look at their neighbours: '-' (runs collapse)
+ * and bytes >= 0x80 (a whole UTF-8 sequence becomes one '_'). One load and one store per
+ * byte for the common case, instead of three range tests. */
+static const char name_map[256] = {
+    '_', '_', '_', '_', '_', '_', '_', '_', '_', '_', '_', '_', '_', '_', '_', '_',
+    '_', '_', '_', '_', '_', '_', '_', '_', '_', '_', '_', '_', '_', '_', '_', '_',
+    '_', '_', '_', '_', '_', '_', '_', '_', '_', '_', '_', '_', '_', 0, '_', '_',
+    '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '_', '_', '_', '_', '_', '_',
+    '_', 'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M', 'N', 'O',
+    'P', 'Q', 'R', 'S', 'T', 'U', 'V', 'W', 'X', 'Y', 'Z', '_', '_', '_', '_', '_',
+    '_', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o',
+    'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', '_', '_', '_', '_', '_',
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 int sl_statsd_map_name(const char *name, size_t len, char *out, size_t cap)
 {
     const unsigned char *s = (const unsigned char *)name;
@@ -779,13 +839,16 @@ int sl_statsd_map_name(const char *name, size_t len, char *out, size_t cap)
             return -ENOSPC;
         out[o++] = '_';
     }
+    /* The output is at most len + 1 bytes: when that fits, no per-byte capacity check. */
+    bool roomy = cap >= len + 1;
     bool prev_dash = false;
     for (size_t i = 0; i < len;) {
         unsigned char c = s[i];
-        if (name_char_ok(c)) {
-            if (o == cap)
+        char m = name_map[c];
+        if (m) {
+            if (!roomy && o == cap)
                 return -ENOSPC;
-            out[o++] = (char)c;
+            out[o++] = m;
             prev_dash = false;
             i++;
             continue;
@@ -794,7 +857,7 @@ int sl_statsd_map_name(const char *name, size_t len, char *out, size_t cap)
             i++; /* "--" collapses: statsd_exporter allows double dashes in mappings */
             continue;
         }
-        if (o == cap)
+        if (!roomy && o == cap)
             return -ENOSPC;
         out[o++] = '_';
         prev_dash = c == '-';

@@ -122,6 +122,20 @@ int sl_statsd_next_line(const char **cur, const char *end, const char **line, si
  */
 int sl_statsd_parse_line(const char *p, size_t n, struct sl_statsd_line *out);
 
+/**
+ * sl_statsd_parse_line(), also handing back the numbers it validated, so a caller does not
+ * scan them a second time with sl_statsd_next_value() (the feeder's per-line path).
+ * @param vals    room for @cap numbers (1 <= @cap <= 64): the first @cap values of a
+ *                counter, gauge or timer line, in order, as sl_statsd_next_value() gives v
+ * @param[out] signs  bit i set when value i was sent with a leading '+' or '-'
+ * @param[out] nvals  how many values the line carries; 0 for sets (one member: iterate
+ *                with sl_statsd_next_value()), events and service checks. When it exceeds
+ *                @cap only the first @cap are in @vals: iterate instead.
+ * @return as sl_statsd_parse_line(); *vals, *signs, *nvals are meaningful only on success.
+ */
+int sl_statsd_parse_line_values(const char *p, size_t n, struct sl_statsd_line *out,
+                                double *vals, uint64_t *signs, uint32_t cap, uint32_t *nvals);
+
 /** One value of a metric line's value list. */
 struct sl_statsd_value {
     double v;          /* parsed number (counters, gauges, timers), sign included:

@@ -22,6 +22,7 @@
 #include "engine/shard.h"
 #include "engine/stats.h"
 #include "ingest/statsd.h"
+#include "ingest/statsd_keycache.h"
 
 struct sl_statsd_feed_stats {
     alignas(64) sl_counter packets; /* datagrams, or reads for streams */
@@ -35,6 +36,9 @@ struct sl_statsd_feed_stats {
     sl_counter events;              /* _e lines accepted */
     sl_counter service_checks;      /* _sc lines accepted */
     sl_counter malformed[SL_STATSD_E__COUNT]; /* by enum sl_statsd_reason */
+    sl_counter keycache_hits;       /* accepted metric lines whose key came from the cache */
+    sl_counter keycache_misses;     /* accepted metric lines whose key was built */
+    sl_counter keycache_bypass;     /* built, too long for a cache slot */
 };
 
 /**
@@ -65,7 +69,21 @@ struct sl_statsd_feed {
     uint32_t max_line;                  /* longer lines are refused as too_long; 0 = no limit */
     const struct sl_record_tap *tap;    /* BORROWED; NULL: records go to the shards */
     int64_t _now_ms;                    /* private: receive time of the buffer being fed */
+    struct sl_statsd_keycache *_cache;  /* OWNED via sl_statsd_feed_init/fini; NULL = none */
 };
+
+/**
+ * Give a feeder its series key cache (ingest/statsd_keycache.h). Call on the setup thread
+ * after filling the fields above; a feeder never passed here (zeroed _cache) works the
+ * same, only building every key. Not on the per-line path: this allocates.
+ * @param entries  cache slots, a power of two (SL_STATSD_KEYCACHE_DEFAULT), or 0 for none
+ * @return 0, -EINVAL for a bad @entries, -ENOMEM. On failure the feeder has no cache and
+ *         stays usable.
+ */
+int sl_statsd_feed_init(struct sl_statsd_feed *f, uint32_t entries);
+
+/** Free what sl_statsd_feed_init() allocated. Safe on a feeder it never saw (zeroed). */
+void sl_statsd_feed_fini(struct sl_statsd_feed *f);
 
 /**
  * Feed one buffer of complete lines (a datagram, or the complete-lines prefix of a stream

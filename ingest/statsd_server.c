@@ -65,6 +65,7 @@ void sl_statsd_server_cfg_defaults(struct sl_statsd_server_cfg *cfg)
     cfg->max_line = 65536;
     cfg->max_conns = 16384;
     cfg->garbage_lines = 100;
+    cfg->keycache_entries = SL_STATSD_KEYCACHE_DEFAULT;
 }
 
 int sl_statsd_server_cfg_check(const struct sl_statsd_server_cfg *cfg, char *err, size_t errlen)
@@ -82,6 +83,12 @@ int sl_statsd_server_cfg_check(const struct sl_statsd_server_cfg *cfg, char *err
                -EINVAL;
     if (cfg->rcvbuf < 0)
         return snprintf(err, errlen, "statsd rcvbuf: must not be negative"), -EINVAL;
+    uint32_t kc = cfg->keycache_entries;
+    if (kc && (kc < 2 || kc > (1u << 24) || (kc & (kc - 1))))
+        return snprintf(err, errlen,
+                        "statsd keycache_entries: %u is not 0 or a power of two in 2..2^24",
+                        kc),
+               -EINVAL;
     return 0;
 }
 
@@ -364,6 +371,10 @@ int sl_statsd_server_open(const struct sl_statsd_server_cfg *cfg, struct sl_shar
             rc = -EINVAL;
             goto fail;
         }
+        if ((rc = sl_statsd_feed_init(&w->feed, cfg->keycache_entries))) {
+            snprintf(err, errlen, "statsd keycache: %s", strerror(-rc));
+            goto fail;
+        }
     }
     if (cfg->tcp) {
         int fd = sl_net_bind(addr, SOCK_STREAM, 0, 0, err, errlen);
@@ -380,6 +391,10 @@ int sl_statsd_server_open(const struct sl_statsd_server_cfg *cfg, struct sl_shar
         if (!srv->tcp_feed.prod) {
             snprintf(err, errlen, "internal: no producer for tcp");
             rc = -EINVAL;
+            goto fail;
+        }
+        if ((rc = sl_statsd_feed_init(&srv->tcp_feed, cfg->keycache_entries))) {
+            snprintf(err, errlen, "statsd keycache: %s", strerror(-rc));
             goto fail;
         }
     }
@@ -432,11 +447,14 @@ void sl_statsd_server_close(struct sl_statsd_server *srv)
     if (!srv)
         return;
     if (srv->udp)
-        for (uint32_t i = 0; i < srv->nudp; i++)
+        for (uint32_t i = 0; i < srv->nudp; i++) {
             if (srv->udp[i].fd >= 0)
                 close(srv->udp[i].fd);
+            sl_statsd_feed_fini(&srv->udp[i].feed);
+        }
     if (srv->tcp_fd >= 0)
         close(srv->tcp_fd);
+    sl_statsd_feed_fini(&srv->tcp_feed);
     free(srv->udp);
     free(srv->udp_th);
     free(srv);

@@ -33,6 +33,9 @@ struct sl_statsd_server_cfg {
     uint32_t max_conns;    /* TCP connections at once; default 16384 */
     uint32_t garbage_lines; /* close a TCP connection after this many malformed lines in a
                                row with none accepted; default 100 */
+    uint32_t keycache_entries; /* series key cache slots per listener thread (a power of
+                                  two, 192 bytes each, touched as used) or 0 for none;
+                                  default SL_STATSD_KEYCACHE_DEFAULT */
 };
 
 void sl_statsd_server_cfg_defaults(struct sl_statsd_server_cfg *cfg);

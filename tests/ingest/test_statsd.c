@@ -875,3 +875,47 @@ Test(statsd, value_long_fraction_refused)
     struct sl_statsd_line l;
     cr_assert(eq(int, sl_statsd_parse_line(line, strlen(line), &l), -SL_STATSD_E_BAD_VALUE));
 }
+
+/* ---- parse_line_values ---------------------------------------------------------------- */
+
+/* Same verdict as sl_statsd_parse_line, and the numbers sl_statsd_next_value would give,
+ * for single, packed, signed, over-capacity, set, event and malformed lines. */
+Test(statsd, parse_line_values_matches_next_value)
+{
+    static const char *const lines[] = {
+        "a:1|c", "a:-3|c", "g:+4:-2:7|g", "t:1.5:2e3:.25:-0|ms|@0.5", "s:u:1|s",
+        "p:1:2:3:4:5|h", "q:1:2|d|#x:y", "_e{1,1}:t|x", "_sc|c|0", "bad:1:|c",
+        "bad:1x|c", "bad:|g", "nan:nan|g", "big:1e999|g", "m:1|c|@2",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        for (uint32_t cap = 1; cap <= 4; cap++) {
+            const char *t = lines[i];
+            struct sl_statsd_line a, b;
+            double vals[4];
+            uint64_t signs = 0;
+            uint32_t nvals = 0;
+            int ra = sl_statsd_parse_line(t, strlen(t), &a);
+            int rb = sl_statsd_parse_line_values(t, strlen(t), &b, vals, &signs, cap, &nvals);
+            cr_assert(eq(int, rb, ra), "%s", t);
+            if (ra != 0)
+                continue;
+            cr_assert(eq(int, memcmp(&a, &b, sizeof a), 0), "%s: same line", t);
+            if (a.kind != SL_STATSD_METRIC || a.mtype == SL_METRIC_SET) {
+                cr_assert(eq(u32, nvals, 0), "%s", t);
+                continue;
+            }
+            const char *c = a.values, *end = a.values + a.values_len;
+            struct sl_statsd_value v;
+            uint32_t k = 0;
+            while (sl_statsd_next_value(&c, end, a.mtype, &v) > 0) {
+                if (k < cap) {
+                    cr_assert(eq(int, memcmp(&vals[k], &v.v, sizeof v.v), 0), "%s #%u", t, k);
+                    int sgn = v.raw[0] == '+' || v.raw[0] == '-';
+                    cr_assert(eq(int, (int)(signs >> k & 1), sgn), "%s #%u sign", t, k);
+                }
+                k++;
+            }
+            cr_assert(eq(u32, nvals, k), "%s", t);
+        }
+    }
+}

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * StatsD series key cache: owns a fixed table of slots mapping a metric line's raw
+ * identity (type, name bytes, tag bytes) to its canonical key and XXH3 id.
+ *
+ * Why: building a key is most of a line's ingest cost — escaping the name, splitting and
+ * escaping tags, sorting labels, writing the key, hashing it — while real traffic repeats
+ * the same few hundred thousand series over and over. Hashing the raw bytes (XXH3,
+ * inlined) and comparing them is a fraction of that.
+ *
+ * A slot holds its raw bytes next to the key, so a hit is checked byte for byte; the
+ * 64-bit raw hash is only a filter (0 marks an empty slot). Nothing allocates after create.
+ */
+#include "ingest/statsd_keycache.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+/* Replacement marks. A hit sets KC_REF_HIT; a miss in the set that finds no empty way and
+ * no way at 0 takes one off both ways instead of evicting. So a set with more live series
+ * than ways keeps the two it holds (they hit between the others' misses) rather than
+ * cycling all of them out, and a series that stopped being sent leaves after a few
+ * misses. A new entry starts at KC_REF_NEW: protected from the very next miss only. */
+#define KC_REF_HIT 3
+#define KC_REF_NEW 1
+
+struct kc_slot {
+    uint64_t h;          /* raw-identity hash, never 0; 0 = empty */
+    uint64_t id;         /* sl_key_hash(key) */
+    uint32_t tag_errors; /* tags the key skipped, replayed on a hit */
+    uint16_t name_len;
+    uint16_t tags_len;
+    uint16_t key_len;
+    uint8_t mtype;
+    uint8_t ref;         /* age mark: KC_REF_HIT on a hit, down one per miss in the set */
+    char _pad[4];
+    char data[SL_STATSD_KEYCACHE_DATA]; /* name bytes, tag bytes, key */
+};
+static_assert(sizeof(struct kc_slot) == 192, "three cache lines per slot");
+
+#define KC_HUGE ((size_t)2 << 20)
+
+struct sl_statsd_keycache {
+    uint32_t mask;         /* sets - 1 */
+    void *map;             /* the mapping, KC_HUGE longer than the slots when aligned */
+    size_t map_bytes;
+    struct kc_slot *slots; /* 2 per set, ways adjacent; inside map */
+};
+
+int sl_statsd_keycache_create(uint32_t entries, struct sl_statsd_keycache **out)
+{
+    if (entries < 2 || entries > (1u << 24) || (entries & (entries - 1)))
+        return -EINVAL;
+    struct sl_statsd_keycache *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    /* An anonymous mapping, not calloc: its pages are zero and committed only when a
+     * slot is first written, whereas calloc may reuse freed heap and zero all 24 MiB.
+     * Lookups land anywhere in it, so when it spans huge pages it is 2 MiB aligned and
+     * asks for transparent huge pages: a TLB miss per line costs as much as the cache
+     * miss (the shard's series table does the same). */
+    size_t bytes = (size_t)entries * sizeof *c->slots;
+    size_t align = bytes >= KC_HUGE ? KC_HUGE : 0;
+    c->map_bytes = bytes + align;
+    char *m = mmap(NULL, c->map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (m == MAP_FAILED) {
+        free(c);
+        return -ENOMEM;
+    }
+    c->map = m;
+    if (align) {
+        m += (KC_HUGE - (uintptr_t)m % KC_HUGE) % KC_HUGE;
+        madvise(m, bytes, MADV_HUGEPAGE); /* advice only: 4 KiB pages work too */
+    }
+    c->slots = (struct kc_slot *)(void *)m;
+    c->mask = entries / 2 - 1;
+    *out = c;
+    return 0;
+}
+
+void sl_statsd_keycache_destroy(struct sl_statsd_keycache *c)
+{
+    if (!c)
+        return;
+    munmap(c->map, c->map_bytes);
+    free(c);
+}
+
+static inline uint64_t raw_hash(const struct sl_statsd_line *l)
+{
+    uint64_t h = XXH3_64bits_withSeed(l->name, l->name_len, l->mtype);
+    if (l->tags_len)
+        h = XXH3_64bits_withSeed(l->tags, l->tags_len, h);
+    return h ? h : 1;
+}
+
+uint64_t sl_statsd_keycache_prefetch(const struct sl_statsd_keycache *c,
+                                     const struct sl_statsd_line *line)
+{
+    if (line->kind != SL_STATSD_METRIC ||
+        (size_t)line->name_len + line->tags_len >= SL_STATSD_KEYCACHE_DATA)
+        return 0;
+    uint64_t h = raw_hash(line);
+    const char *set = (const char *)&c->slots[2 * (h & c->mask)];
+    /* The first two lines of each way: the hash, the lengths and, for typical lines, the
+     * raw bytes and the key. Prefetching all six lines measured slower: the prefetches of
+     * a whole group then exceed the core's outstanding-miss slots and stall. */
+    __builtin_prefetch(set);
+    __builtin_prefetch(set + 64);
+    __builtin_prefetch(set + sizeof(struct kc_slot));
+    __builtin_prefetch(set + sizeof(struct kc_slot) + 64);
+    return h;
+}
+
+static inline int slot_matches(const struct kc_slot *s, uint64_t h,
+                               const struct sl_statsd_line *l)
+{
+    return s->h == h && s->mtype == l->mtype && s->name_len == l->name_len &&
+           s->tags_len == l->tags_len && memcmp(s->data, l->name, l->name_len) == 0 &&
+           (l->tags_len == 0 || memcmp(s->data + l->name_len, l->tags, l->tags_len) == 0);
+}
+
+static int build(const struct sl_statsd_line *line, char *scratch, const char **key,
+                 uint64_t *id, uint32_t *errs)
+{
+    int klen = sl_statsd_build_key(line, scratch, SL_KEY_MAX, errs);
+    if (klen < 0)
+        return klen;
+    *key = scratch;
+    *id = sl_key_hash(scratch, (size_t)klen);
+    return klen;
+}
+
+int sl_statsd_keycache_key(struct sl_statsd_keycache *c, const struct sl_statsd_line *line,
+                           uint64_t hash, char *scratch, const char **key, uint64_t *id,
+                           uint32_t *tag_errors, int *outcome)
+{
+    uint32_t errs = 0;
+    int dummy;
+    if (!outcome)
+        outcome = &dummy;
+    size_t raw = (size_t)line->name_len + line->tags_len;
+    if (line->kind != SL_STATSD_METRIC || raw >= SL_STATSD_KEYCACHE_DATA) {
+        *outcome = SL_STATSD_KEYCACHE_BYPASS;
+        int klen = build(line, scratch, key, id, &errs);
+        if (tag_errors)
+            *tag_errors += errs;
+        return klen;
+    }
+    uint64_t h = hash ? hash : raw_hash(line);
+    assert(h == raw_hash(line));
+    struct kc_slot *set = &c->slots[2 * (h & c->mask)];
+    for (int w = 0; w < 2; w++) {
+        struct kc_slot *s = &set[w];
+        if (slot_matches(s, h, line)) {
+            s->ref = KC_REF_HIT;
+            *key = s->data + raw;
+            *id = s->id;
+            if (tag_errors)
+                *tag_errors += s->tag_errors;
+            *outcome = SL_STATSD_KEYCACHE_HIT;
+            return s->key_len;
+        }
+    }
+    int klen = build(line, scratch, key, id, &errs);
+    if (tag_errors)
+        *tag_errors += errs;
+    if (klen < 0) {
+        *outcome = SL_STATSD_KEYCACHE_BYPASS;
+        return klen;
+    }
+    if (raw + (size_t)klen > SL_STATSD_KEYCACHE_DATA) {
+        *outcome = SL_STATSD_KEYCACHE_BYPASS;
+        return klen;
+    }
+    *outcome = SL_STATSD_KEYCACHE_MISS;
+    /* Victim: an empty way, else one whose mark ran out. When both are still marked,
+     * age them instead and keep them: an entry must miss its set's traffic three times
+     * in a row without a hit before it goes. */
+    struct kc_slot *v = NULL;
+    if (set[0].h == 0 || (set[1].h != 0 && set[0].ref == 0))
+        v = &set[0];
+    else if (set[1].h == 0 || set[1].ref == 0)
+        v = &set[1];
+    if (!v) {
+        set[0].ref--;
+        set[1].ref--;
+        return klen;
+    }
+    v->h = h;
+    v->id = *id;
+    v->tag_errors = errs;
+    v->name_len = (uint16_t)line->name_len;
+    v->tags_len = (uint16_t)line->tags_len;
+    v->key_len = (uint16_t)klen;
+    v->mtype = line->mtype;
+    v->ref = KC_REF_NEW;
+    memcpy(v->data, line->name, line->name_len);
+    if (line->tags_len)
+        memcpy(v->data + line->name_len, line->tags, line->tags_len);
+    memcpy(v->data + raw, scratch, (size_t)klen);
+    return klen;
+}

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Tests for ingest/statsd_feed.c through real shards: a feeder with a series key cache
+ * (big, tiny) and one without turn the same random StatsD traffic — shuffled tags, packed
+ * values, gauge deltas, sets, events, service checks, malformed and over-long lines —
+ * into exactly the same flushed series and the same counters, and the cached feeder
+ * really hits.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/shard.h"
+#include "engine/sink.h"
+#include "ingest/statsd_feed.h"
+
+TestSuite(statsd_feed, .timeout = 60);
+
+#define MAX_SERIES 4096
+
+struct flushed {
+    char key[256];
+    uint32_t key_len;
+    uint8_t mtype;
+    double a, b; /* counter total/interval, gauge value, timer count/sum, set distinct */
+};
+
+struct collect {
+    pthread_mutex_t mu;
+    struct flushed *out;
+    size_t n;
+};
+
+static int collect_flush(void *ctx, const struct sl_flush_batch *b)
+{
+    struct collect *c = ctx;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < b->n && c->n < MAX_SERIES; i++) {
+        const struct sl_flush_entry *e = &b->entries[i];
+        struct flushed *f = &c->out[c->n++];
+        memset(f, 0, sizeof *f);
+        f->key_len = e->key_len < sizeof f->key ? e->key_len : (uint32_t)sizeof f->key;
+        memcpy(f->key, e->key, f->key_len);
+        f->mtype = e->mtype;
+        switch (e->mtype) {
+        case SL_METRIC_COUNTER:
+        case SL_METRIC_EVENT:
+            f->a = e->counter.total;
+            f->b = e->counter.interval;
+            break;
+        case SL_METRIC_GAUGE:
+        case SL_METRIC_SERVICE_CHECK:
+            f->a = e->gauge.value;
+            break;
+        case SL_METRIC_TIMER:
+            f->a = e->timer.count;
+            f->b = e->timer.sum;
+            break;
+        case SL_METRIC_SET:
+            f->a = e->set.distinct;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
+static int cmp_flushed(const void *x, const void *y)
+{
+    const struct flushed *a = x, *b = y;
+    size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+    int c = memcmp(a->key, b->key, n);
+    return c ? c : (a->key_len > b->key_len) - (a->key_len < b->key_len);
+}
+
+static uint64_t rng;
+static uint32_t rnd(uint32_t n)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng % n);
+}
+
+/* One random line of the mix into @out; returns its length. */
+static int random_line(char *out, size_t cap)
+{
+    static const char *const tags[] = {"env:prod", "region:eu", "host:web-1", "bad", "k:",
+                                       "svc.name:a-b", "env:dev"};
+    static const char *const types[] = {"c", "g", "ms", "h", "d", "s"};
+    uint32_t series = rnd(150);
+    int n = 0;
+    switch (rnd(20)) {
+    case 0:
+        return snprintf(out, cap, "_e{3,4}:t%02u|text|#env:prod", series % 10);
+    case 1:
+        return snprintf(out, cap, "_sc|chk.%u|%u|#env:prod", series % 5, rnd(4));
+    case 2:
+        return snprintf(out, cap, "bad.%u:x|c", series);
+    case 3: { /* over max_line */
+        n = snprintf(out, cap, "long.");
+        while (n < 340)
+            out[n++] = 'x';
+        return n + snprintf(out + n, cap - (size_t)n, ":1|c");
+    }
+    default:
+        break;
+    }
+    const char *type = types[series % 6];
+    n += snprintf(out + n, cap - (size_t)n, "m%u.%s", series, series % 3 ? "req" : "a-b");
+    if (series % 6 == 5) { /* set */
+        n += snprintf(out + n, cap - (size_t)n, ":u%u|s", rnd(20));
+    } else {
+        uint32_t nv = rnd(4) ? 1 : 1 + rnd(12); /* sometimes more than the feeder keeps */
+        for (uint32_t i = 0; i < nv; i++) {
+            const char *sign = series % 6 == 1 && rnd(2) ? (rnd(2) ? "+" : "-") : "";
+            n += snprintf(out + n, cap - (size_t)n, ":%s%u", sign, rnd(50));
+        }
+        n += snprintf(out + n, cap - (size_t)n, "|%s", type);
+        if (rnd(3) == 0)
+            n += snprintf(out + n, cap - (size_t)n, "|@0.5");
+    }
+    if (series % 2) { /* tags, in a random order each time */
+        uint32_t pick[3] = {series % 7, (series / 7) % 7, rnd(7)};
+        for (uint32_t i = 2; i > 0; i--) {
+            uint32_t j = rnd(i + 1), t = pick[i];
+            pick[i] = pick[j];
+            pick[j] = t;
+        }
+        n += snprintf(out + n, cap - (size_t)n, "|#%s,%s,%s", tags[pick[0]], tags[pick[1]],
+                      tags[pick[2]]);
+    }
+    return n;
+}
+
+struct run_result {
+    struct flushed *series;
+    size_t n;
+    struct sl_statsd_feed_stats st;
+};
+
+static void run(uint32_t cache_entries, uint64_t seed, struct run_result *res)
+{
+    static struct collect col;
+    pthread_mutex_init(&col.mu, NULL);
+    col.out = calloc(MAX_SERIES, sizeof *col.out);
+    col.n = 0;
+    cr_assert(not(eq(ptr, col.out, NULL)));
+    struct sl_shard_cfg cfg;
+    sl_shard_cfg_defaults(&cfg);
+    cfg.nshards = 2;
+    cfg.nproducers = 1;
+    cfg.flush_interval_ms = 3600 * 1000;
+    cfg.sink = (struct sl_sink_ops){.flush = collect_flush, .ctx = &col};
+    struct sl_shardset *set;
+    cr_assert(eq(int, sl_shardset_create(&cfg, &set), 0));
+    cr_assert(eq(int, sl_shardset_start(set), 0));
+    static struct sl_statsd_feed_stats st;
+    memset(&st, 0, sizeof st);
+    struct sl_statsd_feed f = {.prod = sl_shardset_producer(set, 0),
+                               .stats = &st,
+                               .listener = "test",
+                               .block_when_full = 1,
+                               .max_line = 300};
+    cr_assert(eq(int, sl_statsd_feed_init(&f, cache_entries), 0));
+    rng = seed;
+    char buf[1400];
+    for (int b = 0; b < 1500; b++) {
+        size_t used = 0;
+        char line[512];
+        for (int k = 0; k < 40; k++) {
+            int n = random_line(line, sizeof line);
+            if (used + (size_t)n + 1 > sizeof buf)
+                break;
+            memcpy(buf + used, line, (size_t)n);
+            used += (size_t)n;
+            buf[used++] = '\n';
+        }
+        cr_assert(ge(int, sl_statsd_feed(&f, buf, used), 0));
+    }
+    uint64_t want = sl_stat_get(&st.samples);
+    for (int spin = 0; spin < 20000; spin++) {
+        uint64_t got = 0;
+        for (uint32_t i = 0; i < 2; i++)
+            got += sl_stat_get(&sl_shardset_stats(set, i)->records);
+        if (got >= want)
+            break;
+        usleep(500);
+    }
+    sl_shardset_stop(set); /* final flush */
+    sl_shardset_destroy(set);
+    sl_statsd_feed_fini(&f);
+    cr_assert(eq(ptr, (void *)f._cache, NULL));
+    qsort(col.out, col.n, sizeof *col.out, cmp_flushed);
+    res->series = col.out;
+    res->n = col.n;
+    res->st = st;
+}
+
+Test(statsd_feed, cached_feeder_flushes_same_series_as_uncached)
+{
+    static const uint32_t sizes[] = {4096, 2};
+    struct run_result ref, got;
+    run(0, 0x1234567887654321u, &ref);
+    cr_assert(gt(sz, ref.n, 100));
+    cr_assert(eq(u64, sl_stat_get(&ref.st.keycache_hits) + sl_stat_get(&ref.st.keycache_misses) +
+                          sl_stat_get(&ref.st.keycache_bypass),
+                 0), "no cache, nothing counted");
+    for (size_t s = 0; s < 2; s++) {
+        run(sizes[s], 0x1234567887654321u, &got);
+        cr_assert(eq(sz, got.n, ref.n), "cache %u", sizes[s]);
+        for (size_t i = 0; i < ref.n; i++) {
+            cr_assert(eq(int, cmp_flushed(&got.series[i], &ref.series[i]), 0), "series %zu", i);
+            cr_assert(eq(u8, got.series[i].mtype, ref.series[i].mtype));
+            cr_assert(eq(dbl, got.series[i].a, ref.series[i].a), "series %zu a", i);
+            cr_assert(eq(dbl, got.series[i].b, ref.series[i].b), "series %zu b", i);
+        }
+#define SAME(fld) cr_assert(eq(u64, sl_stat_get(&got.st.fld), sl_stat_get(&ref.st.fld)), #fld)
+        SAME(lines);
+        SAME(parsed);
+        SAME(samples);
+        SAME(tag_errors);
+        SAME(events);
+        SAME(service_checks);
+        SAME(ring_full_drops);
+        for (int r = 0; r < SL_STATSD_E__COUNT; r++)
+            SAME(malformed[r]);
+#undef SAME
+        uint64_t hits = sl_stat_get(&got.st.keycache_hits);
+        uint64_t metrics = sl_stat_get(&got.st.parsed) - sl_stat_get(&got.st.events) -
+                           sl_stat_get(&got.st.service_checks);
+        cr_assert(eq(u64, hits + sl_stat_get(&got.st.keycache_misses) +
+                              sl_stat_get(&got.st.keycache_bypass),
+                     metrics), "every accepted metric line counted once");
+        if (sizes[s] == 4096)
+            cr_assert(gt(u64, hits, metrics * 3 / 4), "hits=%llu of %llu",
+                      (unsigned long long)hits, (unsigned long long)metrics);
+        free(got.series);
+    }
+    cr_assert(gt(u64, sl_stat_get(&ref.st.malformed[SL_STATSD_E_TOO_LONG]), 0));
+    cr_assert(gt(u64, sl_stat_get(&ref.st.malformed[SL_STATSD_E_BAD_VALUE]), 0));
+    cr_assert(gt(u64, sl_stat_get(&ref.st.tag_errors), 0));
+    free(ref.series);
+}
+
+Test(statsd_feed, init_bad_entries_leaves_feeder_usable)
+{
+    struct sl_statsd_feed f = {0};
+    cr_assert(eq(int, sl_statsd_feed_init(&f, 3), -EINVAL));
+    cr_assert(eq(ptr, (void *)f._cache, NULL));
+    sl_statsd_feed_fini(&f);
+    cr_assert(eq(int, sl_statsd_feed_init(&f, 0), 0));
+    cr_assert(eq(ptr, (void *)f._cache, NULL));
+    sl_statsd_feed_fini(&f);
+}

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Tests for ingest/statsd_keycache.c: a key from the cache is byte-for-byte the key (and
+ * id, and tag error count) the uncached path builds, for random lines with escaped names,
+ * bad tags and tags in shuffled order; colliding lines in a one-set cache, over-long lines,
+ * events and service checks all still get the right key; the replacement keeps a set's
+ * entries when more series than ways share it.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <criterion/parameterized.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/key.h"
+#include "ingest/statsd.h"
+#include "ingest/statsd_keycache.h"
+
+TestSuite(statsd_keycache, .timeout = 20);
+
+struct ref_key {
+    char key[SL_KEY_MAX];
+    int len;
+    uint64_t id;
+    uint32_t tag_errors;
+};
+
+static void reference(const struct sl_statsd_line *l, struct ref_key *r)
+{
+    r->tag_errors = 0;
+    r->len = sl_statsd_build_key(l, r->key, sizeof r->key, &r->tag_errors);
+    r->id = r->len > 0 ? sl_key_hash(r->key, (size_t)r->len) : 0;
+}
+
+/* Parse @text, look it up in @c and check the result against the uncached path.
+ * Returns the outcome. */
+static int check_line(struct sl_statsd_keycache *c, const char *text)
+{
+    struct sl_statsd_line l;
+    cr_assert(eq(int, sl_statsd_parse_line(text, strlen(text), &l), 0), "parse %s", text);
+    struct ref_key want;
+    reference(&l, &want);
+    char scratch[SL_KEY_MAX];
+    const char *key = NULL;
+    uint64_t id = 0;
+    uint32_t errs = 7; /* incremented, not reset */
+    int how = 0;
+    /* every other call passes the prefetched hash, as the feeder does; the rest hash here */
+    static unsigned calls;
+    uint64_t h = calls++ % 2 ? sl_statsd_keycache_prefetch(c, &l) : 0;
+    int len = sl_statsd_keycache_key(c, &l, h, scratch, &key, &id, &errs, &how);
+    cr_assert(eq(int, len, want.len), "%s", text);
+    if (len > 0) {
+        cr_assert(eq(int, memcmp(key, want.key, (size_t)len), 0), "key of %s", text);
+        cr_assert(eq(u64, id, want.id), "%s", text);
+    }
+    cr_assert(eq(u32, errs, 7 + want.tag_errors), "%s", text);
+    return how;
+}
+
+Test(statsd_keycache, create_bad_entries_einval)
+{
+    struct sl_statsd_keycache *c = (void *)0x1;
+    cr_assert(eq(int, sl_statsd_keycache_create(0, &c), -EINVAL));
+    cr_assert(eq(int, sl_statsd_keycache_create(1, &c), -EINVAL));
+    cr_assert(eq(int, sl_statsd_keycache_create(3, &c), -EINVAL));
+    cr_assert(eq(int, sl_statsd_keycache_create(1u << 25, &c), -EINVAL));
+    cr_assert(eq(ptr, (void *)c, (void *)0x1), "untouched on failure");
+    sl_statsd_keycache_destroy(NULL);
+}
+
+Test(statsd_keycache, second_lookup_hits_with_same_key)
+{
+    struct sl_statsd_keycache *c;
+    cr_assert(eq(int, sl_statsd_keycache_create(1024, &c), 0));
+    const char *line = "api.req-count:1|c|#env:prod,bad,region:eu";
+    cr_assert(eq(int, check_line(c, line), SL_STATSD_KEYCACHE_MISS));
+    cr_assert(eq(int, check_line(c, line), SL_STATSD_KEYCACHE_HIT));
+    /* the value, rate and container are not part of the identity */
+    cr_assert(eq(int, check_line(c, "api.req-count:5:6|c|@0.5|#env:prod,bad,region:eu|c:x"),
+                 SL_STATSD_KEYCACHE_HIT));
+    /* the type and every tag byte are */
+    cr_assert(eq(int, check_line(c, "api.req-count:1|g|#env:prod,bad,region:eu"),
+                 SL_STATSD_KEYCACHE_MISS));
+    cr_assert(eq(int, check_line(c, "api.req-count:1|c|#env:prod,bad,region:e"),
+                 SL_STATSD_KEYCACHE_MISS));
+    cr_assert(eq(int, check_line(c, "api.req-count:1|c"), SL_STATSD_KEYCACHE_MISS));
+    cr_assert(eq(int, check_line(c, "api.req-count:1|c"), SL_STATSD_KEYCACHE_HIT));
+    sl_statsd_keycache_destroy(c);
+}
+
+Test(statsd_keycache, shuffled_tags_cached_apart_same_key)
+{
+    struct sl_statsd_keycache *c;
+    cr_assert(eq(int, sl_statsd_keycache_create(1024, &c), 0));
+    const char *a = "m:1|c|#x:1,y:2,z:3", *b = "m:1|c|#z:3,x:1,y:2";
+    cr_assert(eq(int, check_line(c, a), SL_STATSD_KEYCACHE_MISS));
+    cr_assert(eq(int, check_line(c, b), SL_STATSD_KEYCACHE_MISS));
+    cr_assert(eq(int, check_line(c, a), SL_STATSD_KEYCACHE_HIT));
+    cr_assert(eq(int, check_line(c, b), SL_STATSD_KEYCACHE_HIT));
+    sl_statsd_keycache_destroy(c);
+}
+
+/* Events and service checks are built every time; too-long identities and keys bypass. */
+/* The line is held inline: Criterion runs each parameter in a fresh process image, where
+ * a pointer into this one's .rodata would dangle. */
+struct bypass_case {
+    char line[200];
+};
+
+ParameterizedTestParameters(statsd_keycache, uncacheable_line_bypasses)
+{
+    static struct bypass_case cases[] = {
+        {"_e{5,4}:title|text|#env:prod"},
+        {"_sc|db.up|1|#env:prod"},
+        /* 150-byte name + tags: raw identity over SL_STATSD_KEYCACHE_DATA */
+        {"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"
+         "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn:1|c|#a:b,c:d"},
+        /* identity fits (88 bytes) but identity + key (88 + 91) does not */
+        {"ssssssssssssssssssssssssssssssssssssssssssssssssss:1|ms|#tttttttttttttttttt:"
+         "uuuuuuuuuuuuuuuuuuu"},
+    };
+    return cr_make_param_array(struct bypass_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(struct bypass_case *tc, statsd_keycache, uncacheable_line_bypasses)
+{
+    struct sl_statsd_keycache *c;
+    cr_assert(eq(int, sl_statsd_keycache_create(64, &c), 0));
+    for (int i = 0; i < 3; i++)
+        cr_assert(eq(int, check_line(c, tc->line), SL_STATSD_KEYCACHE_BYPASS), "%s", tc->line);
+    struct sl_statsd_line l;
+    cr_assert(eq(int, sl_statsd_parse_line(tc->line, strlen(tc->line), &l), 0));
+    if (l.kind != SL_STATSD_METRIC || l.name_len + l.tags_len >= SL_STATSD_KEYCACHE_DATA)
+        cr_assert(eq(u64, sl_statsd_keycache_prefetch(c, &l), 0), "not cacheable: no hash");
+    sl_statsd_keycache_destroy(c);
+}
+
+/* One set of two ways and three series sent round-robin: the two cached ones keep hitting
+ * instead of all three evicting each other. */
+Test(statsd_keycache, one_set_round_robin_keeps_two)
+{
+    struct sl_statsd_keycache *c;
+    cr_assert(eq(int, sl_statsd_keycache_create(2, &c), 0));
+    const char *lines[3] = {"a:1|c", "b:1|c|#k:v", "c.d:1|g"};
+    int hits = 0;
+    for (int round = 0; round < 10; round++)
+        for (int i = 0; i < 3; i++)
+            hits += check_line(c, lines[i]) == SL_STATSD_KEYCACHE_HIT;
+    cr_assert(ge(int, hits, 2 * 9), "hits=%d", hits);
+    /* a new pair of series replaces the old ones after a few misses */
+    const char *next[2] = {"x:1|c", "y:1|c"};
+    int late = 0;
+    for (int round = 0; round < 10; round++)
+        for (int i = 0; i < 2; i++)
+        {
+            int hit = check_line(c, next[i]) == SL_STATSD_KEYCACHE_HIT;
+            late += round >= 5 && hit;
+        }
+    cr_assert(eq(int, late, 10));
+    sl_statsd_keycache_destroy(c);
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+static uint32_t rnd(uint32_t n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state % n);
+}
+
+static size_t random_line(char *out, size_t cap, uint32_t series, int shuffle)
+{
+    static const char *const types[] = {"c", "g", "ms", "h", "d", "s"};
+    static const char *const name_bits[] = {"api", ".", "-", "--", "req", "0", "_x",
+                                            "\xc3\xa9", "9z", "m"};
+    static const char *const tags[] = {"env:prod", "region:eu", "host:web-1", "bad",
+                                       "#svc:a", "env:dev", "x.y:1", "k:", ":v", ""};
+    uint64_t saved = rng_state;
+    rng_state = 0x5bd1e995u + series * 0x9e3779b97f4a7c15u; /* same series, same parts */
+    size_t n = 0;
+    n += (size_t)snprintf(out + n, cap - n, "s%u", series);
+    for (uint32_t i = 0, k = rnd(4); i < k; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%s", name_bits[rnd(10)]);
+    const char *type = types[rnd(6)];
+    uint32_t ntags = rnd(5), pick[4];
+    for (uint32_t i = 0; i < ntags; i++)
+        pick[i] = rnd(10);
+    rng_state = saved;
+    if (shuffle)
+        for (uint32_t i = ntags; i > 1; i--) {
+            uint32_t j = rnd(i), t = pick[i - 1];
+            pick[i - 1] = pick[j];
+            pick[j] = t;
+        }
+    n += (size_t)snprintf(out + n, cap - n, ":%u|%s", rnd(100), type);
+    if (ntags) {
+        n += (size_t)snprintf(out + n, cap - n, "|#");
+        for (uint32_t i = 0; i < ntags; i++)
+            n += (size_t)snprintf(out + n, cap - n, "%s%s", i ? "," : "", tags[pick[i]]);
+    }
+    return n;
+}
+
+/* Random lines over a few hundred series with tags in shuffled orders, through caches big
+ * enough to hit and small enough to collide all the time. */
+Test(statsd_keycache, random_lines_match_uncached_path)
+{
+    static const uint32_t sizes[] = {2, 16, 4096};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        struct sl_statsd_keycache *c;
+        cr_assert(eq(int, sl_statsd_keycache_create(sizes[s], &c), 0));
+        int count[4] = {0};
+        for (int i = 0; i < 20000; i++) {
+            char line[512];
+            random_line(line, sizeof line, rnd(300), rnd(2));
+            count[check_line(c, line)]++;
+        }
+        cr_assert(gt(int, count[SL_STATSD_KEYCACHE_HIT], 0));
+        cr_assert(gt(int, count[SL_STATSD_KEYCACHE_MISS], 0));
+        if (sizes[s] == 4096)
+            cr_assert(gt(int, count[SL_STATSD_KEYCACHE_HIT], 12000), "hits=%d",
+                      count[SL_STATSD_KEYCACHE_HIT]);
+        sl_statsd_keycache_destroy(c);
+    }
+}
