@@ -336,3 +336,31 @@ Test(remote_source, create_with_no_or_bad_nodes_is_einval)
     cr_assert(eq(int, sl_remote_source_create("ftp://x", 1000, &rs, err, sizeof err), -EINVAL));
     cr_assert(eq(int, sl_remote_source_create("http://x:1", 0, &rs, err, sizeof err), -EINVAL));
 }
+
+Test(remote_source, select_with_silent_node_times_out_naming_it)
+{
+    /* A listener that never accepts: the kernel completes the handshake, nobody answers. */
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    cr_assert(eq(int, bind(lfd, (struct sockaddr *)&a, sizeof a), 0));
+    cr_assert(eq(int, listen(lfd, 4), 0));
+    getsockname(lfd, (struct sockaddr *)&a, &al);
+    char nodes[64], err[256], want[64];
+    snprintf(nodes, sizeof nodes, "http://127.0.0.1:%d", ntohs(a.sin_port));
+    snprintf(want, sizeof want, "127.0.0.1:%d", ntohs(a.sin_port));
+    struct sl_remote_source *rs;
+    cr_assert(eq(int, sl_remote_source_create(nodes, 300, &rs, err, sizeof err), 0));
+    struct sl_source src = sl_remote_source(rs);
+    struct sl_matcher m;
+    cr_assert(eq(int, sl_matcher_init(&m, SL_MATCH_EQ, "__name__", "m", NULL, 0), 0));
+    struct got g = {0};
+    int rc = src.ops->select(src.ctx, &m, 1, 0, 1, collect, &g);
+    cr_assert(eq(int, rc, -ETIMEDOUT));
+    const char *why = src.ops->error(src.ctx);
+    cr_assert(not(eq(ptr, (void *)strstr(why, want), NULL)), "%s", why);
+    cr_assert(not(eq(ptr, (void *)strstr(why, "timed out"), NULL)), "%s", why);
+    sl_matcher_fini(&m);
+    sl_remote_source_destroy(rs);
+    close(lfd);
+}
