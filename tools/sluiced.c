@@ -492,7 +492,14 @@ static void shutdown_daemon(struct daemon *d)
 static int run_query_node(struct daemon *d, sigset_t *sigs)
 {
     char err[512] = "";
-    int rc = sl_remote_source_create(d->cfg.query_nodes, (int)d->cfg.query_timeout_ms,
+    int rc;
+    if (d->cfg.kafka.role != SL_KAFKA_ROLE_NONE || d->cfg.dpdk.enabled) {
+        /* A query node ingests nothing: refuse rather than silently ignore these. */
+        snprintf(err, sizeof err, "query.role=query takes no ingest: unset kafka.role and "
+                 "dpdk.enabled (they belong on storage or ingest nodes)");
+        goto fail;
+    }
+    rc = sl_remote_source_create(d->cfg.query_nodes, (int)d->cfg.query_timeout_ms,
                                      &d->remote, err, sizeof err);
     if (rc)
         goto fail;
