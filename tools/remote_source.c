@@ -163,10 +163,12 @@ int sl_raw_read_handle(void *ctx, const struct sl_http_request *req,
     for (size_t i = 0; i < req->nparams && !rc; i++) {
         if (strcmp(req->params[i].name, "m"))
             continue;
-        const char *v = req->params[i].value, *c1 = strchr(v, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        const char *v = req->params[i].value, *c1 = strchr(v, ':');
+        const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         int op = -1;
         for (int j = 0; c1 && j < 4; j++)
-            if ((size_t)(c1 - v) == strlen(op_names[j]) && !strncmp(v, op_names[j], (size_t)(c1 - v)))
+            if ((size_t)(c1 - v) == strlen(op_names[j]) &&
+                !strncmp(v, op_names[j], (size_t)(c1 - v)))
                 op = j;
         if (op < 0 || !c2 || c2 == c1 + 1 || nm == MAX_MATCHERS) {
             snprintf(msg, sizeof msg, "bad matcher \"%.200s\" (want op:name:value, at most %d)\n",
