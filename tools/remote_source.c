@@ -445,7 +445,7 @@ static int remote_call(void *ctx, const struct sl_matcher *m, size_t nm, int64_t
         size_t n = all[i].n;
         if (n)
             decode_samples(&all[i], t, v);
-        for (size_t k = i + 1; k < j; k++) {
+        for (size_t k = i + 1; k < j && !keys; k++) {
             decode_samples(&all[k], t2, v2);
             n = sl_remote_merge_samples(t, v, n, t2, v2, all[k].n, tm, vm);
             memcpy(t, tm, n * sizeof *t);
