@@ -598,7 +598,9 @@ static int collect_and_reply(void *ctx, const struct sl_http_request *req,
         strset_free(&c->set);
         if (replied)
             return rc;
-        return reply_error(resp, 500, "internal", "%s", sl_strerror(rc));
+        const char *why = api->cfg.src.ops->error ? api->cfg.src.ops->error(api->cfg.src.ctx)
+                                                  : NULL;
+        return reply_error(resp, 500, "internal", "%s", why ? why : sl_strerror(rc));
     }
     if (c->set.failed) {
         strset_free(&c->set);

@@ -378,8 +378,10 @@ static void load_selector(struct pq_ev *ev, struct pq_node *sel, int64_t mint, i
     struct load_ctx lc = {.ev = ev, .drop_stale = drop_stale,
                           .stable = (ev->src->ops->flags & SL_SOURCE_F_STABLE) != 0};
     int rc = ev->src->ops->select(ev->src->ctx, sel->m, sel->nm, mint, maxt, load_cb, &lc);
-    if (rc)
-        pq_fail(ev, SL_PQ_ERR_INTERNAL, "reading series: %s", sl_strerror(rc));
+    if (rc) {
+        const char *why = ev->src->ops->error ? ev->src->ops->error(ev->src->ctx) : NULL;
+        pq_fail(ev, SL_PQ_ERR_INTERNAL, "reading series: %s", why ? why : sl_strerror(rc));
+    }
     if (lc.n > 1)
         qsort(lc.s, lc.n, sizeof *lc.s, cmp_sel_series);
     if (sel->want_corr) {

@@ -89,6 +89,13 @@ struct sl_source_ops {
      */
     int (*series)(void *ctx, const struct sl_matcher *m, size_t nm, int64_t mint, int64_t maxt,
                   sl_series_fn *fn, void *arg);
+    /**
+     * Optional (may be NULL): a one-line description of why the last select/series call
+     * made on this thread failed, or NULL when there is none. A source whose data lives
+     * elsewhere (tools/remote_source.h) says which node failed; the API puts it in the
+     * error it returns. BORROWED, valid until the next call on this thread.
+     */
+    const char *(*error)(void *ctx);
 };
 
 struct sl_source {

@@ -5,25 +5,20 @@
  * it into a range query on /api/v1/query_range (--end default now, --step default
  * (end - start) / 250 rounded up to a whole second, the Prometheus UI's choice).
  *
- * HTTP is plain HTTP/1.1 over a TCP socket: one GET with `Connection: close`, the body read
- * to EOF (Content-Length or chunked). That is all a loopback admin tool needs, and it keeps
- * libcurl out of the dependencies. The JSON response is parsed by a small recursive-descent
+ * HTTP goes through tools/http_client.h (one plain HTTP/1.1 GET per query; no libcurl). The JSON response is parsed by a small recursive-descent
  * parser into a tree; only the shapes the API returns are printed.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 
 #include "engine/buf.h"
 #include "tools/cli.h"
 #include "tools/expfmt.h"
+#include "tools/http_client.h"
 
 #define CMD "query"
 
@@ -265,121 +260,6 @@ static const char *jstr(const struct jv *v)
     return v && (v->t == J_STR || v->t == J_NUM) ? v->s : "";
 }
 
-/* ---- HTTP --------------------------------------------------------------------------------- */
-
-static void urlenc(struct sl_buf *b, const char *s)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~')
-            sl_buf_putc(b, (char)c);
-        else
-            sl_buf_printf(b, "%%%02X", c);
-    }
-}
-
-/* GET @path from host:port; the body (OWNED, NUL-terminated) and HTTP status out. */
-static int http_get(const char *host, const char *port, const char *path, int timeout_s,
-                    char **body, int *status)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai, *a;
-    int rc = getaddrinfo(host, port, &hints, &ai);
-    if (rc) {
-        sl_cli_err(CMD, "cannot resolve %s: %s", host, gai_strerror(rc));
-        return -1;
-    }
-    int fd = -1, err = 0;
-    for (a = ai; a; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0)
-            continue;
-        struct timeval tv = {timeout_s, 0};
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-            break;
-        err = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(ai);
-    if (fd < 0) {
-        sl_cli_err(CMD, "cannot connect to %s:%s: %s%s", host, port, strerror(err),
-                   err == ECONNREFUSED ? " (is sluiced running? --url says where)" : "");
-        return -1;
-    }
-    struct sl_buf req = SL_BUF_INIT, resp = SL_BUF_INIT;
-    sl_buf_printf(&req, "GET %s HTTP/1.1\r\nHost: %s:%s\r\nAccept: application/json\r\n"
-                  "User-Agent: sluice\r\nConnection: close\r\n\r\n", path, host, port);
-    int ret = -1;
-    if (sl_buf_failed(&req))
-        goto out;
-    for (size_t off = 0; off < req.len;) {
-        ssize_t n = write(fd, req.data + off, req.len - off);
-        if (n <= 0) {
-            sl_cli_err(CMD, "sending the request failed: %s", strerror(errno));
-            goto out;
-        }
-        off += (size_t)n;
-    }
-    for (;;) {
-        if (sl_buf_reserve(&resp, 65536))
-            goto out;
-        ssize_t n = read(fd, resp.data + resp.len, 65536);
-        if (n == 0)
-            break;
-        if (n < 0) {
-            sl_cli_err(CMD, "reading the response failed: %s", errno == EAGAIN
-                       ? "timed out" : strerror(errno));
-            goto out;
-        }
-        resp.len += (size_t)n;
-    }
-    sl_buf_putc(&resp, 0);
-    if (sl_buf_failed(&resp))
-        goto out;
-    char *hdr_end = strstr(resp.data, "\r\n\r\n");
-    if (strncmp(resp.data, "HTTP/1.", 7) || !hdr_end || sscanf(resp.data + 8, " %d", status) != 1) {
-        sl_cli_err(CMD, "not an HTTP response from %s:%s", host, port);
-        goto out;
-    }
-    *hdr_end = 0;
-    char *b = hdr_end + 4;
-    int chunked = strcasestr(resp.data, "\r\ntransfer-encoding: chunked") != NULL;
-    struct sl_buf out = SL_BUF_INIT;
-    if (chunked) {
-        for (;;) {
-            char *e;
-            unsigned long n = strtoul(b, &e, 16);
-            char *crlf = strstr(e, "\r\n");
-            if (!crlf || n == 0)
-                break;
-            b = crlf + 2;
-            if (strlen(b) < n)
-                n = strlen(b);
-            sl_buf_append(&out, b, n);
-            b += n;
-            if (!strncmp(b, "\r\n", 2))
-                b += 2;
-        }
-    } else {
-        sl_buf_puts(&out, b);
-    }
-    sl_buf_putc(&out, 0);
-    if (sl_buf_failed(&out)) {
-        sl_buf_fini(&out);
-        goto out;
-    }
-    *body = sl_buf_steal(&out, NULL);
-    ret = 0;
-out:
-    close(fd);
-    sl_buf_fini(&req);
-    sl_buf_fini(&resp);
-    return ret;
-}
-
 /* ---- printing ----------------------------------------------------------------------------- */
 
 static void series_name(struct sl_buf *b, const struct jv *metric)
@@ -514,36 +394,13 @@ int sl_cli_query(int argc, char **argv)
         fputs(usage, stderr);
         return SL_CLI_USAGE;
     }
-    /* http://host[:port][/prefix] */
-    char host[256], port[16] = "80", prefix[512] = "";
-    const char *u = url;
-    if (strncmp(u, "http://", 7)) {
-        sl_cli_err(CMD, "--url '%s': only http:// URLs are supported", url);
+    struct sl_http_url hu;
+    char uerr[640];
+    if (sl_http_url_parse(url, &hu, uerr, sizeof uerr)) {
+        sl_cli_err(CMD, "--url %s", uerr);
         return SL_CLI_USAGE;
     }
-    u += 7;
-    size_t hl = strcspn(u, ":/");
-    if (!hl || hl >= sizeof host) {
-        sl_cli_err(CMD, "--url '%s': no host", url);
-        return SL_CLI_USAGE;
-    }
-    memcpy(host, u, hl);
-    host[hl] = 0;
-    u += hl;
-    if (*u == ':') {
-        size_t pl = strcspn(++u, "/");
-        if (!pl || pl >= sizeof port) {
-            sl_cli_err(CMD, "--url '%s': bad port", url);
-            return SL_CLI_USAGE;
-        }
-        memcpy(port, u, pl);
-        port[pl] = 0;
-        u += pl;
-    }
-    snprintf(prefix, sizeof prefix, "%s", u);
-    size_t plen = strlen(prefix);
-    if (plen && prefix[plen - 1] == '/')
-        prefix[plen - 1] = 0;
+    const char *host = hu.host, *port = hu.port, *prefix = hu.prefix;
 
     struct sl_buf path = SL_BUF_INIT;
     int64_t t0, t1;
@@ -559,28 +416,35 @@ int sl_cli_query(int argc, char **argv)
             step = stepbuf;
         }
         sl_buf_printf(&path, "%s/api/v1/query_range?query=", prefix);
-        urlenc(&path, argv[optind]);
+        sl_http_urlenc(&path, argv[optind]);
         sl_buf_puts(&path, "&start=");
         sl_expfmt_format_seconds(&path, t0);
         sl_buf_puts(&path, "&end=");
         sl_expfmt_format_seconds(&path, t1);
         sl_buf_puts(&path, "&step=");
-        urlenc(&path, step);
+        sl_http_urlenc(&path, step);
     } else {
         sl_buf_printf(&path, "%s/api/v1/query?query=", prefix);
-        urlenc(&path, argv[optind]);
+        sl_http_urlenc(&path, argv[optind]);
         if (at) {
             sl_buf_puts(&path, "&time=");
-            urlenc(&path, at);
+            sl_http_urlenc(&path, at);
         }
     }
     sl_buf_printf(&path, "&timeout=%ds", timeout);
     int status = SL_CLI_FAIL, http_status = 0;
     char *body = NULL;
     struct jv *doc = NULL;
-    if (sl_buf_failed(&path) || http_get(host, port, path.data, timeout + 5, &body, &http_status))
+    size_t body_len = 0;
+    if (sl_buf_failed(&path))
         goto out;
-    struct jp jp = {body, body + strlen(body), 0};
+    if (sl_http_get(host, port, path.data, (timeout + 5) * 1000, &body, &body_len, &http_status,
+                    uerr, sizeof uerr)) {
+        sl_cli_err(CMD, "%s%s", uerr,
+                   strstr(uerr, "refused") ? " (is sluiced running? --url says where)" : "");
+        goto out;
+    }
+    struct jp jp = {body, body + body_len, 0};
     doc = jvalue(&jp);
     if (!doc || doc->t != J_OBJ) {
         sl_cli_err(CMD, "HTTP %d with a body that is not the Prometheus API's JSON: %.200s",

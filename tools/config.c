@@ -18,7 +18,7 @@
 
 enum opt_kind {
     K_STR, K_U32, K_SIZE, K_DURATION, K_BOOL, K_LEVEL, K_BACKEND, K_QUANTILES, K_FSYNC,
-    K_DURATION_OR_ZERO, K_KAFKA
+    K_DURATION_OR_ZERO, K_KAFKA, K_QROLE
 };
 
 struct opt {
@@ -109,6 +109,14 @@ static const struct opt opts[] = {
     {"kafka", "batch", "kafka-batch", "64K", "forward: largest message", K_KAFKA, OFF(kafka), 0},
     {"kafka", "partitions", "kafka-partitions", "0", "forward: partitions (0: ask brokers)",
      K_KAFKA, OFF(kafka), 0},
+    /* [query]: a query node fans PromQL out to storage nodes (tools/remote_source.h). */
+    {"query", "role", "role", "storage",
+     "storage (store and answer locally) or query (no store; ask query.nodes)", K_QROLE,
+     OFF(query_role), 0},
+    {"query", "nodes", "query-nodes", "", "role query: storage nodes http://HOST:PORT,...",
+     K_STR, OFF(query_nodes), sizeof(((struct sl_daemon_cfg *)0)->query_nodes)},
+    {"query", "node_timeout", "query-node-timeout", "30s",
+     "role query: longest wait for a storage node", K_DURATION, OFF(query_timeout_ms), 0},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -124,6 +132,8 @@ void sl_daemon_cfg_defaults(struct sl_daemon_cfg *cfg)
     cfg->maintain_interval_ms = 10000;
     sl_dpdk_cfg_defaults(&cfg->dpdk);
     sl_kafka_cfg_defaults(&cfg->kafka);
+    cfg->query_role = SL_QUERY_ROLE_STORAGE;
+    cfg->query_timeout_ms = 30000;
 }
 
 static int parse_size(const char *v, uint64_t *out)
@@ -234,6 +244,14 @@ static int apply(struct sl_daemon_cfg *cfg, const struct opt *o, const char *v, 
     }
     case K_KAFKA:
         if (sl_kafka_cfg_set(&cfg->kafka, o->key, v))
+            goto bad;
+        return 0;
+    case K_QROLE:
+        if (!strcmp(v, "storage"))
+            cfg->query_role = SL_QUERY_ROLE_STORAGE;
+        else if (!strcmp(v, "query"))
+            cfg->query_role = SL_QUERY_ROLE_QUERY;
+        else
             goto bad;
         return 0;
     }

@@ -30,7 +30,14 @@ struct sl_daemon_cfg {
     int64_t maintain_interval_ms;
     struct sl_dpdk_cfg dpdk; /* [dpdk]: kernel-bypass StatsD ingest, off by default */
     struct sl_kafka_cfg kafka;
+    /* [query]: role storage (the default: store, ingest, query locally) or query (no store,
+     * no ingest; PromQL over the storage nodes, tools/remote_source.h). */
+    int query_role; /* enum sl_query_role */
+    char query_nodes[4096];   /* comma-separated http://host:port of the storage nodes */
+    int64_t query_timeout_ms; /* bound on each wait for a storage node */
 };
+
+enum sl_query_role { SL_QUERY_ROLE_STORAGE, SL_QUERY_ROLE_QUERY };
 
 void sl_daemon_cfg_defaults(struct sl_daemon_cfg *cfg);
 /**

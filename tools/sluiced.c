@@ -34,6 +34,7 @@
 #include "storage/store.h"
 #include "tools/config.h"
 #include "tools/exposition.h"
+#include "tools/remote_source.h"
 #include "tools/store_bridge.h"
 
 struct daemon {
@@ -55,6 +56,8 @@ struct daemon {
     int stopping;
     struct sl_kafka_forward *kfwd;  /* kafka.role=forward */
     struct sl_kafka_consumer *kcon; /* kafka.role=consume */
+    struct sl_source src;              /* what the query API reads: the store or the nodes */
+    struct sl_remote_source *remote;   /* query.role=query */
 };
 
 /* Every flush goes to /metrics and to the store. The store's error is the one reported:
@@ -504,9 +507,66 @@ static void shutdown_daemon(struct daemon *d)
     sl_dpdk_server_close(d->dpdk);
     sl_shardset_destroy(d->shards);
     sl_query_api_destroy(d->api);
+    sl_remote_source_destroy(d->remote);
     sl_store_close(d->store); /* after the final flush: it is in the WAL */
     sl_expo_destroy(d->expo);
     free(d->routes);
+}
+
+/* query.role=query: no store, no ingest, no shards; the query API over the storage nodes
+ * (tools/remote_source.h). Returns the exit status once a signal in @sigs arrives. */
+static int run_query_node(struct daemon *d, sigset_t *sigs)
+{
+    char err[512] = "";
+    int rc;
+    if (d->cfg.kafka.role != SL_KAFKA_ROLE_NONE || d->cfg.dpdk.enabled) {
+        /* A query node ingests nothing: refuse rather than silently ignore these. */
+        snprintf(err, sizeof err, "query.role=query takes no ingest: unset kafka.role and "
+                 "dpdk.enabled (they belong on storage or ingest nodes)");
+        goto fail;
+    }
+    rc = sl_remote_source_create(d->cfg.query_nodes, (int)d->cfg.query_timeout_ms,
+                                     &d->remote, err, sizeof err);
+    if (rc)
+        goto fail;
+    d->src = sl_remote_source(d->remote);
+    struct sl_query_api_cfg qcfg = {.src = d->src};
+    if ((rc = sl_query_api_create(&qcfg, &d->api)))
+        goto fail_rc;
+    const struct sl_http_route own[] = {
+        {NULL, "/-/healthy", 0, handle_healthy, NULL},
+        {NULL, "/-/ready", 0, handle_ready, NULL},
+        {"GET", "/api/v1/read_raw", 0, sl_raw_read_handle, &d->src},
+    };
+    size_t nown = sizeof own / sizeof own[0], napi = 0;
+    const struct sl_http_route *api_routes = sl_query_api_routes(d->api, &napi);
+    if (!(d->routes = calloc(nown + napi, sizeof *d->routes))) {
+        rc = -ENOMEM;
+        goto fail_rc;
+    }
+    memcpy(d->routes, own, sizeof own);
+    memcpy(d->routes + nown, api_routes, napi * sizeof *api_routes);
+    if ((rc = sl_http_server_open(&d->cfg.http, d->routes, nown + napi, &d->http, err,
+                                  sizeof err)))
+        goto fail;
+    SL_INFO("event=ready role=query http=%s http_port=%d nodes=%zu", d->cfg.http.addr,
+            sl_http_server_port(d->http), sl_remote_source_nodes(d->remote));
+    printf("sluiced %s ready (role query over %zu storage nodes)\n"
+           "  query:        curl 'http://127.0.0.1:%d/api/v1/query?query=up'\n",
+           SL_VERSION, sl_remote_source_nodes(d->remote), sl_http_server_port(d->http));
+    fflush(stdout);
+    int sig = 0;
+    sigwait(sigs, &sig);
+    SL_INFO("event=shutdown signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    shutdown_daemon(d);
+    SL_INFO("event=stopped");
+    return 0;
+fail_rc:
+    snprintf(err, sizeof err, "start-up failed: %s", strerror(rc < 0 ? -rc : rc));
+fail:
+    fprintf(stderr, "sluiced: %s\n", err);
+    shutdown_daemon(d);
+    return 1;
 }
 
 int main(int argc, char **argv)
@@ -535,6 +595,8 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (d.cfg.query_role == SL_QUERY_ROLE_QUERY)
+        return run_query_node(&d, &sigs);
 
     struct sl_shard_cfg *sc = &d.cfg.shard;
     sc->nproducers = sl_statsd_server_producers(&d.cfg.statsd) +
@@ -565,7 +627,8 @@ int main(int argc, char **argv)
     }
     d.store_sink.store = d.store;
     d.store_sink.flush = &sc->flush;
-    struct sl_query_api_cfg qcfg = {.src = sl_store_source(d.store)};
+    d.src = sl_store_source(d.store);
+    struct sl_query_api_cfg qcfg = {.src = d.src};
     if ((rc = sl_query_api_create(&qcfg, &d.api)))
         goto fail_rc;
     if ((rc = sl_shard_cfg_check(sc, err, sizeof err)) ||
@@ -588,6 +651,7 @@ int main(int argc, char **argv)
         {NULL, "/-/healthy", 0, handle_healthy, NULL},
         {NULL, "/-/ready", 0, handle_ready, NULL},
         {NULL, "/api/v1/admin/tsdb/delete_series", 0, sl_store_handle_delete_series, d.store},
+        {"GET", "/api/v1/read_raw", 0, sl_raw_read_handle, &d.src},
     };
     size_t nown = sizeof own / sizeof own[0], napi = 0;
     const struct sl_http_route *api_routes = sl_query_api_routes(d.api, &napi);

@@ -97,3 +97,23 @@ Test(config, set_flag_reaches_any_key)
     cr_assert(eq(int, parse(3, argv), 0), "%s", err);
     cr_assert(eq(u32, cfg.statsd.max_line, 1024));
 }
+
+Test(config, role_query_and_nodes_are_parsed)
+{
+    cr_assert(eq(int, cfg.query_role, SL_QUERY_ROLE_STORAGE));
+    cr_assert(eq(i64, cfg.query_timeout_ms, 30000));
+    const char *argv[] = {"sluiced", "--role", "query", "--query-nodes",
+                          "http://127.0.0.1:8481,http://127.0.0.1:8482",
+                          "--query-node-timeout", "5s"};
+    cr_assert(eq(int, parse(7, argv), 0), "%s", err);
+    cr_assert(eq(int, cfg.query_role, SL_QUERY_ROLE_QUERY));
+    cr_assert(eq(str, cfg.query_nodes, "http://127.0.0.1:8481,http://127.0.0.1:8482"));
+    cr_assert(eq(i64, cfg.query_timeout_ms, 5000));
+}
+
+Test(config, unknown_role_is_rejected_naming_the_option)
+{
+    const char *argv[] = {"sluiced", "--role", "ingest"};
+    cr_assert(eq(int, parse(3, argv), -EINVAL));
+    cr_assert(not(eq(ptr, strstr(err, "query.role"), NULL)), "%s", err);
+}
