@@ -299,6 +299,25 @@ void pq_check_dup(struct pq_ev *ev, const struct pq_vec *v)
 
 /* ---- selectors ------------------------------------------------------------------------- */
 
+/* Whether any of @vs is a staleness marker. Every loaded sample passes through here, so the
+ * test has no per-sample exit: OR-ing a block of comparisons vectorises, and markers are
+ * rare enough that stopping at the end of the block costs nothing. */
+static int any_stale(const double *vs, size_t n)
+{
+    for (size_t i = 0; i < n; i += 256) {
+        size_t e = n - i < 256 ? n : i + 256;
+        int st = 0;
+        for (size_t j = i; j < e; j++) {
+            uint64_t bits;
+            memcpy(&bits, &vs[j], sizeof bits);
+            st |= bits == SL_STALE_NAN_BITS;
+        }
+        if (st)
+            return 1;
+    }
+    return 0;
+}
+
 struct load_ctx {
     struct pq_ev *ev;
     struct pq_sel_series *s;
@@ -326,10 +345,7 @@ static int load_cb(void *arg, const struct sl_qlabel *ls, size_t nls, const int6
         set->noname = nn;
     }
     s->ls = set;
-    int stale = 0;
-    if (lc->drop_stale)
-        for (size_t i = 0; i < n && !stale; i++)
-            stale = is_stale(vs[i]);
+    int stale = lc->drop_stale && any_stale(vs, n);
     if (lc->stable && !stale) {
         /* the source keeps these arrays for its lifetime: no copy (see source.h) */
         s->ts = (int64_t *)ts;
@@ -386,9 +402,16 @@ static void load_selector(struct pq_ev *ev, struct pq_node *sel, int64_t mint, i
         for (size_t i = 0; i < lc.n; i++) {
             struct pq_sel_series *s = &lc.s[i];
             s->corr = pq_alloc_raw(ev->res, (s->n ? s->n : 1) * sizeof *s->corr);
+            /* Resets are rare: adding only at a reset keeps the running sum out of a
+             * floating-point dependency chain through every sample. The values are the
+             * same as adding 0 each time, since the sum is never -0. */
+            double c = 0;
             s->corr[0] = 0;
-            for (size_t j = 1; j < s->n; j++)
-                s->corr[j] = s->corr[j - 1] + (s->vs[j] < s->vs[j - 1] ? s->vs[j - 1] : 0);
+            for (size_t j = 1; j < s->n; j++) {
+                if (s->vs[j] < s->vs[j - 1])
+                    c += s->vs[j - 1];
+                s->corr[j] = c;
+            }
         }
     }
     struct pq_sel_cache *c = pq_alloc(ev->res, sizeof *c);
