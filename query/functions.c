@@ -72,8 +72,8 @@ static int extrapolated_w(const struct pq_mseries *s, int64_t rs, int64_t re, in
     if (s->n < 2)
         return 0;
     double result = s->vs[s->n - 1] - s->vs[0];
-    if (is_counter && s->corr) {
-        result += s->corr[s->n - 1] - s->corr[0]; /* resets inside the window, O(1) */
+    if (is_counter && s->has_corr) {
+        result += s->corr_sum; /* resets inside the window, found without a scan */
     } else if (is_counter) {
         double last = 0;
         for (size_t i = 0; i < s->n; i++) {
@@ -461,7 +461,7 @@ int pq_func_precompute(struct pq_ev *ev, struct pq_node *call, int64_t nsteps)
             pre->ls[i] = ls;
             pq_check_deadline(ev);
             const int64_t *ts = s->ts;
-            size_t n = s->n, lo = 0, hi = 0;
+            size_t n = s->n, lo = 0, hi = 0, rlo = 0, rhi = 0;
             for (int64_t k = 0; k < nsteps; k++) {
                 /* [lo, hi) = samples with wstart[k] <= t <= wend[k] */
                 while (lo < n && ts[lo] < wstart[k])
@@ -472,8 +472,17 @@ int pq_func_precompute(struct pq_ev *ev, struct pq_node *call, int64_t nsteps)
                     hi++;
                 if (hi == lo)
                     continue;
-                struct pq_mseries m = {ls, ts + lo, s->vs + lo, hi - lo,
-                                       s->corr ? s->corr + lo : NULL};
+                struct pq_mseries m = {ls, ts + lo, s->vs + lo, hi - lo, s->has_corr, 0};
+                if (s->has_corr) {
+                    /* resets at indexes <= lo and <= hi - 1; both only grow */
+                    while (rlo < s->nrst && s->rst[rlo].i <= lo)
+                        rlo++;
+                    if (rhi < rlo)
+                        rhi = rlo;
+                    while (rhi < s->nrst && s->rst[rhi].i <= hi - 1)
+                        rhi++;
+                    m.corr_sum = pq_corr_at_rank(s, rhi) - pq_corr_at_rank(s, rlo);
+                }
                 double val;
                 int ok;
                 if (ex) {

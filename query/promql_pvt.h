@@ -208,7 +208,10 @@ struct pq_mseries {
     const int64_t *ts;
     const double *vs;
     size_t n;
-    const double *corr; /* aligned with vs, or NULL (see pq_sel_series) */
+    /* counter resets inside the window: corr_sum = corr(last) - corr(first) of the selector
+     * series (see pq_sel_series), valid when has_corr */
+    int has_corr;
+    double corr_sum;
 };
 
 struct pq_mat {
@@ -229,9 +232,17 @@ struct pq_sel_series {
     int64_t *ts;
     double *vs;
     size_t n;
-    /* counter-reset prefix sums for rate/increase, or NULL: corr[i] is the sum over
-     * j in 1..i of vs[j-1] where vs[j] < vs[j-1] */
-    double *corr;
+    /* Counter resets for rate/increase, when has_corr: the prefix sum corr(i), the sum over
+     * j in 1..i of vs[j-1] where vs[j] < vs[j-1] (added in order), kept sparsely since resets
+     * are rare: rst[0..nrst) are the resets in index order, rst[r].i the index j and
+     * rst[r].cum the sum over resets 0..r. corr(i) = rst[r - 1].cum for the r resets at
+     * indexes <= i, 0 if none. */
+    int has_corr;
+    struct pq_reset {
+        size_t i;
+        double cum;
+    } *rst;
+    size_t nrst;
     /* window positions of the previous step: steps mostly move forward, so the next
      * window is found by a short scan instead of two binary searches */
     size_t hint_lo, hint_hi;
@@ -287,6 +298,12 @@ size_t *pq_hmap_put(struct pq_arena *a, struct pq_hmap *m, uint64_t key, int *fo
 size_t *pq_hmap_get(const struct pq_hmap *m, uint64_t key);
 
 /* evaluator pieces */
+/* number of resets of @s at indexes <= i (binary search; resets are few) */
+size_t pq_corr_rank(const struct pq_sel_series *s, size_t i);
+static inline double pq_corr_at_rank(const struct pq_sel_series *s, size_t r)
+{
+    return r ? s->rst[r - 1].cum : 0;
+}
 void pq_window_idx(struct pq_sel_series *s, int64_t mint, int64_t maxt, size_t *lo, size_t *hi);
 void pq_eval_node(struct pq_ev *ev, struct pq_node *n, struct pq_val *out);
 void pq_eval_binary(struct pq_ev *ev, struct pq_node *n, struct pq_val *l, struct pq_val *r,
