@@ -84,6 +84,77 @@ double pq_quantile(double q, double *vals, size_t n)
     return vals[(size_t)lo] * (1 - w) + vals[(size_t)hi] * w;
 }
 
+/* The groups of one aggregation node across the steps of a query. Which group a series
+ * falls in depends on its labels only, so for label sets that live as long as the query
+ * (selector series, precomputed range function results, other cached groups) the
+ * signature, the lookup and the group's label set are computed once per series and kept:
+ * the set's aux cache holds its slot, the slot the group's label set. A step then only
+ * orders the groups it sees (a slot gets a group index the first time a step meets it:
+ * groups keep Prometheus' order of first sample). */
+struct agg_slot {
+    const struct pq_lset *ls; /* group label set, query lifetime, cacheable */
+    uint64_t stamp;           /* evaluation that last gave the slot a group */
+    size_t pos;               /* that group's index */
+};
+struct pq_agg_cache {
+    struct pq_hmap map; /* grouping signature -> slot */
+    struct agg_slot *slot;
+    size_t n, cap;
+    uint64_t evals;
+    int off; /* two groups shared a signature: stay on the per-step path */
+};
+
+/* Slot of every sample of @v in @n's cache; 0 if the cache cannot be used (a set that
+ * does not live long enough, or a signature shared by different groups). */
+static int agg_slots(struct pq_ev *ev, struct pq_node *n, const struct pq_vec *v, size_t *slots)
+{
+    for (size_t i = 0; i < v->n; i++)
+        if (!v->s[i].ls->cacheable)
+            return 0;
+    if (!n->agg) {
+        n->agg = pq_alloc(ev->res, sizeof *n->agg);
+        pq_hmap_init(ev->res, &n->agg->map, v->n);
+    }
+    struct pq_agg_cache *ac = n->agg;
+    if (ac->off)
+        return 0;
+    for (size_t i = 0; i < v->n; i++) {
+        struct pq_lset *ls = (struct pq_lset *)v->s[i].ls; /* cache fields only */
+        if (ls->aux_owner == n) {
+            slots[i] = ls->aux_idx;
+            continue;
+        }
+        uint64_t key = pq_lset_sig_cached(ls, n, n->grouping, n->ngrouping, !n->without);
+        int found;
+        size_t *slot = pq_hmap_put(ev->res, &ac->map, key, &found);
+        if (found) {
+            /* the per-step path labels a group after its first sample in the step; that
+             * is this label set unless two groups' signatures collide */
+            struct pq_mark mk = pq_arena_mark(ev->tmp);
+            const struct pq_lset *g =
+                pq_lset_restrict(ev->tmp, ls, n->grouping, n->ngrouping, !n->without);
+            int same = pq_lset_eq(g, ac->slot[*slot].ls);
+            pq_arena_release(ev->tmp, mk);
+            if (!same) {
+                ac->off = 1;
+                return 0;
+            }
+        } else {
+            *slot = ac->n;
+            struct agg_slot *as = PQ_PUSH(ev->res, ac->slot, ac->n, ac->cap);
+            struct pq_lset *g = (struct pq_lset *)pq_lset_restrict(
+                ev->res, ls, n->grouping, n->ngrouping, !n->without);
+            g->cacheable = 1;
+            as->ls = g;
+        }
+        ls->aux_owner = n;
+        ls->aux_idx = *slot;
+        slots[i] = *slot;
+    }
+    ac->evals++;
+    return 1;
+}
+
 void pq_eval_aggregate(struct pq_ev *ev, struct pq_node *n, struct pq_val *arg,
                        struct pq_val *param, struct pq_val *out)
 {
@@ -114,8 +185,15 @@ void pq_eval_aggregate(struct pq_ev *ev, struct pq_node *n, struct pq_val *arg,
             grouping[ngrouping++] = (char *)value_label;
         }
     }
+    size_t *slots = NULL;
+    if (op != T_COUNT_VALUES && arg->vec.n) {
+        slots = pq_alloc_raw(ev->tmp, arg->vec.n * sizeof *slots);
+        if (!agg_slots(ev, n, &arg->vec, slots))
+            slots = NULL;
+    }
     struct pq_hmap map;
-    pq_hmap_init(ev->tmp, &map, arg->vec.n);
+    if (!slots)
+        pq_hmap_init(ev->tmp, &map, arg->vec.n);
     struct group *groups = NULL;
     size_t ngroups = 0, capgroups = 0;
     for (size_t i = 0; i < arg->vec.n; i++) {
@@ -135,15 +213,26 @@ void pq_eval_aggregate(struct pq_ev *ev, struct pq_node *n, struct pq_val *arg,
             tmp[m++] = (struct sl_qlabel){value_label, vs};
             metric = pq_lset_make(ev->tmp, tmp, m);
         }
-        uint64_t key = op == T_COUNT_VALUES
-                           ? pq_lset_sig(metric, grouping, ngrouping, !n->without)
-                           : pq_lset_sig_cached(metric, n, grouping, ngrouping, !n->without);
         int found;
-        size_t *slot = pq_hmap_put(ev->tmp, &map, key, &found);
+        size_t *slot;
+        struct agg_slot *as = NULL;
+        if (slots) {
+            as = &n->agg->slot[slots[i]];
+            found = as->stamp == n->agg->evals;
+            slot = &as->pos;
+            if (!found)
+                as->stamp = n->agg->evals;
+        } else {
+            uint64_t key = op == T_COUNT_VALUES
+                               ? pq_lset_sig(metric, grouping, ngrouping, !n->without)
+                               : pq_lset_sig_cached(metric, n, grouping, ngrouping, !n->without);
+            slot = pq_hmap_put(ev->tmp, &map, key, &found);
+        }
         if (!found) {
             *slot = ngroups;
             struct group *g = PQ_PUSH(ev->tmp, groups, ngroups, capgroups);
-            g->ls = pq_lset_restrict(ev->tmp, metric, grouping, ngrouping, !n->without);
+            g->ls = as ? as->ls
+                       : pq_lset_restrict(ev->tmp, metric, grouping, ngrouping, !n->without);
             g->value = s.v;
             g->mean = s.v;
             g->count = 1;

@@ -830,6 +830,7 @@ static void reset_caches(struct pq_node *n)
         return;
     n->cache = NULL;
     n->pre = NULL;
+    n->agg = NULL;
     reset_caches(n->a);
     reset_caches(n->b);
     for (size_t i = 0; i < n->nargs; i++)

@@ -93,6 +93,7 @@ enum pq_at { PQ_AT_NONE, PQ_AT_TIME, PQ_AT_START, PQ_AT_END };
 
 struct pq_func;
 struct pq_sel_cache;
+struct pq_agg_cache;
 /* A range function's results for every step of a range query, step-major so that one
  * step's vector is a sequential read: series i at step k is vals[k * n + i] when
  * present[k * n + i]. */
@@ -139,6 +140,7 @@ struct pq_node {
     /* evaluation */
     struct pq_sel_cache *cache;
     struct pq_pre *pre; /* CALL: per top-level step results (pq_func_precompute), or NULL */
+    struct pq_agg_cache *agg; /* AGG: groups known so far in this query (aggregate.c) */
 };
 
 struct sl_promql_expr {
@@ -185,6 +187,13 @@ struct pq_lset {
     const struct pq_lset *noname;
     const void *sig_owner;
     uint64_t sig;
+    /* one more per-node cache on such sets: the aggregation group slot (aux_idx) or the
+     * histogram bucket (aux_key, aux_num, aux_ok) computed for node aux_owner */
+    const void *aux_owner;
+    uint64_t aux_key;
+    double aux_num;
+    size_t aux_idx;
+    int aux_ok;
     uint32_t n;
     int cacheable;
     struct sl_qlabel l[];
