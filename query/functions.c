@@ -1033,19 +1033,38 @@ static void f_histogram_quantile(struct pq_ev *ev, struct pq_node *call, struct 
     out->type = SL_PQ_VECTOR;
     for (size_t i = 0; i < args[1].vec.n; i++) {
         const struct pq_sample *s = &args[1].vec.s[i];
-        const char *lev = pq_lset_get(s->ls, "le");
-        if (!lev)
-            continue;
-        char *end;
-        double ub = strtod(lev, &end);
-        if (end == lev || *end)
-            continue;
-        /* signature keeps __name__ (BytesWithoutLabels(le)); pq_lset_sig with on=0 drops
-         * it, so mix the name in */
-        const char *name = pq_lset_get(s->ls, "__name__");
-        uint64_t key = pq_lset_sig(s->ls, le, 1, 0);
-        for (const char *p = name ? name : ""; *p; p++)
-            key = (key ^ (unsigned char)*p) * 0x100000001b3ULL;
+        double ub;
+        uint64_t key;
+        if (s->ls->cacheable && s->ls->aux_owner == call) {
+            /* parsed and hashed at an earlier step of this query */
+            if (!s->ls->aux_ok)
+                continue;
+            ub = s->ls->aux_num;
+            key = s->ls->aux_key;
+        } else {
+            const char *lev = pq_lset_get(s->ls, "le");
+            char *end = NULL;
+            ub = lev ? strtod(lev, &end) : 0;
+            int ok = lev && end != lev && !*end;
+            key = 0;
+            if (ok) {
+                /* signature keeps __name__ (BytesWithoutLabels(le)); pq_lset_sig with
+                 * on=0 drops it, so mix the name in */
+                const char *name = pq_lset_get(s->ls, "__name__");
+                key = pq_lset_sig(s->ls, le, 1, 0);
+                for (const char *p = name ? name : ""; *p; p++)
+                    key = (key ^ (unsigned char)*p) * 0x100000001b3ULL;
+            }
+            if (s->ls->cacheable) {
+                struct pq_lset *m = (struct pq_lset *)s->ls; /* cache fields only */
+                m->aux_owner = call;
+                m->aux_ok = ok;
+                m->aux_num = ub;
+                m->aux_key = key;
+            }
+            if (!ok)
+                continue;
+        }
         int found;
         size_t *slot = pq_hmap_put(ev->tmp, &map, key, &found);
         if (!found) {
