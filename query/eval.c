@@ -312,23 +312,32 @@ static int scan_values(struct pq_ev *ev, const double *vs, size_t n, int check_s
     size_t cap = 0;
     double c = 0;
     for (size_t i = 0; i < n; i += 256) {
-        size_t e = n - i < 256 ? n : i + 256;
+        size_t e = n - i < 256 ? n : i + 256, j0 = i ? i : 1;
         int st = 0, rs = 0;
-        if (check_stale)
+        /* one loop per case, each reading the block once */
+        if (check_stale && s) {
+            st = is_stale(vs[i]);
+            for (size_t j = j0; j < e; j++) {
+                uint64_t bits;
+                memcpy(&bits, &vs[j], sizeof bits);
+                st |= bits == SL_STALE_NAN_BITS;
+                rs |= vs[j] < vs[j - 1];
+            }
+        } else if (check_stale) {
             for (size_t j = i; j < e; j++) {
                 uint64_t bits;
                 memcpy(&bits, &vs[j], sizeof bits);
                 st |= bits == SL_STALE_NAN_BITS;
             }
+        } else if (s) {
+            for (size_t j = j0; j < e; j++)
+                rs |= vs[j] < vs[j - 1];
+        }
         if (st)
             return 1;
-        if (!s)
-            continue;
-        for (size_t j = i ? i : 1; j < e; j++)
-            rs |= vs[j] < vs[j - 1];
         if (!rs)
             continue;
-        for (size_t j = i ? i : 1; j < e; j++)
+        for (size_t j = j0; j < e; j++)
             if (vs[j] < vs[j - 1]) {
                 c += vs[j - 1];
                 struct pq_reset *r = PQ_PUSH(ev->res, s->rst, s->nrst, cap);

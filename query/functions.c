@@ -65,9 +65,12 @@ static void over_range(struct pq_ev *ev, struct pq_node *call, struct pq_val *ar
 
 /* ---- rate family ----------------------------------------------------------------------- */
 
-/* extrapolatedRate over the window [rs, re] of length range (re - rs). */
-static int extrapolated_w(const struct pq_mseries *s, int64_t rs, int64_t re, int64_t range,
-                          int is_counter, int is_rate, double *out)
+/* extrapolatedRate over the window [rs, re]; range_s is its length in seconds,
+ * (double)(re - rs) / 1000, passed in so that a caller looping over steps divides once. */
+/* inlined: the hot loop of pq_func_precompute calls it for every series and step */
+static inline __attribute__((always_inline)) int
+extrapolated_w(const struct pq_mseries *s, int64_t rs, int64_t re, double range_s,
+               int is_counter, int is_rate, double *out)
 {
     if (s->n < 2)
         return 0;
@@ -96,7 +99,7 @@ static int extrapolated_w(const struct pq_mseries *s, int64_t rs, int64_t re, in
     interval += to_end < thr ? to_end : avg / 2;
     double factor = interval / sampled;
     if (is_rate)
-        factor /= (double)range / 1000;
+        factor /= range_s;
     *out = result * factor;
     return 1;
 }
@@ -108,7 +111,7 @@ static int extrapolated(struct pq_ev *ev, struct pq_node *call, const struct pq_
         return 0;
     int64_t rs, re, range;
     window(ev, call->args[0], &rs, &re, &range);
-    return extrapolated_w(s, rs, re, range, is_counter, is_rate, out);
+    return extrapolated_w(s, rs, re, (double)range / 1000, is_counter, is_rate, out);
 }
 
 static int f_rate_s(struct pq_ev *ev, struct pq_node *c, struct pq_val *a, const struct pq_mseries *s, double *o)
@@ -451,6 +454,7 @@ int pq_func_precompute(struct pq_ev *ev, struct pq_node *call, int64_t nsteps)
     }
     ev->ts = saved;
     int ex = range_fns[fi].ex;
+    double range_s = (double)range / 1000;
     range_fn *fn = range_fns[fi].fn;
     for (size_t b0 = 0; b0 < ns; b0 += PRE_BLOCK) {
         size_t b1 = ns - b0 < PRE_BLOCK ? ns : b0 + PRE_BLOCK;
@@ -486,7 +490,7 @@ int pq_func_precompute(struct pq_ev *ev, struct pq_node *call, int64_t nsteps)
                 double val;
                 int ok;
                 if (ex) {
-                    ok = extrapolated_w(&m, wstart[k], wend[k], range, ex != 3, ex == 1, &val);
+                    ok = extrapolated_w(&m, wstart[k], wend[k], range_s, ex != 3, ex == 1, &val);
                 } else {
                     ev->ts = ev->start + k * ev->step;
                     ok = fn(ev, call, args, &m, &val);
