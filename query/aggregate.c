@@ -108,9 +108,6 @@ struct pq_agg_cache {
  * does not live long enough, or a signature shared by different groups). */
 static int agg_slots(struct pq_ev *ev, struct pq_node *n, const struct pq_vec *v, size_t *slots)
 {
-    for (size_t i = 0; i < v->n; i++)
-        if (!v->s[i].ls->cacheable)
-            return 0;
     if (!n->agg) {
         n->agg = pq_alloc(ev->res, sizeof *n->agg);
         pq_hmap_init(ev->res, &n->agg->map, v->n);
@@ -120,6 +117,8 @@ static int agg_slots(struct pq_ev *ev, struct pq_node *n, const struct pq_vec *v
         return 0;
     for (size_t i = 0; i < v->n; i++) {
         struct pq_lset *ls = (struct pq_lset *)v->s[i].ls; /* cache fields only */
+        if (!ls->cacheable)
+            return 0; /* the slots cached so far stay valid */
         if (ls->aux_owner == n) {
             slots[i] = ls->aux_idx;
             continue;
@@ -196,6 +195,30 @@ void pq_eval_aggregate(struct pq_ev *ev, struct pq_node *n, struct pq_val *arg,
         pq_hmap_init(ev->tmp, &map, arg->vec.n);
     struct group *groups = NULL;
     size_t ngroups = 0, capgroups = 0;
+    if (slots && op == T_SUM) {
+        /* the common case without the general loop's per-sample dispatch; the same
+         * additions in the same order */
+        struct agg_slot *sl = n->agg->slot;
+        uint64_t ev_no = n->agg->evals;
+        for (size_t i = 0; i < arg->vec.n; i++) {
+            struct agg_slot *as = &sl[slots[i]];
+            double v = arg->vec.s[i].v;
+            if (as->stamp == ev_no) {
+                groups[as->pos].value += v;
+                continue;
+            }
+            as->stamp = ev_no;
+            as->pos = ngroups;
+            struct group *g = PQ_PUSH(ev->tmp, groups, ngroups, capgroups);
+            g->ls = as->ls;
+            g->value = v;
+            g->mean = v;
+            g->count = 1;
+        }
+        for (size_t i = 0; i < ngroups; i++)
+            pq_vec_push(ev, &out->vec, groups[i].ls, groups[i].value);
+        return;
+    }
     for (size_t i = 0; i < arg->vec.n; i++) {
         struct pq_sample s = arg->vec.s[i];
         s.t = (int64_t)i; /* input order, for stable tie breaks */
