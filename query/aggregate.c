@@ -102,6 +102,9 @@ struct pq_agg_cache {
     size_t n, cap;
     uint64_t evals;
     int off; /* two groups shared a signature: stay on the per-step path */
+    /* slot of each series of a precomputed argument (pq_agg_sum_pre), or NULL */
+    const struct pq_pre *pre;
+    size_t *pre_slots;
 };
 
 /* Slot of every sample of @v in @n's cache; 0 if the cache cannot be used (a set that
@@ -151,6 +154,52 @@ static int agg_slots(struct pq_ev *ev, struct pq_node *n, const struct pq_vec *v
         slots[i] = *slot;
     }
     ac->evals++;
+    return 1;
+}
+
+int pq_agg_sum_pre(struct pq_ev *ev, struct pq_node *n, const struct pq_pre *p,
+                   struct pq_val *out)
+{
+    if (n->op != T_SUM || !p->n)
+        return 0;
+    if (!n->agg || n->agg->pre != p) {
+        /* every series of the argument at once: the slots do not depend on the step */
+        struct pq_mark mk = pq_arena_mark(ev->tmp);
+        struct pq_vec v = {pq_alloc(ev->tmp, p->n * sizeof *v.s), p->n, p->n};
+        for (size_t i = 0; i < p->n; i++)
+            v.s[i].ls = p->ls[i];
+        size_t *slots = pq_alloc_raw(ev->res, p->n * sizeof *slots);
+        int ok = agg_slots(ev, n, &v, slots);
+        pq_arena_release(ev->tmp, mk);
+        if (!ok)
+            return 0;
+        n->agg->pre = p;
+        n->agg->pre_slots = slots;
+    }
+    struct pq_agg_cache *ac = n->agg;
+    uint64_t ev_no = ++ac->evals;
+    const double *vals = p->vals + (size_t)ev->step_k * p->n;
+    const unsigned char *present = p->present + (size_t)ev->step_k * p->n;
+    struct group *groups = NULL;
+    size_t ngroups = 0, capgroups = 0;
+    /* as the sum loop of pq_eval_aggregate over this step's row, in series order */
+    for (size_t i = 0; i < p->n; i++) {
+        if (!present[i])
+            continue;
+        struct agg_slot *as = &ac->slot[ac->pre_slots[i]];
+        if (as->stamp == ev_no) {
+            groups[as->pos].value += vals[i];
+            continue;
+        }
+        as->stamp = ev_no;
+        as->pos = ngroups;
+        struct group *g = PQ_PUSH(ev->tmp, groups, ngroups, capgroups);
+        g->ls = as->ls;
+        g->value = vals[i];
+    }
+    out->type = SL_PQ_VECTOR;
+    for (size_t i = 0; i < ngroups; i++)
+        pq_vec_push(ev, &out->vec, groups[i].ls, groups[i].value);
     return 1;
 }
 

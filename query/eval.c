@@ -758,6 +758,13 @@ void pq_eval_node(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
         return;
     }
     case PQ_AGG: {
+        if (!n->b && ev->step_k >= 0) {
+            const struct pq_node *a = n->a;
+            while (a->kind == PQ_PAREN)
+                a = a->a;
+            if (a->kind == PQ_CALL && a->pre && pq_agg_sum_pre(ev, n, a->pre, out))
+                return;
+        }
         struct pq_val arg, param = {0};
         if (n->b)
             pq_eval_node(ev, n->b, &param);

@@ -319,6 +319,11 @@ void pq_eval_binary(struct pq_ev *ev, struct pq_node *n, struct pq_val *l, struc
                     struct pq_val *out);
 void pq_eval_aggregate(struct pq_ev *ev, struct pq_node *n, struct pq_val *arg,
                        struct pq_val *param, struct pq_val *out);
+/* In a range query step, sum(...) over a precomputed range function: the step's row of
+ * @p aggregated directly, with groups resolved once per series. Returns 1 if it set @out,
+ * 0 if the general path must run (not a sum, or the groups cannot be cached). */
+int pq_agg_sum_pre(struct pq_ev *ev, struct pq_node *n, const struct pq_pre *p,
+                   struct pq_val *out);
 void pq_vec_push(struct pq_ev *ev, struct pq_vec *v, const struct pq_lset *ls, double val);
 void pq_check_dup(struct pq_ev *ev, const struct pq_vec *v);
 void pq_check_deadline(struct pq_ev *ev);
