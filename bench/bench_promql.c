@@ -8,6 +8,8 @@
  * process CPU time, one line each:
  *   bench=promql query=sum_rate_1h series=10000 runs=5 median_ms=.. p99_ms=.. cpu_ms=..
  * This measures the engine over memory; it is not the daemon-vs-Prometheus comparison.
+ * An optional second argument loads fewer targets (50 series each) so that the engine can
+ * be run under callgrind in reasonable time: `bench_promql 1 20` is 1,000 series.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +18,7 @@
 
 #include "query/promql.h"
 
-#define TARGETS 200
+#define TARGETS 200 /* default; argv[2] overrides */
 #define STEP_MS 10000
 #define HOURS 6
 
@@ -33,7 +35,7 @@ static int cmp_d(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void load(struct sl_memsource *ms)
+static void load(struct sl_memsource *ms, int targets)
 {
     static const char *methods[] = {"GET", "POST", "PUT", "DELETE", "PATCH"};
     static const char *statuses[] = {"200", "201", "400", "404", "500"};
@@ -42,7 +44,7 @@ static void load(struct sl_memsource *ms)
                                 "7.5", "10", "15", "30", "+Inf"};
     int64_t n = HOURS * 3600 * 1000 / STEP_MS;
     unsigned seed = 42;
-    for (int t = 0; t < TARGETS; t++) {
+    for (int t = 0; t < targets; t++) {
         char job[32], inst[32];
         snprintf(job, sizeof job, "job-%d", t % 10);
         snprintf(inst, sizeof inst, "host-%d:9100", t);
@@ -81,12 +83,15 @@ static void load(struct sl_memsource *ms)
 int main(int argc, char **argv)
 {
     int runs = argc > 1 ? atoi(argv[1]) : 5;
+    int targets = argc > 2 ? atoi(argv[2]) : TARGETS;
+    if (targets < 1)
+        targets = TARGETS;
     struct sl_memsource *ms;
     if (sl_memsource_create(&ms))
         return 1;
     double t0 = now_ms(CLOCK_MONOTONIC);
-    load(ms);
-    fprintf(stderr, "loaded 10000 series x %d samples in %.0f ms\n",
+    load(ms, targets);
+    fprintf(stderr, "loaded %d series x %d samples in %.0f ms\n", targets * 50,
             HOURS * 3600 * 1000 / STEP_MS, now_ms(CLOCK_MONOTONIC) - t0);
     struct sl_source src = sl_memsource_source(ms);
     const int64_t end = (int64_t)HOURS * 3600 * 1000 - STEP_MS;
@@ -132,9 +137,9 @@ int main(int argc, char **argv)
         }
         qsort(wall, (size_t)nr, sizeof *wall, cmp_d);
         qsort(cpu, (size_t)nr, sizeof *cpu, cmp_d);
-        printf("bench=promql query=%s series=10000 result_series=%zu runs=%d median_ms=%.1f "
+        printf("bench=promql query=%s series=%d result_series=%zu runs=%d median_ms=%.1f "
                "p99_ms=%.1f cpu_ms=%.1f\n",
-               qs[i].id, nseries, nr, wall[nr / 2], wall[nr - 1], cpu[nr / 2]);
+               qs[i].id, targets * 50, nseries, nr, wall[nr / 2], wall[nr - 1], cpu[nr / 2]);
     }
     sl_memsource_destroy(ms);
     return 0;

@@ -84,6 +84,125 @@ double pq_quantile(double q, double *vals, size_t n)
     return vals[(size_t)lo] * (1 - w) + vals[(size_t)hi] * w;
 }
 
+/* The groups of one aggregation node across the steps of a query. Which group a series
+ * falls in depends on its labels only, so for label sets that live as long as the query
+ * (selector series, precomputed range function results, other cached groups) the
+ * signature, the lookup and the group's label set are computed once per series and kept:
+ * the set's aux cache holds its slot, the slot the group's label set. A step then only
+ * orders the groups it sees (a slot gets a group index the first time a step meets it:
+ * groups keep Prometheus' order of first sample). */
+struct agg_slot {
+    const struct pq_lset *ls; /* group label set, query lifetime, cacheable */
+    uint64_t stamp;           /* evaluation that last gave the slot a group */
+    size_t pos;               /* that group's index */
+};
+struct pq_agg_cache {
+    struct pq_hmap map; /* grouping signature -> slot */
+    struct agg_slot *slot;
+    size_t n, cap;
+    uint64_t evals;
+    int off; /* two groups shared a signature: stay on the per-step path */
+    /* slot of each series of a precomputed argument (pq_agg_sum_pre), or NULL */
+    const struct pq_pre *pre;
+    size_t *pre_slots;
+};
+
+/* Slot of every sample of @v in @n's cache; 0 if the cache cannot be used (a set that
+ * does not live long enough, or a signature shared by different groups). */
+static int agg_slots(struct pq_ev *ev, struct pq_node *n, const struct pq_vec *v, size_t *slots)
+{
+    if (!n->agg) {
+        n->agg = pq_alloc(ev->res, sizeof *n->agg);
+        pq_hmap_init(ev->res, &n->agg->map, v->n);
+    }
+    struct pq_agg_cache *ac = n->agg;
+    if (ac->off)
+        return 0;
+    for (size_t i = 0; i < v->n; i++) {
+        struct pq_lset *ls = (struct pq_lset *)v->s[i].ls; /* cache fields only */
+        if (!ls->cacheable)
+            return 0; /* the slots cached so far stay valid */
+        if (ls->aux_owner == n) {
+            slots[i] = ls->aux_idx;
+            continue;
+        }
+        uint64_t key = pq_lset_sig_cached(ls, n, n->grouping, n->ngrouping, !n->without);
+        int found;
+        size_t *slot = pq_hmap_put(ev->res, &ac->map, key, &found);
+        if (found) {
+            /* the per-step path labels a group after its first sample in the step; that
+             * is this label set unless two groups' signatures collide */
+            struct pq_mark mk = pq_arena_mark(ev->tmp);
+            const struct pq_lset *g =
+                pq_lset_restrict(ev->tmp, ls, n->grouping, n->ngrouping, !n->without);
+            int same = pq_lset_eq(g, ac->slot[*slot].ls);
+            pq_arena_release(ev->tmp, mk);
+            if (!same) {
+                ac->off = 1;
+                return 0;
+            }
+        } else {
+            *slot = ac->n;
+            struct agg_slot *as = PQ_PUSH(ev->res, ac->slot, ac->n, ac->cap);
+            struct pq_lset *g = (struct pq_lset *)pq_lset_restrict(
+                ev->res, ls, n->grouping, n->ngrouping, !n->without);
+            g->cacheable = 1;
+            as->ls = g;
+        }
+        ls->aux_owner = n;
+        ls->aux_idx = *slot;
+        slots[i] = *slot;
+    }
+    ac->evals++;
+    return 1;
+}
+
+int pq_agg_sum_pre(struct pq_ev *ev, struct pq_node *n, const struct pq_pre *p,
+                   struct pq_val *out)
+{
+    if (n->op != T_SUM || !p->n)
+        return 0;
+    if (!n->agg || n->agg->pre != p) {
+        /* every series of the argument at once: the slots do not depend on the step */
+        struct pq_mark mk = pq_arena_mark(ev->tmp);
+        struct pq_vec v = {pq_alloc(ev->tmp, p->n * sizeof *v.s), p->n, p->n};
+        for (size_t i = 0; i < p->n; i++)
+            v.s[i].ls = p->ls[i];
+        size_t *slots = pq_alloc_raw(ev->res, p->n * sizeof *slots);
+        int ok = agg_slots(ev, n, &v, slots);
+        pq_arena_release(ev->tmp, mk);
+        if (!ok)
+            return 0;
+        n->agg->pre = p;
+        n->agg->pre_slots = slots;
+    }
+    struct pq_agg_cache *ac = n->agg;
+    uint64_t ev_no = ++ac->evals;
+    const double *vals = p->vals + (size_t)ev->step_k * p->n;
+    const unsigned char *present = p->present + (size_t)ev->step_k * p->n;
+    struct group *groups = NULL;
+    size_t ngroups = 0, capgroups = 0;
+    /* as the sum loop of pq_eval_aggregate over this step's row, in series order */
+    for (size_t i = 0; i < p->n; i++) {
+        if (!present[i])
+            continue;
+        struct agg_slot *as = &ac->slot[ac->pre_slots[i]];
+        if (as->stamp == ev_no) {
+            groups[as->pos].value += vals[i];
+            continue;
+        }
+        as->stamp = ev_no;
+        as->pos = ngroups;
+        struct group *g = PQ_PUSH(ev->tmp, groups, ngroups, capgroups);
+        g->ls = as->ls;
+        g->value = vals[i];
+    }
+    out->type = SL_PQ_VECTOR;
+    for (size_t i = 0; i < ngroups; i++)
+        pq_vec_push(ev, &out->vec, groups[i].ls, groups[i].value);
+    return 1;
+}
+
 void pq_eval_aggregate(struct pq_ev *ev, struct pq_node *n, struct pq_val *arg,
                        struct pq_val *param, struct pq_val *out)
 {
@@ -114,10 +233,41 @@ void pq_eval_aggregate(struct pq_ev *ev, struct pq_node *n, struct pq_val *arg,
             grouping[ngrouping++] = (char *)value_label;
         }
     }
+    size_t *slots = NULL;
+    if (op != T_COUNT_VALUES && arg->vec.n) {
+        slots = pq_alloc_raw(ev->tmp, arg->vec.n * sizeof *slots);
+        if (!agg_slots(ev, n, &arg->vec, slots))
+            slots = NULL;
+    }
     struct pq_hmap map;
-    pq_hmap_init(ev->tmp, &map, arg->vec.n);
+    if (!slots)
+        pq_hmap_init(ev->tmp, &map, arg->vec.n);
     struct group *groups = NULL;
     size_t ngroups = 0, capgroups = 0;
+    if (slots && op == T_SUM) {
+        /* the common case without the general loop's per-sample dispatch; the same
+         * additions in the same order */
+        struct agg_slot *sl = n->agg->slot;
+        uint64_t ev_no = n->agg->evals;
+        for (size_t i = 0; i < arg->vec.n; i++) {
+            struct agg_slot *as = &sl[slots[i]];
+            double v = arg->vec.s[i].v;
+            if (as->stamp == ev_no) {
+                groups[as->pos].value += v;
+                continue;
+            }
+            as->stamp = ev_no;
+            as->pos = ngroups;
+            struct group *g = PQ_PUSH(ev->tmp, groups, ngroups, capgroups);
+            g->ls = as->ls;
+            g->value = v;
+            g->mean = v;
+            g->count = 1;
+        }
+        for (size_t i = 0; i < ngroups; i++)
+            pq_vec_push(ev, &out->vec, groups[i].ls, groups[i].value);
+        return;
+    }
     for (size_t i = 0; i < arg->vec.n; i++) {
         struct pq_sample s = arg->vec.s[i];
         s.t = (int64_t)i; /* input order, for stable tie breaks */
@@ -135,15 +285,26 @@ void pq_eval_aggregate(struct pq_ev *ev, struct pq_node *n, struct pq_val *arg,
             tmp[m++] = (struct sl_qlabel){value_label, vs};
             metric = pq_lset_make(ev->tmp, tmp, m);
         }
-        uint64_t key = op == T_COUNT_VALUES
-                           ? pq_lset_sig(metric, grouping, ngrouping, !n->without)
-                           : pq_lset_sig_cached(metric, n, grouping, ngrouping, !n->without);
         int found;
-        size_t *slot = pq_hmap_put(ev->tmp, &map, key, &found);
+        size_t *slot;
+        struct agg_slot *as = NULL;
+        if (slots) {
+            as = &n->agg->slot[slots[i]];
+            found = as->stamp == n->agg->evals;
+            slot = &as->pos;
+            if (!found)
+                as->stamp = n->agg->evals;
+        } else {
+            uint64_t key = op == T_COUNT_VALUES
+                               ? pq_lset_sig(metric, grouping, ngrouping, !n->without)
+                               : pq_lset_sig_cached(metric, n, grouping, ngrouping, !n->without);
+            slot = pq_hmap_put(ev->tmp, &map, key, &found);
+        }
         if (!found) {
             *slot = ngroups;
             struct group *g = PQ_PUSH(ev->tmp, groups, ngroups, capgroups);
-            g->ls = pq_lset_restrict(ev->tmp, metric, grouping, ngrouping, !n->without);
+            g->ls = as ? as->ls
+                       : pq_lset_restrict(ev->tmp, metric, grouping, ngrouping, !n->without);
             g->value = s.v;
             g->mean = s.v;
             g->count = 1;

@@ -299,11 +299,74 @@ void pq_check_dup(struct pq_ev *ev, const struct pq_vec *v)
 
 /* ---- selectors ------------------------------------------------------------------------- */
 
+/* One pass over a series' values: whether any is a staleness marker (if @check_stale)
+ * and, if @s is given, its counter resets into s->rst (see pq_sel_series). Every loaded
+ * sample passes through here, so a block of 256 is tested without per-sample exits (the
+ * comparisons vectorise) and only a block holding a reset is walked again to record it.
+ * The running sum adds only at resets, in order, which gives the same values as adding 0
+ * for every other sample (the sum is never -0). Returns 1 at the first block with a
+ * marker, the resets then being incomplete; else 0. */
+static int scan_values(struct pq_ev *ev, const double *vs, size_t n, int check_stale,
+                       struct pq_sel_series *s)
+{
+    size_t cap = 0;
+    double c = 0;
+    for (size_t i = 0; i < n; i += 256) {
+        size_t e = n - i < 256 ? n : i + 256, j0 = i ? i : 1;
+        int st = 0, rs = 0;
+        /* one loop per case, each reading the block once */
+        if (check_stale && s) {
+            st = is_stale(vs[i]);
+            for (size_t j = j0; j < e; j++) {
+                uint64_t bits;
+                memcpy(&bits, &vs[j], sizeof bits);
+                st |= bits == SL_STALE_NAN_BITS;
+                rs |= vs[j] < vs[j - 1];
+            }
+        } else if (check_stale) {
+            for (size_t j = i; j < e; j++) {
+                uint64_t bits;
+                memcpy(&bits, &vs[j], sizeof bits);
+                st |= bits == SL_STALE_NAN_BITS;
+            }
+        } else if (s) {
+            for (size_t j = j0; j < e; j++)
+                rs |= vs[j] < vs[j - 1];
+        }
+        if (st)
+            return 1;
+        if (!rs)
+            continue;
+        for (size_t j = j0; j < e; j++)
+            if (vs[j] < vs[j - 1]) {
+                c += vs[j - 1];
+                struct pq_reset *r = PQ_PUSH(ev->res, s->rst, s->nrst, cap);
+                r->i = j;
+                r->cum = c;
+            }
+    }
+    return 0;
+}
+
+size_t pq_corr_rank(const struct pq_sel_series *s, size_t i)
+{
+    size_t lo = 0, hi = s->nrst;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->rst[mid].i <= i)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 struct load_ctx {
     struct pq_ev *ev;
     struct pq_sel_series *s;
     size_t n, cap;
     int drop_stale;
+    int want_corr;
     int stable;
 };
 
@@ -326,10 +389,12 @@ static int load_cb(void *arg, const struct sl_qlabel *ls, size_t nls, const int6
         set->noname = nn;
     }
     s->ls = set;
-    int stale = 0;
-    if (lc->drop_stale)
-        for (size_t i = 0; i < n && !stale; i++)
-            stale = is_stale(vs[i]);
+    /* staleness and counter resets in one pass over the source's values */
+    s->has_corr = lc->want_corr;
+    s->rst = NULL;
+    s->nrst = 0;
+    int stale = (lc->drop_stale || lc->want_corr) &&
+                scan_values(ev, vs, n, lc->drop_stale, lc->want_corr ? s : NULL);
     if (lc->stable && !stale) {
         /* the source keeps these arrays for its lifetime: no copy (see source.h) */
         s->ts = (int64_t *)ts;
@@ -347,6 +412,11 @@ static int load_cb(void *arg, const struct sl_qlabel *ls, size_t nls, const int6
             k++;
         }
         s->n = k;
+        if (stale && lc->want_corr) {
+            s->rst = NULL;
+            s->nrst = 0;
+            scan_values(ev, s->vs, s->n, 0, s); /* the resets of the kept samples */
+        }
     }
     size_t k = s->n;
     ev->cur_samples += k;
@@ -375,7 +445,7 @@ static int64_t at_time(struct pq_ev *ev, const struct pq_node *n, int64_t t)
 static void load_selector(struct pq_ev *ev, struct pq_node *sel, int64_t mint, int64_t maxt,
                           int drop_stale)
 {
-    struct load_ctx lc = {.ev = ev, .drop_stale = drop_stale,
+    struct load_ctx lc = {.ev = ev, .drop_stale = drop_stale, .want_corr = sel->want_corr,
                           .stable = (ev->src->ops->flags & SL_SOURCE_F_STABLE) != 0};
     int rc = ev->src->ops->select(ev->src->ctx, sel->m, sel->nm, mint, maxt, load_cb, &lc);
     if (rc) {
@@ -384,15 +454,6 @@ static void load_selector(struct pq_ev *ev, struct pq_node *sel, int64_t mint, i
     }
     if (lc.n > 1)
         qsort(lc.s, lc.n, sizeof *lc.s, cmp_sel_series);
-    if (sel->want_corr) {
-        for (size_t i = 0; i < lc.n; i++) {
-            struct pq_sel_series *s = &lc.s[i];
-            s->corr = pq_alloc_raw(ev->res, (s->n ? s->n : 1) * sizeof *s->corr);
-            s->corr[0] = 0;
-            for (size_t j = 1; j < s->n; j++)
-                s->corr[j] = s->corr[j - 1] + (s->vs[j] < s->vs[j - 1] ? s->vs[j - 1] : 0);
-        }
-    }
     struct pq_sel_cache *c = pq_alloc(ev->res, sizeof *c);
     c->s = lc.s;
     c->n = lc.n;
@@ -532,7 +593,10 @@ static void eval_msel(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
         m->ts = s->ts + lo;
         m->vs = s->vs + lo;
         m->n = hi - lo;
-        m->corr = s->corr ? s->corr + lo : NULL;
+        m->has_corr = s->has_corr;
+        if (s->has_corr)
+            m->corr_sum = pq_corr_at_rank(s, pq_corr_rank(s, hi - 1)) -
+                          pq_corr_at_rank(s, pq_corr_rank(s, lo));
     }
 }
 
@@ -696,6 +760,13 @@ void pq_eval_node(struct pq_ev *ev, struct pq_node *n, struct pq_val *out)
         return;
     }
     case PQ_AGG: {
+        if (!n->b && ev->step_k >= 0) {
+            const struct pq_node *a = n->a;
+            while (a->kind == PQ_PAREN)
+                a = a->a;
+            if (a->kind == PQ_CALL && a->pre && pq_agg_sum_pre(ev, n, a->pre, out))
+                return;
+        }
         struct pq_val arg, param = {0};
         if (n->b)
             pq_eval_node(ev, n->b, &param);
@@ -777,6 +848,7 @@ static void reset_caches(struct pq_node *n)
         return;
     n->cache = NULL;
     n->pre = NULL;
+    n->agg = NULL;
     reset_caches(n->a);
     reset_caches(n->b);
     for (size_t i = 0; i < n->nargs; i++)

@@ -65,16 +65,18 @@ static void over_range(struct pq_ev *ev, struct pq_node *call, struct pq_val *ar
 
 /* ---- rate family ----------------------------------------------------------------------- */
 
-static int extrapolated(struct pq_ev *ev, struct pq_node *call, const struct pq_mseries *s,
-                        int is_counter, int is_rate, double *out)
+/* extrapolatedRate over the window [rs, re]; range_s is its length in seconds,
+ * (double)(re - rs) / 1000, passed in so that a caller looping over steps divides once. */
+/* inlined: the hot loop of pq_func_precompute calls it for every series and step */
+static inline __attribute__((always_inline)) int
+extrapolated_w(const struct pq_mseries *s, int64_t rs, int64_t re, double range_s,
+               int is_counter, int is_rate, double *out)
 {
     if (s->n < 2)
         return 0;
-    int64_t rs, re, range;
-    window(ev, call->args[0], &rs, &re, &range);
     double result = s->vs[s->n - 1] - s->vs[0];
-    if (is_counter && s->corr) {
-        result += s->corr[s->n - 1] - s->corr[0]; /* resets inside the window, O(1) */
+    if (is_counter && s->has_corr) {
+        result += s->corr_sum; /* resets inside the window, found without a scan */
     } else if (is_counter) {
         double last = 0;
         for (size_t i = 0; i < s->n; i++) {
@@ -97,9 +99,19 @@ static int extrapolated(struct pq_ev *ev, struct pq_node *call, const struct pq_
     interval += to_end < thr ? to_end : avg / 2;
     double factor = interval / sampled;
     if (is_rate)
-        factor /= (double)range / 1000;
+        factor /= range_s;
     *out = result * factor;
     return 1;
+}
+
+static int extrapolated(struct pq_ev *ev, struct pq_node *call, const struct pq_mseries *s,
+                        int is_counter, int is_rate, double *out)
+{
+    if (s->n < 2)
+        return 0;
+    int64_t rs, re, range;
+    window(ev, call->args[0], &rs, &re, &range);
+    return extrapolated_w(s, rs, re, (double)range / 1000, is_counter, is_rate, out);
 }
 
 static int f_rate_s(struct pq_ev *ev, struct pq_node *c, struct pq_val *a, const struct pq_mseries *s, double *o)
@@ -372,23 +384,30 @@ RANGE_FN(f_deriv, f_deriv_s, 0, 0)
 RANGE_FN(f_predict_linear, f_predict_s, 0, 0)
 RANGE_FN(f_holt_winters, f_holt_s, 0, 0)
 
-/* Series-major evaluation of range functions for range queries (see promql_pvt.h). */
+/* Series-major evaluation of range functions for range queries (see promql_pvt.h).
+ * ex: the extrapolated family, called with the step's window directly (1 rate,
+ * 2 increase, 3 delta), else 0. */
 static const struct {
     const char *name;
     range_fn *fn;
-    int mi, keep;
+    int mi, keep, ex;
 } range_fns[] = {
-    {"rate", f_rate_s, 0, 0},           {"increase", f_increase_s, 0, 0},
-    {"delta", f_delta_s, 0, 0},         {"irate", f_irate_s, 0, 0},
-    {"idelta", f_idelta_s, 0, 0},       {"avg_over_time", f_avg_ot, 0, 0},
-    {"count_over_time", f_count_ot, 0, 0}, {"sum_over_time", f_sum_ot, 0, 0},
-    {"min_over_time", f_min_ot, 0, 0},  {"max_over_time", f_max_ot, 0, 0},
-    {"last_over_time", f_last_ot, 0, 1}, {"present_over_time", f_present_ot, 0, 0},
-    {"stddev_over_time", f_stddev_ot, 0, 0}, {"stdvar_over_time", f_stdvar_ot, 0, 0},
-    {"quantile_over_time", f_quantile_ot, 1, 0}, {"changes", f_changes_s, 0, 0},
-    {"resets", f_resets_s, 0, 0},       {"deriv", f_deriv_s, 0, 0},
-    {"predict_linear", f_predict_s, 0, 0}, {"holt_winters", f_holt_s, 0, 0},
+    {"rate", f_rate_s, 0, 0, 1},           {"increase", f_increase_s, 0, 0, 2},
+    {"delta", f_delta_s, 0, 0, 3},         {"irate", f_irate_s, 0, 0, 0},
+    {"idelta", f_idelta_s, 0, 0, 0},       {"avg_over_time", f_avg_ot, 0, 0, 0},
+    {"count_over_time", f_count_ot, 0, 0, 0}, {"sum_over_time", f_sum_ot, 0, 0, 0},
+    {"min_over_time", f_min_ot, 0, 0, 0},  {"max_over_time", f_max_ot, 0, 0, 0},
+    {"last_over_time", f_last_ot, 0, 1, 0}, {"present_over_time", f_present_ot, 0, 0, 0},
+    {"stddev_over_time", f_stddev_ot, 0, 0, 0}, {"stdvar_over_time", f_stdvar_ot, 0, 0, 0},
+    {"quantile_over_time", f_quantile_ot, 1, 0, 0}, {"changes", f_changes_s, 0, 0, 0},
+    {"resets", f_resets_s, 0, 0, 0},       {"deriv", f_deriv_s, 0, 0, 0},
+    {"predict_linear", f_predict_s, 0, 0, 0}, {"holt_winters", f_holt_s, 0, 0, 0},
 };
+
+/* Series written together: the cells of one step for a block are adjacent, so the
+ * step-major result array is filled a few cache lines per step instead of one line per
+ * cell (the block's lines for every step, ~8 * nsteps, stay in cache). */
+#define PRE_BLOCK 64
 
 int pq_func_precompute(struct pq_ev *ev, struct pq_node *call, int64_t nsteps)
 {
@@ -422,27 +441,66 @@ int pq_func_precompute(struct pq_ev *ev, struct pq_node *call, int64_t nsteps)
     pre->ls = pq_alloc(ev->res, (ns ? ns : 1) * sizeof *pre->ls);
     pre->vals = pq_alloc_raw(ev->res, cells * sizeof *pre->vals);
     pre->present = pq_alloc(ev->res, cells);
+    /* Every step's window, once: it depends on the step only. Steps go forward, so
+     * windows never move back (an @ pins them), and each series' window bounds are found
+     * by advancing two indexes instead of searching. */
+    int64_t *wstart = pq_alloc_raw(ev->tmp, (size_t)nsteps * sizeof *wstart);
+    int64_t *wend = pq_alloc_raw(ev->tmp, (size_t)nsteps * sizeof *wend);
+    int64_t range = 0;
     int64_t saved = ev->ts;
-    for (size_t i = 0; i < ns; i++) {
-        struct pq_sel_series *s = &c->s[i];
-        const struct pq_lset *ls = range_fns[fi].keep ? s->ls : pq_lset_drop_name(ev->res, s->ls);
-        pre->ls[i] = ls;
-        pq_check_deadline(ev);
-        for (int64_t k = 0; k < nsteps; k++) {
-            ev->ts = ev->start + k * ev->step;
-            int64_t end, start, range;
-            window(ev, msel, &start, &end, &range);
-            size_t lo, hi;
-            pq_window_idx(s, start, end, &lo, &hi);
-            if (hi == lo)
-                continue;
-            struct pq_mseries m = {ls, s->ts + lo, s->vs + lo, hi - lo, s->corr ? s->corr + lo : NULL};
-            double val;
-            if (!range_fns[fi].fn(ev, call, args, &m, &val))
-                continue;
-            size_t cell = (size_t)k * ns + i;
-            pre->vals[cell] = val;
-            pre->present[cell] = 1;
+    for (int64_t k = 0; k < nsteps; k++) {
+        ev->ts = ev->start + k * ev->step;
+        window(ev, msel, &wstart[k], &wend[k], &range);
+    }
+    ev->ts = saved;
+    int ex = range_fns[fi].ex;
+    double range_s = (double)range / 1000;
+    range_fn *fn = range_fns[fi].fn;
+    for (size_t b0 = 0; b0 < ns; b0 += PRE_BLOCK) {
+        size_t b1 = ns - b0 < PRE_BLOCK ? ns : b0 + PRE_BLOCK;
+        for (size_t i = b0; i < b1; i++) {
+            struct pq_sel_series *s = &c->s[i];
+            const struct pq_lset *ls =
+                range_fns[fi].keep ? s->ls : pq_lset_drop_name(ev->res, s->ls);
+            pre->ls[i] = ls;
+            pq_check_deadline(ev);
+            const int64_t *ts = s->ts;
+            size_t n = s->n, lo = 0, hi = 0, rlo = 0, rhi = 0;
+            for (int64_t k = 0; k < nsteps; k++) {
+                /* [lo, hi) = samples with wstart[k] <= t <= wend[k] */
+                while (lo < n && ts[lo] < wstart[k])
+                    lo++;
+                if (hi < lo)
+                    hi = lo;
+                while (hi < n && ts[hi] <= wend[k])
+                    hi++;
+                if (hi == lo)
+                    continue;
+                struct pq_mseries m = {ls, ts + lo, s->vs + lo, hi - lo, s->has_corr, 0};
+                if (s->has_corr) {
+                    /* resets at indexes <= lo and <= hi - 1; both only grow */
+                    while (rlo < s->nrst && s->rst[rlo].i <= lo)
+                        rlo++;
+                    if (rhi < rlo)
+                        rhi = rlo;
+                    while (rhi < s->nrst && s->rst[rhi].i <= hi - 1)
+                        rhi++;
+                    m.corr_sum = pq_corr_at_rank(s, rhi) - pq_corr_at_rank(s, rlo);
+                }
+                double val;
+                int ok;
+                if (ex) {
+                    ok = extrapolated_w(&m, wstart[k], wend[k], range_s, ex != 3, ex == 1, &val);
+                } else {
+                    ev->ts = ev->start + k * ev->step;
+                    ok = fn(ev, call, args, &m, &val);
+                }
+                if (!ok)
+                    continue;
+                size_t cell = (size_t)k * ns + i;
+                pre->vals[cell] = val;
+                pre->present[cell] = 1;
+            }
         }
     }
     ev->cur_samples += cells;
@@ -979,19 +1037,38 @@ static void f_histogram_quantile(struct pq_ev *ev, struct pq_node *call, struct 
     out->type = SL_PQ_VECTOR;
     for (size_t i = 0; i < args[1].vec.n; i++) {
         const struct pq_sample *s = &args[1].vec.s[i];
-        const char *lev = pq_lset_get(s->ls, "le");
-        if (!lev)
-            continue;
-        char *end;
-        double ub = strtod(lev, &end);
-        if (end == lev || *end)
-            continue;
-        /* signature keeps __name__ (BytesWithoutLabels(le)); pq_lset_sig with on=0 drops
-         * it, so mix the name in */
-        const char *name = pq_lset_get(s->ls, "__name__");
-        uint64_t key = pq_lset_sig(s->ls, le, 1, 0);
-        for (const char *p = name ? name : ""; *p; p++)
-            key = (key ^ (unsigned char)*p) * 0x100000001b3ULL;
+        double ub;
+        uint64_t key;
+        if (s->ls->cacheable && s->ls->aux_owner == call) {
+            /* parsed and hashed at an earlier step of this query */
+            if (!s->ls->aux_ok)
+                continue;
+            ub = s->ls->aux_num;
+            key = s->ls->aux_key;
+        } else {
+            const char *lev = pq_lset_get(s->ls, "le");
+            char *end = NULL;
+            ub = lev ? strtod(lev, &end) : 0;
+            int ok = lev && end != lev && !*end;
+            key = 0;
+            if (ok) {
+                /* signature keeps __name__ (BytesWithoutLabels(le)); pq_lset_sig with
+                 * on=0 drops it, so mix the name in */
+                const char *name = pq_lset_get(s->ls, "__name__");
+                key = pq_lset_sig(s->ls, le, 1, 0);
+                for (const char *p = name ? name : ""; *p; p++)
+                    key = (key ^ (unsigned char)*p) * 0x100000001b3ULL;
+            }
+            if (s->ls->cacheable) {
+                struct pq_lset *m = (struct pq_lset *)s->ls; /* cache fields only */
+                m->aux_owner = call;
+                m->aux_ok = ok;
+                m->aux_num = ub;
+                m->aux_key = key;
+            }
+            if (!ok)
+                continue;
+        }
         int found;
         size_t *slot = pq_hmap_put(ev->tmp, &map, key, &found);
         if (!found) {

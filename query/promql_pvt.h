@@ -93,6 +93,7 @@ enum pq_at { PQ_AT_NONE, PQ_AT_TIME, PQ_AT_START, PQ_AT_END };
 
 struct pq_func;
 struct pq_sel_cache;
+struct pq_agg_cache;
 /* A range function's results for every step of a range query, step-major so that one
  * step's vector is a sequential read: series i at step k is vals[k * n + i] when
  * present[k * n + i]. */
@@ -139,6 +140,7 @@ struct pq_node {
     /* evaluation */
     struct pq_sel_cache *cache;
     struct pq_pre *pre; /* CALL: per top-level step results (pq_func_precompute), or NULL */
+    struct pq_agg_cache *agg; /* AGG: groups known so far in this query (aggregate.c) */
 };
 
 struct sl_promql_expr {
@@ -185,6 +187,13 @@ struct pq_lset {
     const struct pq_lset *noname;
     const void *sig_owner;
     uint64_t sig;
+    /* one more per-node cache on such sets: the aggregation group slot (aux_idx) or the
+     * histogram bucket (aux_key, aux_num, aux_ok) computed for node aux_owner */
+    const void *aux_owner;
+    uint64_t aux_key;
+    double aux_num;
+    size_t aux_idx;
+    int aux_ok;
     uint32_t n;
     int cacheable;
     struct sl_qlabel l[];
@@ -208,7 +217,10 @@ struct pq_mseries {
     const int64_t *ts;
     const double *vs;
     size_t n;
-    const double *corr; /* aligned with vs, or NULL (see pq_sel_series) */
+    /* counter resets inside the window: corr_sum = corr(last) - corr(first) of the selector
+     * series (see pq_sel_series), valid when has_corr */
+    int has_corr;
+    double corr_sum;
 };
 
 struct pq_mat {
@@ -229,9 +241,17 @@ struct pq_sel_series {
     int64_t *ts;
     double *vs;
     size_t n;
-    /* counter-reset prefix sums for rate/increase, or NULL: corr[i] is the sum over
-     * j in 1..i of vs[j-1] where vs[j] < vs[j-1] */
-    double *corr;
+    /* Counter resets for rate/increase, when has_corr: the prefix sum corr(i), the sum over
+     * j in 1..i of vs[j-1] where vs[j] < vs[j-1] (added in order), kept sparsely since resets
+     * are rare: rst[0..nrst) are the resets in index order, rst[r].i the index j and
+     * rst[r].cum the sum over resets 0..r. corr(i) = rst[r - 1].cum for the r resets at
+     * indexes <= i, 0 if none. */
+    int has_corr;
+    struct pq_reset {
+        size_t i;
+        double cum;
+    } *rst;
+    size_t nrst;
     /* window positions of the previous step: steps mostly move forward, so the next
      * window is found by a short scan instead of two binary searches */
     size_t hint_lo, hint_hi;
@@ -287,12 +307,23 @@ size_t *pq_hmap_put(struct pq_arena *a, struct pq_hmap *m, uint64_t key, int *fo
 size_t *pq_hmap_get(const struct pq_hmap *m, uint64_t key);
 
 /* evaluator pieces */
+/* number of resets of @s at indexes <= i (binary search; resets are few) */
+size_t pq_corr_rank(const struct pq_sel_series *s, size_t i);
+static inline double pq_corr_at_rank(const struct pq_sel_series *s, size_t r)
+{
+    return r ? s->rst[r - 1].cum : 0;
+}
 void pq_window_idx(struct pq_sel_series *s, int64_t mint, int64_t maxt, size_t *lo, size_t *hi);
 void pq_eval_node(struct pq_ev *ev, struct pq_node *n, struct pq_val *out);
 void pq_eval_binary(struct pq_ev *ev, struct pq_node *n, struct pq_val *l, struct pq_val *r,
                     struct pq_val *out);
 void pq_eval_aggregate(struct pq_ev *ev, struct pq_node *n, struct pq_val *arg,
                        struct pq_val *param, struct pq_val *out);
+/* In a range query step, sum(...) over a precomputed range function: the step's row of
+ * @p aggregated directly, with groups resolved once per series. Returns 1 if it set @out,
+ * 0 if the general path must run (not a sum, or the groups cannot be cached). */
+int pq_agg_sum_pre(struct pq_ev *ev, struct pq_node *n, const struct pq_pre *p,
+                   struct pq_val *out);
 void pq_vec_push(struct pq_ev *ev, struct pq_vec *v, const struct pq_lset *ls, double val);
 void pq_check_dup(struct pq_ev *ev, const struct pq_vec *v);
 void pq_check_deadline(struct pq_ev *ev);
