@@ -279,7 +279,11 @@ TheoryDataPoints(eval, range_step_equals_instant_query) = {
                "irate(req_total[1m])", "changes(temp[2m])", "last_over_time(temp[1m])",
                "quantile_over_time(0.5, req_total[3m])", "holt_winters(req_total[5m], 0.5, 0.5)",
                "predict_linear(req_total[5m], 60)", "sum(rate(req_total[2m] @ 300))",
-               "max_over_time(rate(req_total[1m])[3m:30s])", "deriv(temp[5m]) * 2"),
+               "max_over_time(rate(req_total[1m])[3m:30s])", "deriv(temp[5m]) * 2",
+               /* the per-query group and precomputed-rate fast paths */
+               "sum by (job) (rate(req_total[2m]))", "sum by (job) (temp)",
+               "topk(1, sum by (job) (rate(req_total[1m])))",
+               "count by (job) (temp) + sum without (job) (rate(req_total[1m]))"),
 };
 
 static int same_labels(const struct sl_promql_series *a, const struct sl_promql_series *b)
