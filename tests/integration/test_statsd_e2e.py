@@ -47,6 +47,18 @@ def test_counters_gauges_sets_timers_over_udp():
         assert abs(q99 - 30) <= 0.01 * 30, q99
 
 
+def test_both_udp_backends_count_the_same():
+    for backend in ("io_uring", "recvmmsg"):
+        with Sluiced(BIN, "--udp-backend", backend) as d:
+            for i in range(50):
+                d.send_udp(f"be_{backend}:1|c\nbe_g:{i}|g")
+            d.wait_for(lambda m, b=backend: m.get(f"be_{b}_total") == 50 and m.get("be_g") == 49,
+                       f"{backend} counts 50 datagrams")
+            m = d.metrics()
+            info = [k for k in m if k.startswith("sluice_build_info")][0]
+            assert f'udp_backend="{backend}"' in info, info
+
+
 def test_counter_is_cumulative_across_flushes():
     with Sluiced(BIN) as d:
         d.send_udp("hits:3|c")
