@@ -137,3 +137,32 @@ class Sluiced:
     def __exit__(self, *exc):
         self.stop()
         self.tmp.cleanup()
+
+
+class Checks:
+    """Named checks that report one line each and keep going after a failure, ending with
+    the "N passed, M failed" line that meson logs and CI read."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failures = []
+
+    def check(self, name, fn):
+        try:
+            fn()
+            self.passed += 1
+            print(f"ok   {name}", flush=True)
+        except Exception as e:  # noqa: BLE001 - report every failure, keep going
+            self.failures.append(name)
+            print(f"FAIL {name}: {e!r}", flush=True)
+
+    def run_module(self, namespace):
+        """Run every test_* function of a module's globals(), in definition order."""
+        for name, fn in list(namespace.items()):
+            if name.startswith("test_") and callable(fn):
+                self.check(name, fn)
+        return self.finish()
+
+    def finish(self):
+        print(f"{self.passed} passed, {len(self.failures)} failed")
+        return 1 if self.failures else 0

@@ -23,22 +23,13 @@ import urllib.request
 from decimal import Decimal
 
 sys.path.insert(0, os.path.dirname(__file__))
-from sluiced_harness import Sluiced  # noqa: E402
+from sluiced_harness import Checks, Sluiced  # noqa: E402
 
 SLUICED, SLUICE = sys.argv[1], sys.argv[2]
-failures = []
-passed = 0
 
 
-def check(name, fn):
-    global passed
-    try:
-        fn()
-        passed += 1
-        print(f"ok   {name}")
-    except Exception as e:  # noqa: BLE001 - report every failure, keep going
-        failures.append(name)
-        print(f"FAIL {name}: {e!r}")
+checks = Checks()
+check = checks.check
 
 
 def sluice(*args, stdin=None, timeout=120):
@@ -328,5 +319,4 @@ check("permission_denied_is_named", test_permission_denied_is_named)
 check("corrupt_block_is_named_by_inspect", test_corrupt_block_is_named_by_inspect)
 check("foreign_format_version_is_named", test_foreign_format_version_is_named)
 work.cleanup()
-print(f"{passed} passed, {len(failures)} failed")
-sys.exit(1 if failures else 0)
+sys.exit(checks.finish())

@@ -25,26 +25,17 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from sluiced_harness import Sluiced  # noqa: E402
+from sluiced_harness import Checks, Sluiced  # noqa: E402
 
 BIN, CLI = sys.argv[1], sys.argv[2]
-failures = []
-passed = 0
 STEP = 15000
 NPOINTS = 80
 T0 = (int(time.time() * 1000) - 3600_000) // 60000 * 60000
 LES = ["0.005", "0.01", "0.05", "0.1", "0.5", "1", "+Inf"]
 
 
-def check(name, fn):
-    global passed
-    try:
-        fn()
-        passed += 1
-        print(f"ok   {name}")
-    except Exception as e:  # noqa: BLE001 - report every failure, keep going
-        failures.append(name)
-        print(f"FAIL {name}: {e!r}")
+checks = Checks()
+check = checks.check
 
 
 def api(d, path, params):
@@ -258,8 +249,7 @@ def main():
         for d in stores + [single]:
             d.tmp.cleanup()
         tmp.cleanup()
-    print(f"{passed} passed, {len(failures)} failed")
-    return 1 if failures else 0
+    return checks.finish()
 
 
 sys.exit(main())

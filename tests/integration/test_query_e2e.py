@@ -10,22 +10,13 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from sluiced_harness import Sluiced  # noqa: E402
+from sluiced_harness import Checks, Sluiced  # noqa: E402
 
 BIN = sys.argv[1]
-failures = []
-passed = 0
 
 
-def check(name, fn):
-    global passed
-    try:
-        fn()
-        passed += 1
-        print(f"ok   {name}")
-    except Exception as e:  # noqa: BLE001 - report every failure, keep going
-        failures.append(name)
-        print(f"FAIL {name}: {e!r}")
+checks = Checks()
+check = checks.check
 
 
 def api(d, path, params=None, method="GET"):
@@ -137,9 +128,4 @@ def test_delete_series_removes_only_matching():
         assert st == 400 and body["errorType"] == "bad_data", body
 
 
-for name, fn in list(globals().items()):
-    if name.startswith("test_") and callable(fn):
-        check(name, fn)
-
-print(f"{passed} passed, {len(failures)} failed")
-sys.exit(1 if failures else 0)
+sys.exit(checks.run_module(globals()))

@@ -7,24 +7,15 @@ import sys
 import time
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from sluiced_harness import Sluiced  # noqa: E402
+from sluiced_harness import Checks, Sluiced  # noqa: E402
 
 import statsd  # Debian python3-statsd  # noqa: E402
 
 BIN = sys.argv[1]
-failures = []
-passed = 0
 
 
-def check(name, fn):
-    global passed
-    try:
-        fn()
-        passed += 1
-        print(f"ok   {name}")
-    except Exception as e:  # noqa: BLE001 - report every failure, keep going
-        failures.append(name)
-        print(f"FAIL {name}: {e}")
+checks = Checks()
+check = checks.check
 
 
 def test_counters_gauges_sets_timers_over_udp():
@@ -195,9 +186,4 @@ def test_sigterm_exits_cleanly_and_logs_final_flush():
     assert "event=stopped" in log, log
 
 
-for name, fn in list(globals().items()):
-    if name.startswith("test_") and callable(fn):
-        check(name, fn)
-
-print(f"{passed} passed, {len(failures)} failed")
-sys.exit(1 if failures else 0)
+sys.exit(checks.run_module(globals()))
