@@ -33,6 +33,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 from frames import statsd4, write_pcap  # noqa: E402
+from sluiced_harness import free_port  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
 SLUICED = os.path.join(BUILD, "tools", "sluiced")
@@ -43,14 +44,6 @@ WARMUP_S = 1.0
 WINDOW_S = float(os.environ.get("DPDK_BENCH_WINDOW", "3"))
 TICK = os.sysconf("SC_CLK_TCK")
 US, PEER = "10.1.0.1", "10.1.0.2"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def datagrams(lines):

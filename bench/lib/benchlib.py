@@ -24,6 +24,11 @@ import tempfile
 import time
 import urllib.request
 
+# One port picker for tests and benchmarks alike.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests",
+                                "integration"))
+from sluiced_harness import free_port  # noqa: E402,F401
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.abspath(os.environ.get("SLUICE_BUILD", os.path.join(ROOT, "build")))
 OUT = os.path.abspath(os.environ.get("SLUICE_BENCH_OUT", os.path.join(BUILD, "bench")))
@@ -188,24 +193,6 @@ def _on_signal(sig, _frame):
 atexit.register(_kill_all)
 for _s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
     signal.signal(_s, _on_signal)
-
-
-def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1 right now."""
-    for _ in range(100):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            u.close()
-            t.close()
-    raise RuntimeError("no free port")
 
 
 def proc_cpu_s(pid):
