@@ -247,8 +247,18 @@ int sl_statsd_feed_nopublish(struct sl_statsd_feed *f, const char *buf, size_t l
                 continue;
             }
             accepted += feed_line(f, &q[i], &gave_up);
-            if (gave_up)
-                break; /* the group's later lines are dropped uncounted, as before */
+            if (gave_up) {
+                /* The shards stayed full past max_wait_ms: the rest of this buffer is
+                 * dropped without waiting again for each line, and counted. */
+                uint64_t rest = (uint64_t)(k - i - 1);
+                const char *p;
+                size_t n;
+                while (sl_statsd_next_line(&cur, end, &p, &n))
+                    rest++;
+                lines += (int)rest;
+                sl_stat_add(&f->stats->lines_dropped_full, rest);
+                break;
+            }
         }
     }
     sl_stat_add(&f->stats->packets, 1);

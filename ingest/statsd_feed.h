@@ -39,6 +39,8 @@ struct sl_statsd_feed_stats {
     sl_counter keycache_hits;       /* accepted metric lines whose key came from the cache */
     sl_counter keycache_misses;     /* accepted metric lines whose key was built */
     sl_counter keycache_bypass;     /* built, too long for a cache slot */
+    sl_counter lines_dropped_full;  /* lines not applied because the shards stayed full
+                                       past max_wait_ms (the rest of that buffer) */
 };
 
 /**

@@ -258,3 +258,37 @@ Test(statsd_feed, init_bad_entries_leaves_feeder_usable)
     cr_assert(eq(ptr, (void *)f._cache, NULL));
     sl_statsd_feed_fini(&f);
 }
+
+/* Shards that never drain (not started): once the wait gives up, every line of the buffer
+ * is still accounted for: accepted, or counted as dropped, never silently lost. */
+Test(statsd_feed, full_shards_count_every_dropped_line)
+{
+    struct sl_shard_cfg cfg;
+    sl_shard_cfg_defaults(&cfg);
+    cfg.nshards = 1;
+    cfg.nproducers = 1;
+    cfg.ring_bytes = 65536;
+    cfg.sink = (struct sl_sink_ops){.flush = collect_flush, .ctx = NULL};
+    struct sl_shardset *set;
+    cr_assert(eq(int, sl_shardset_create(&cfg, &set), 0));
+    static struct sl_statsd_feed_stats st;
+    memset(&st, 0, sizeof st);
+    struct sl_statsd_feed f = {.prod = sl_shardset_producer(set, 0), .stats = &st,
+                               .listener = "test", .block_when_full = 1, .max_wait_ms = 1};
+    char buf[1400];
+    size_t used = 0;
+    for (int k = 0; k < 40; k++)
+        used += (size_t)snprintf(buf + used, sizeof buf - used, "full.s%d:1|c\n", k);
+    uint64_t fed = 0;
+    int gave_up = 0;
+    for (int b = 0; b < 200; b++) {
+        if (sl_statsd_feed(&f, buf, used) == -EAGAIN)
+            gave_up++;
+        fed += 40;
+    }
+    cr_assert(gt(int, gave_up, 0), "a 64 KiB ring never drained must fill");
+    cr_assert(eq(u64, sl_stat_get(&st.lines), fed));
+    cr_assert(gt(u64, sl_stat_get(&st.lines_dropped_full), 0));
+    cr_assert(eq(u64, sl_stat_get(&st.parsed) + sl_stat_get(&st.lines_dropped_full), fed));
+    sl_shardset_destroy(set);
+}
