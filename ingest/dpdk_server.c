@@ -146,8 +146,9 @@ static void poll_loop(struct poller *p)
             continue;
         }
         empty = 0;
-        uint16_t nd = 0, nk = 0;
+        uint16_t nd = 0, nk = 0, nb = 0;
         uint32_t dgrams = 0;
+        struct sl_statsd_buf batch[MAX_BURST];
         uint64_t bytes = 0;
         for (uint16_t i = 0; i < n; i++) {
             struct rte_mbuf *m = pkts[i];
@@ -156,9 +157,13 @@ static void poll_loop(struct poller *p)
             const uint8_t *data = rte_pktmbuf_mtod(m, const uint8_t *);
             uint32_t len = rte_pktmbuf_data_len(m);
             bytes += rte_pktmbuf_pkt_len(m);
-            if (m->nb_segs > 1) {
+            int copied = m->nb_segs > 1;
+            if (copied) {
                 /* Chained mbufs (jumbo frames, some PMDs' small buffers): one copy so
-                 * the classifier and parser see contiguous bytes. */
+                 * the classifier and parser see contiguous bytes. The scratch is reused
+                 * below, so what the batch holds is fed first. */
+                sl_statsd_feed_many_nopublish(&p->feed, batch, nb);
+                nb = 0;
                 uint32_t pl = rte_pktmbuf_pkt_len(m);
                 if (pl > SCRATCH_BYTES)
                     pl = SCRATCH_BYTES;
@@ -170,8 +175,15 @@ static void poll_loop(struct poller *p)
             switch (sl_frame_classify(data, len, &s->match, ck_ip(m->ol_flags),
                                       ck_l4(m->ol_flags), &fi)) {
             case SL_FRAME_STATSD:
-                sl_statsd_feed_nopublish(&p->feed, (const char *)data + fi.payload_off,
-                                         fi.payload_len);
+                /* Payloads are parsed in place, all of a burst in one batch: lines are
+                 * parsed ahead across datagrams so 1-line datagrams overlap their key
+                 * cache misses. The mbufs are freed after the batch is fed. */
+                batch[nb++] = (struct sl_statsd_buf){(const char *)data + fi.payload_off,
+                                                     fi.payload_len};
+                if (copied) {
+                    sl_statsd_feed_many_nopublish(&p->feed, batch, nb);
+                    nb = 0;
+                }
                 dgrams++;
                 done[nd++] = m;
                 break;
@@ -195,6 +207,8 @@ static void poll_loop(struct poller *p)
                 break;
             }
         }
+        if (nb)
+            sl_statsd_feed_many_nopublish(&p->feed, batch, nb);
         if (dgrams)
             sl_producer_publish(p->feed.prod);
         if (nd)

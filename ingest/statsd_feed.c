@@ -212,19 +212,44 @@ void sl_statsd_feed_fini(struct sl_statsd_feed *f)
  * The cache is far larger than L2, so without this every lookup waits for memory; with
  * it the misses of a group overlap (the shard's drain does the same with its series
  * table). Applying in order keeps records of one series in the order they were sent.
+ *
+ * A group spans buffers: with one line per datagram (the common StatsD client shape) a
+ * per-buffer group would hold one line and every lookup would wait for memory alone,
+ * which measured 2.3x the CPU per line of ~40-line datagrams.
  */
 #define FEED_AHEAD 8
 
-int sl_statsd_feed_nopublish(struct sl_statsd_feed *f, const char *buf, size_t len)
+/* Lines of a list of buffers, in order. */
+struct line_iter {
+    const struct sl_statsd_buf *b;
+    size_t nb, i;
+    const char *cur, *end;
+};
+
+static inline int iter_next(struct line_iter *it, const char **p, size_t *n)
 {
-    const char *cur = buf, *end = buf + len;
+    for (;;) {
+        if (it->cur && sl_statsd_next_line(&it->cur, it->end, p, n))
+            return 1;
+        if (it->i == it->nb)
+            return 0;
+        it->cur = it->b[it->i].p;
+        it->end = it->cur + it->b[it->i].n;
+        it->i++;
+    }
+}
+
+int sl_statsd_feed_many_nopublish(struct sl_statsd_feed *f, const struct sl_statsd_buf *bufs,
+                                  size_t nbufs)
+{
+    struct line_iter it = {.b = bufs, .nb = nbufs};
     struct feed_pending q[FEED_AHEAD];
     int accepted = 0, lines = 0, gave_up = 0;
     if (f->tap)
-        f->_now_ms = sl_clock_wall_ms(); /* one receive time per buffer, not per line */
+        f->_now_ms = sl_clock_wall_ms(); /* one receive time per batch, not per line */
     while (!gave_up) {
         int k = 0;
-        while (k < FEED_AHEAD && sl_statsd_next_line(&cur, end, &q[k].p, &q[k].n)) {
+        while (k < FEED_AHEAD && iter_next(&it, &q[k].p, &q[k].n)) {
             struct feed_pending *e = &q[k++];
             e->hash = 0;
             e->nvals = 0;
@@ -248,12 +273,12 @@ int sl_statsd_feed_nopublish(struct sl_statsd_feed *f, const char *buf, size_t l
             }
             accepted += feed_line(f, &q[i], &gave_up);
             if (gave_up) {
-                /* The shards stayed full past max_wait_ms: the rest of this buffer is
+                /* The shards stayed full past max_wait_ms: the rest of this batch is
                  * dropped without waiting again for each line, and counted. */
                 uint64_t rest = (uint64_t)(k - i - 1);
                 const char *p;
                 size_t n;
-                while (sl_statsd_next_line(&cur, end, &p, &n))
+                while (iter_next(&it, &p, &n))
                     rest++;
                 lines += (int)rest;
                 sl_stat_add(&f->stats->lines_dropped_full, rest);
@@ -261,11 +286,20 @@ int sl_statsd_feed_nopublish(struct sl_statsd_feed *f, const char *buf, size_t l
             }
         }
     }
-    sl_stat_add(&f->stats->packets, 1);
-    sl_stat_add(&f->stats->bytes, len);
+    size_t bytes = 0;
+    for (size_t i = 0; i < nbufs; i++)
+        bytes += bufs[i].n;
+    sl_stat_add(&f->stats->packets, nbufs);
+    sl_stat_add(&f->stats->bytes, bytes);
     sl_stat_add(&f->stats->lines, (uint64_t)lines);
     sl_stat_add(&f->stats->parsed, (uint64_t)accepted);
     return gave_up ? -EAGAIN : accepted;
+}
+
+int sl_statsd_feed_nopublish(struct sl_statsd_feed *f, const char *buf, size_t len)
+{
+    struct sl_statsd_buf b = {buf, len};
+    return sl_statsd_feed_many_nopublish(f, &b, 1);
 }
 
 void sl_statsd_feed_publish(struct sl_statsd_feed *f)

@@ -98,6 +98,23 @@ int sl_statsd_feed(struct sl_statsd_feed *f, const char *buf, size_t len);
 /** Same, without publishing: for listeners that publish once per batch of datagrams. */
 int sl_statsd_feed_nopublish(struct sl_statsd_feed *f, const char *buf, size_t len);
 
+/** One buffer of complete lines; @p BORROWED for the feed call. */
+struct sl_statsd_buf {
+    const char *p;
+    size_t n;
+};
+
+/**
+ * Feed a batch of buffers (the datagrams of one recvmmsg, io_uring completion batch or
+ * DPDK burst) without publishing. Equivalent to sl_statsd_feed_nopublish() on each in
+ * order, but lines are parsed ahead across buffer boundaries, so 1-line datagrams overlap
+ * their key cache misses the way the lines of one large datagram do.
+ * @return lines accepted over the batch; -EAGAIN as sl_statsd_feed() (the rest of the
+ *         batch is counted in lines_dropped_full).
+ */
+int sl_statsd_feed_many_nopublish(struct sl_statsd_feed *f, const struct sl_statsd_buf *bufs,
+                                  size_t nbufs);
+
 /** Publish what sl_statsd_feed_nopublish() produced: the shard rings, or the tap's flush. */
 void sl_statsd_feed_publish(struct sl_statsd_feed *f);
 

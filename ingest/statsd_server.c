@@ -129,11 +129,13 @@ static void udp_recvmmsg_loop(struct sl_udp_worker *w)
                         strerror(errno));
             continue;
         }
+        struct sl_statsd_buf batch[RECVMMSG_BATCH];
         for (int i = 0; i < n; i++) {
             if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
                 sl_stat_add(&w->truncated, 1);
-            sl_statsd_feed_nopublish(&w->feed, iov[i].iov_base, msgs[i].msg_len);
+            batch[i] = (struct sl_statsd_buf){iov[i].iov_base, msgs[i].msg_len};
         }
+        sl_statsd_feed_many_nopublish(&w->feed, batch, (size_t)n);
         sl_statsd_feed_publish(&w->feed);
     }
     free(bufs);

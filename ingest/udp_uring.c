@@ -22,6 +22,7 @@
 #include "ingest/udp_pvt.h"
 
 #define NBUFS 256 /* power of two; 256 x 64 KiB of address space, mostly never touched */
+#define CQE_BATCH 64 /* completions fed as one batch */
 #define BGID 7
 
 int sl_udp__uring_probe(void)
@@ -91,6 +92,8 @@ int sl_udp__uring_loop(struct sl_udp_worker *w)
     io_uring_buf_ring_advance(br, NBUFS);
     arm(&ring, w->fd);
 
+    struct sl_statsd_buf batch[CQE_BATCH];
+    unsigned short bids[CQE_BATCH];
     /* Relaxed: running is a stop request; the 200 ms wait bounds how late we notice it. */
     while (atomic_load_explicit(w->running, memory_order_relaxed)) {
         /* Wait for one datagram, waking every 200 ms to notice a stop request. Waiting for
@@ -104,7 +107,7 @@ int sl_udp__uring_loop(struct sl_udp_worker *w)
                      strerror(-rc));
             break;
         }
-        unsigned head, seen = 0, returned = 0;
+        unsigned head, seen = 0, nb = 0;
         int rearm = 0;
         io_uring_for_each_cqe(&ring, head, cqe)
         {
@@ -120,12 +123,20 @@ int sl_udp__uring_loop(struct sl_udp_worker *w)
             if (!(cqe->flags & IORING_CQE_F_BUFFER))
                 continue;
             unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-            char *b = bufs + (size_t)bid * SL_UDP_MAX_DGRAM;
-            sl_statsd_feed_nopublish(&w->feed, b, (size_t)cqe->res);
-            io_uring_buf_ring_add(br, b, SL_UDP_MAX_DGRAM, (unsigned short)bid,
-                                  io_uring_buf_ring_mask(NBUFS), (int)returned);
-            returned++;
+            bids[nb] = (unsigned short)bid;
+            batch[nb++] = (struct sl_statsd_buf){bufs + (size_t)bid * SL_UDP_MAX_DGRAM,
+                                                 (size_t)cqe->res};
+            if (nb == CQE_BATCH)
+                break;
         }
+        /* The datagrams of the batch are fed together (lines parsed ahead across them),
+         * then their buffers go back to the kernel. */
+        sl_statsd_feed_many_nopublish(&w->feed, batch, nb);
+        for (unsigned i = 0; i < nb; i++)
+            io_uring_buf_ring_add(br, bufs + (size_t)bids[i] * SL_UDP_MAX_DGRAM,
+                                  SL_UDP_MAX_DGRAM, bids[i],
+                                  io_uring_buf_ring_mask(NBUFS), (int)i);
+        unsigned returned = nb;
         /* One publish per batch of datagrams: fewer release stores and wake checks. */
         sl_statsd_feed_publish(&w->feed);
         io_uring_buf_ring_advance(br, (int)returned);

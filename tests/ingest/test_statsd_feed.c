@@ -144,7 +144,34 @@ struct run_result {
     struct sl_statsd_feed_stats st;
 };
 
-static void run(uint32_t cache_entries, uint64_t seed, struct run_result *res)
+/* How run() hands the traffic over: one ~40-line buffer per sl_statsd_feed() call, or every
+ * line as its own buffer (1-line datagrams) in batches through sl_statsd_feed_many. */
+enum feed_mode { FEED_BUFFERS, FEED_LINE_BATCHES };
+
+/* Split @buf's lines into 1-line buffers, fed in batches of 1, 2, ... 64 buffers. */
+static void feed_line_batches(struct sl_statsd_feed *f, char *buf, size_t used, uint64_t *nbufs)
+{
+    static uint32_t batch_size;
+    struct sl_statsd_buf b[64];
+    size_t nb = 0, start = 0;
+    for (size_t i = 0; i <= used; i++) {
+        if (i < used && buf[i] != '\n')
+            continue;
+        if (i > start)
+            b[nb++] = (struct sl_statsd_buf){buf + start, i - start};
+        start = i + 1;
+        if (nb == batch_size % 64 + 1 || (i == used && nb)) {
+            cr_assert(ge(int, sl_statsd_feed_many_nopublish(f, b, nb), 0));
+            sl_statsd_feed_publish(f);
+            *nbufs += nb;
+            nb = 0;
+            batch_size++;
+        }
+    }
+}
+
+static void run_mode(uint32_t cache_entries, uint64_t seed, enum feed_mode mode,
+                     struct run_result *res)
 {
     static struct collect col;
     pthread_mutex_init(&col.mu, NULL);
@@ -170,6 +197,7 @@ static void run(uint32_t cache_entries, uint64_t seed, struct run_result *res)
     cr_assert(eq(int, sl_statsd_feed_init(&f, cache_entries), 0));
     rng = seed;
     char buf[1400];
+    uint64_t nbufs = 0;
     for (int b = 0; b < 1500; b++) {
         size_t used = 0;
         char line[512];
@@ -181,8 +209,14 @@ static void run(uint32_t cache_entries, uint64_t seed, struct run_result *res)
             used += (size_t)n;
             buf[used++] = '\n';
         }
-        cr_assert(ge(int, sl_statsd_feed(&f, buf, used), 0));
+        if (mode == FEED_BUFFERS) {
+            cr_assert(ge(int, sl_statsd_feed(&f, buf, used), 0));
+            nbufs++;
+        } else {
+            feed_line_batches(&f, buf, used, &nbufs);
+        }
     }
+    cr_assert(eq(u64, sl_stat_get(&st.packets), nbufs), "one packet per buffer");
     uint64_t want = sl_stat_get(&st.samples);
     for (int spin = 0; spin < 20000; spin++) {
         uint64_t got = 0;
@@ -202,6 +236,33 @@ static void run(uint32_t cache_entries, uint64_t seed, struct run_result *res)
     res->st = st;
 }
 
+static void run(uint32_t cache_entries, uint64_t seed, struct run_result *res)
+{
+    run_mode(cache_entries, seed, FEED_BUFFERS, res);
+}
+
+/* Same flushed series (key, type, values) and same line/sample/error counters. */
+static void assert_same_run(const struct run_result *got, const struct run_result *ref)
+{
+    for (size_t i = 0; i < ref->n; i++) {
+        cr_assert(eq(int, cmp_flushed(&got->series[i], &ref->series[i]), 0), "series %zu", i);
+        cr_assert(eq(u8, got->series[i].mtype, ref->series[i].mtype));
+        cr_assert(eq(dbl, got->series[i].a, ref->series[i].a), "series %zu a", i);
+        cr_assert(eq(dbl, got->series[i].b, ref->series[i].b), "series %zu b", i);
+    }
+#define SAME(fld) cr_assert(eq(u64, sl_stat_get(&got->st.fld), sl_stat_get(&ref->st.fld)), #fld)
+    SAME(lines);
+    SAME(parsed);
+    SAME(samples);
+    SAME(tag_errors);
+    SAME(events);
+    SAME(service_checks);
+    SAME(ring_full_drops);
+    for (int r = 0; r < SL_STATSD_E__COUNT; r++)
+        SAME(malformed[r]);
+#undef SAME
+}
+
 Test(statsd_feed, cached_feeder_flushes_same_series_as_uncached)
 {
     static const uint32_t sizes[] = {4096, 2};
@@ -214,23 +275,7 @@ Test(statsd_feed, cached_feeder_flushes_same_series_as_uncached)
     for (size_t s = 0; s < 2; s++) {
         run(sizes[s], 0x1234567887654321u, &got);
         cr_assert(eq(sz, got.n, ref.n), "cache %u", sizes[s]);
-        for (size_t i = 0; i < ref.n; i++) {
-            cr_assert(eq(int, cmp_flushed(&got.series[i], &ref.series[i]), 0), "series %zu", i);
-            cr_assert(eq(u8, got.series[i].mtype, ref.series[i].mtype));
-            cr_assert(eq(dbl, got.series[i].a, ref.series[i].a), "series %zu a", i);
-            cr_assert(eq(dbl, got.series[i].b, ref.series[i].b), "series %zu b", i);
-        }
-#define SAME(fld) cr_assert(eq(u64, sl_stat_get(&got.st.fld), sl_stat_get(&ref.st.fld)), #fld)
-        SAME(lines);
-        SAME(parsed);
-        SAME(samples);
-        SAME(tag_errors);
-        SAME(events);
-        SAME(service_checks);
-        SAME(ring_full_drops);
-        for (int r = 0; r < SL_STATSD_E__COUNT; r++)
-            SAME(malformed[r]);
-#undef SAME
+        assert_same_run(&got, &ref);
         uint64_t hits = sl_stat_get(&got.st.keycache_hits);
         uint64_t metrics = sl_stat_get(&got.st.parsed) - sl_stat_get(&got.st.events) -
                            sl_stat_get(&got.st.service_checks);
@@ -248,6 +293,21 @@ Test(statsd_feed, cached_feeder_flushes_same_series_as_uncached)
     free(ref.series);
 }
 
+/* 1-line buffers fed in batches parse ahead across buffer boundaries: the result must be
+ * exactly what feeding the same lines packed into large buffers gives. */
+Test(statsd_feed, line_batches_flush_same_series_as_buffers)
+{
+    struct run_result ref, got;
+    run_mode(4096, 0x0badc0ffee0ddf00u, FEED_BUFFERS, &ref);
+    run_mode(4096, 0x0badc0ffee0ddf00u, FEED_LINE_BATCHES, &got);
+    cr_assert(gt(sz, ref.n, 100));
+    cr_assert(eq(sz, got.n, ref.n));
+    assert_same_run(&got, &ref);
+    cr_assert(gt(u64, sl_stat_get(&got.st.packets), sl_stat_get(&ref.st.packets) * 20));
+    free(ref.series);
+    free(got.series);
+}
+
 Test(statsd_feed, init_bad_entries_leaves_feeder_usable)
 {
     struct sl_statsd_feed f = {0};
@@ -259,9 +319,8 @@ Test(statsd_feed, init_bad_entries_leaves_feeder_usable)
     sl_statsd_feed_fini(&f);
 }
 
-/* Shards that never drain (not started): once the wait gives up, every line of the buffer
- * is still accounted for: accepted, or counted as dropped, never silently lost. */
-Test(statsd_feed, full_shards_count_every_dropped_line)
+/* One 64 KiB-ring shard that is never started, and a feeder that waits 1 ms for room. */
+static struct sl_shardset *never_draining(struct sl_statsd_feed *f, struct sl_statsd_feed_stats *st)
 {
     struct sl_shard_cfg cfg;
     sl_shard_cfg_defaults(&cfg);
@@ -271,10 +330,19 @@ Test(statsd_feed, full_shards_count_every_dropped_line)
     cfg.sink = (struct sl_sink_ops){.flush = collect_flush, .ctx = NULL};
     struct sl_shardset *set;
     cr_assert(eq(int, sl_shardset_create(&cfg, &set), 0));
+    memset(st, 0, sizeof *st);
+    *f = (struct sl_statsd_feed){.prod = sl_shardset_producer(set, 0), .stats = st,
+                                 .listener = "test", .block_when_full = 1, .max_wait_ms = 1};
+    return set;
+}
+
+/* Shards that never drain (not started): once the wait gives up, every line of the buffer
+ * is still accounted for: accepted, or counted as dropped, never silently lost. */
+Test(statsd_feed, full_shards_count_every_dropped_line)
+{
     static struct sl_statsd_feed_stats st;
-    memset(&st, 0, sizeof st);
-    struct sl_statsd_feed f = {.prod = sl_shardset_producer(set, 0), .stats = &st,
-                               .listener = "test", .block_when_full = 1, .max_wait_ms = 1};
+    struct sl_statsd_feed f;
+    struct sl_shardset *set = never_draining(&f, &st);
     char buf[1400];
     size_t used = 0;
     for (int k = 0; k < 40; k++)
@@ -289,6 +357,33 @@ Test(statsd_feed, full_shards_count_every_dropped_line)
     cr_assert(gt(int, gave_up, 0), "a 64 KiB ring never drained must fill");
     cr_assert(eq(u64, sl_stat_get(&st.lines), fed));
     cr_assert(gt(u64, sl_stat_get(&st.lines_dropped_full), 0));
+    cr_assert(eq(u64, sl_stat_get(&st.parsed) + sl_stat_get(&st.lines_dropped_full), fed));
+    sl_shardset_destroy(set);
+}
+
+/* The same through batches of 1-line buffers: a batch cut short by full shards counts the
+ * lines of every buffer it did not apply. */
+Test(statsd_feed, full_shards_count_every_dropped_line_of_a_batch)
+{
+    static struct sl_statsd_feed_stats st;
+    struct sl_statsd_feed f;
+    struct sl_shardset *set = never_draining(&f, &st);
+    char lines[32][32];
+    struct sl_statsd_buf b[32];
+    for (int k = 0; k < 32; k++)
+        b[k] = (struct sl_statsd_buf){lines[k],
+                                      (size_t)snprintf(lines[k], sizeof lines[k], "fb.s%d:1|c", k)};
+    uint64_t fed = 0;
+    int gave_up = 0;
+    for (int r = 0; r < 200; r++) {
+        if (sl_statsd_feed_many_nopublish(&f, b, 32) == -EAGAIN)
+            gave_up++;
+        sl_statsd_feed_publish(&f);
+        fed += 32;
+    }
+    cr_assert(gt(int, gave_up, 0));
+    cr_assert(eq(u64, sl_stat_get(&st.packets), fed));
+    cr_assert(eq(u64, sl_stat_get(&st.lines), fed));
     cr_assert(eq(u64, sl_stat_get(&st.parsed) + sl_stat_get(&st.lines_dropped_full), fed));
     sl_shardset_destroy(set);
 }
