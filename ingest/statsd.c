@@ -152,30 +152,41 @@ static inline const char *scan_number(const char *s, const char *e, double *out)
         neg = *q == '-';
         q++;
     }
+    /* Digits accumulate into m while it cannot overflow (19 digits fit in 64 bits); the
+     * value is exact when no digit was dropped and m <= 2^53, checked once at the end
+     * rather than per digit. */
     uint64_t m = 0;
-    bool exact = true; /* m holds every significant digit and m <= 2^53 */
-    int e10 = 0;       /* decimal exponent: -(fraction digits kept) + explicit exponent */
-    bool any = false;  /* at least one mantissa digit */
-    for (; q < e && is_digit(*q); q++, any = true) {
+    int kept = 0;        /* digits in m, leading zeros excluded */
+    bool dropped = false; /* a nonzero significant digit did not fit */
+    int e10 = 0;         /* decimal exponent: -(fraction digits kept) + explicit exponent */
+    const char *ds = q;
+    for (; q < e && is_digit(*q); q++) {
         unsigned d = (unsigned)(*q - '0');
-        if (exact && m <= (TWO53 - d) / 10)
+        if (kept < 19) {
             m = m * 10 + d;
-        else
-            exact = false;
-    }
-    if (q < e && *q == '.') {
-        q++;
-        for (; q < e && is_digit(*q); q++, any = true) {
-            unsigned d = (unsigned)(*q - '0');
-            /* (e10 bound: "0.000…" keeps m == 0 and must not run e10 down forever) */
-            if (exact && m <= (TWO53 - d) / 10 && e10 > -STATSD_NUM_MAX) {
-                m = m * 10 + d;
-                e10--;
-            } else {
-                exact = false;
-            }
+            kept += m != 0;
+        } else {
+            dropped = true; /* (a dropped zero is inexact too: m no longer counts it) */
         }
     }
+    bool any = q != ds; /* at least one mantissa digit */
+    if (q < e && *q == '.') {
+        q++;
+        const char *fs = q;
+        for (; q < e && is_digit(*q); q++) {
+            unsigned d = (unsigned)(*q - '0');
+            /* (e10 bound: "0.000…" keeps m == 0 and must not run e10 down forever) */
+            if (kept < 19 && e10 > -STATSD_NUM_MAX) {
+                m = m * 10 + d;
+                kept += m != 0;
+                e10--;
+            } else {
+                dropped = true;
+            }
+        }
+        any |= q != fs;
+    }
+    bool exact = !dropped && m <= TWO53;
     if (!any)
         return NULL;
     if (q < e && (*q | 0x20) == 'e') {
@@ -357,9 +368,19 @@ static inline size_t first_byte(uint64_t m)
     return (size_t)__builtin_ctzll(m) >> 3;
 }
 
+/* The last r (1..7) bytes before @end as the low bytes of a word, read with one load that
+ * ends at @end (the caller checks that the 8 bytes from end - 8 belong to the line). The
+ * bytes shifted in on top are zero: callers mask NUL matches to the low r bytes. A byte
+ * loop over these tails was a tenth of a typical line's parse. */
+static inline uint64_t load_tail(const char *end, size_t r)
+{
+    return load8(end - 8) >> (8 * (8 - r));
+}
+
 /* End of the '|'-field starting at f: the next '|' or @end. *nul is set when the field
- * holds a NUL byte (tags must not: they are copied into keys), found in the same pass. */
-static inline const char *field_end(const char *f, const char *end, bool *nul)
+ * holds a NUL byte (tags must not: they are copied into keys), found in the same pass.
+ * @lo is the start of the line: bytes from lo on may be read. */
+static inline const char *field_end(const char *lo, const char *f, const char *end, bool *nul)
 {
     uint64_t z = 0;
     if (STATSD_SWAR) {
@@ -373,6 +394,18 @@ static inline const char *field_end(const char *f, const char *end, bool *nul)
             }
             z |= mz;
         }
+        size_t r = (size_t)(end - f);
+        if (r && end - lo >= 8) {
+            uint64_t x = load_tail(end, r);
+            uint64_t m = swar_match(x, ONES * '|');
+            uint64_t mz = swar_match(x, 0) & (HIGHS >> (8 * (8 - r)));
+            if (m) {
+                *nul = z || (mz && __builtin_ctzll(mz) < __builtin_ctzll(m));
+                return f + first_byte(m);
+            }
+            *nul = (z | mz) != 0;
+            return end;
+        }
     }
     for (; f < end && *f != '|'; f++)
         z |= *f == 0;
@@ -385,6 +418,7 @@ static inline const char *head_end(const char *p, const char *end, const char **
 {
     const char *c = NULL;
     if (STATSD_SWAR) {
+        const char *lo = p;
         for (; end - p >= 8; p += 8) {
             uint64_t x = load8(p);
             uint64_t mb = swar_match(x, ONES * '|');
@@ -398,6 +432,16 @@ static inline const char *head_end(const char *p, const char *end, const char **
             }
             if (mc)
                 c = p + first_byte(mc);
+        }
+        size_t r = (size_t)(end - p);
+        if (r && end - lo >= 8) {
+            uint64_t x = load_tail(end, r);
+            uint64_t mb = swar_match(x, ONES * '|');
+            uint64_t mc = c ? 0 : swar_match(x, ONES * ':');
+            if (mc && (!mb || __builtin_ctzll(mc) < __builtin_ctzll(mb)))
+                c = p + first_byte(mc);
+            *colon = c;
+            return mb ? p + first_byte(mb) : end;
         }
     }
     for (; p < end && *p != '|'; p++)
@@ -472,7 +516,7 @@ static int metric_fields(const char *cur, const char *end, struct sl_statsd_line
     while (cur < end) {
         const char *f = cur + 1; /* *cur == '|' */
         bool nul;
-        const char *fe = field_end(f, end, &nul);
+        const char *fe = field_end(out->name, f, end, &nul);
         cur = fe;
         if (f == fe)
             return -SL_STATSD_E_BAD_FIELD; /* "||" or a trailing '|' */
@@ -553,7 +597,7 @@ static int parse_event(const char *p, const char *end, struct sl_statsd_line *ou
     for (const char *cur = after; cur < end;) {
         const char *f = cur + 1;
         bool nul;
-        const char *fe = field_end(f, end, &nul);
+        const char *fe = field_end(p, f, end, &nul);
         cur = fe;
         if (f == fe)
             return -SL_STATSD_E_BAD_FIELD;
@@ -642,7 +686,7 @@ static int parse_service_check(const char *p, const char *end, struct sl_statsd_
             break;
         }
         bool nul;
-        const char *fe = field_end(f, end, &nul);
+        const char *fe = field_end(p, f, end, &nul);
         cur = fe;
         if (f == fe)
             return -SL_STATSD_E_BAD_FIELD;
