@@ -21,6 +21,7 @@ void sl_dpdk_cfg_defaults(struct sl_dpdk_cfg *cfg)
     /* 16383 = 2^14 - 1 (mempool sizes of 2^n - 1 use memory best): 1024 RX descriptors per
      * queue plus caches and in-flight bursts, with room for net_pcap's infinite_rx copy. */
     cfg->mbufs = 16383;
+    cfg->keycache_entries = SL_STATSD_KEYCACHE_DEFAULT;
 }
 
 int sl_dpdk_cfg_check(const struct sl_dpdk_cfg *cfg, char *err, size_t errlen)

@@ -436,8 +436,12 @@ int sl_dpdk_server_open(const struct sl_dpdk_cfg *cfg, struct sl_shardset *set,
             rc = -EINVAL;
             goto fail;
         }
-        if ((rc = sl_statsd_feed_init(&p->feed, SL_STATSD_KEYCACHE_DEFAULT))) {
-            snprintf(err, errlen, "dpdk: no memory for queue %u's series key cache", i);
+        if ((rc = sl_statsd_feed_init(&p->feed, cfg->keycache_entries))) {
+            if (rc == -EINVAL)
+                snprintf(err, errlen, "dpdk: series key cache of %u entries: not a power of "
+                         "two in 2..2^24 (statsd.keycache_entries)", cfg->keycache_entries);
+            else
+                snprintf(err, errlen, "dpdk: no memory for queue %u's series key cache", i);
             goto fail;
         }
     }

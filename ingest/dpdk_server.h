@@ -68,6 +68,9 @@ struct sl_dpdk_cfg {
     char kernel_iface[16]; /* TAP interface for the exception path; "" = drop and count */
     int fallback;          /* 1: a start-up failure is logged and the daemon runs on the
                               socket listeners alone; 0 (default): start-up fails */
+    uint32_t keycache_entries; /* series key cache slots per poller (a power of two, or 0:
+                                  none); default SL_STATSD_KEYCACHE_DEFAULT. sluiced sets
+                                  it from statsd.keycache_entries, like every feeder */
 };
 
 void sl_dpdk_cfg_defaults(struct sl_dpdk_cfg *cfg);

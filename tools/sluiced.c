@@ -314,6 +314,7 @@ static int dpdk_open(struct daemon *d, char *err, size_t errlen)
 {
     if (!d->cfg.dpdk.enabled)
         return 0;
+    d->cfg.dpdk.keycache_entries = d->cfg.statsd.keycache_entries; /* one setting, all feeders */
     int rc = sl_dpdk_server_open(&d->cfg.dpdk, d->shards,
                                  sl_statsd_server_producers(&d->cfg.statsd), &d->dpdk, err,
                                  errlen);
