@@ -284,24 +284,200 @@ int sl_codec_ints_encode(const int64_t *v, size_t n, uint8_t *out, size_t cap)
     return (int)(w.p - out);
 }
 
-/* Slow, exact path: near the end of the input, on escapes and for k > 56. */
+/* Exact, bounds-checked path: near the end of the input, on escapes and long unary runs.
+ * The unary part is counted a window at a time (bits past `avail` may be stale, so a run
+ * is clamped to it), not bit by bit: escapes are ~1% of the codes of noisy float columns. */
 static int rice_slow(struct br *r, unsigned k, uint64_t *z)
 {
     unsigned ones = 0;
-    uint64_t bit;
     for (;;) {
-        if (br_get(r, 1, &bit))
+        br_refill(r);
+        if (!r->avail)
             return -1;
-        if (!bit)
-            break;
-        if (++ones == RICE_ESC)
+        uint64_t t = ~r->win;
+        unsigned run = t ? (unsigned)__builtin_clzll(t) : 64;
+        if (run > r->avail)
+            run = r->avail;
+        if (ones + run >= RICE_ESC) {
+            unsigned take = RICE_ESC - ones;
+            r->win <<= take; /* take <= 32 */
+            r->avail -= take;
             return br_get64(r, 64, z);
+        }
+        ones += run;
+        if (run < r->avail) {
+            r->win = r->win << run << 1; /* the run and its terminating zero */
+            r->avail -= run + 1;
+            break;
+        }
+        r->win = 0; /* all ones so far: take the window and refill */
+        r->avail = 0;
     }
     uint64_t lo;
     if (br_get64(r, k, &lo))
         return -1;
     *z = (uint64_t)ones << k | lo;
     return 0;
+}
+
+/*
+ * Rice decoding: @n codes with parameter @k from @p[0..nbytes) into @z; returns the bytes
+ * consumed (a partly used byte counts) or -1 on malformed input. Two fast loops, each
+ * chosen for what bounds it, and one exact slow path for escapes, long unary runs and the
+ * last bytes of the input.
+ *
+ * Short codes (k < 24, integers and counters): a left-aligned 64-bit window refilled with
+ * one unaligned big-endian load only when it holds fewer bits than the longest code the
+ * loop takes, so a refill feeds several codes and the loop-carried chain is just count
+ * leading ones and shift. Refilling before every code, as this reader used to, put a
+ * load on that chain (the next load's address depends on the bits just consumed).
+ *
+ * Long codes (k >= 24, float bit patterns): every code needs a refill, so the window would
+ * put a load on the chain again. Instead the loop keeps two aligned words of the input and
+ * a bit offset into the first; a code is read from the two words joined, and passing a
+ * word boundary selects (cmov) the next pair. The word after them is loaded at the start
+ * of each iteration from an address known one iteration ahead, so its latency overlaps
+ * the decode and nothing on the chain waits for memory.
+ */
+static int rice_one_slow(struct br *r, unsigned k, uint64_t *z)
+{
+    return rice_slow(r, k, z);
+}
+
+static inline __attribute__((always_inline)) long
+rice_window(const uint8_t *p, size_t nbytes, unsigned k, uint64_t *z, size_t n)
+{
+    const uint8_t *bp = p, *end = p + nbytes;
+    const uint8_t *fast_end = nbytes >= 8 ? end - 8 : NULL; /* last safe 8-byte load */
+    uint64_t win = 0;
+    unsigned avail = 0;
+    size_t i = 0;
+    /* longest unary part taken fast, and the window fill that guarantees it */
+    const unsigned qmax = 15, need = qmax + 1 + k;
+    while (i < n) {
+        while (i < n) {
+            if (avail < need) {
+                if (!fast_end || bp > fast_end)
+                    break;
+                win |= load_be64(bp) >> avail;
+                bp += (63 - avail) >> 3;
+                avail |= 56;
+            }
+            unsigned q = (unsigned)__builtin_clzll(~win | 1);
+            if (q > qmax)
+                break;
+            uint64_t lo = ((win << q << 1) >> 1) >> (63 - k); /* k == 0 gives 0 */
+            z[i++] = (uint64_t)q << k | lo;
+            win = win << q << 1 << k;
+            avail -= q + 1 + k;
+        }
+        if (i == n)
+            break;
+        struct br r = {bp, end, win, avail};
+        if (rice_one_slow(&r, k, &z[i]))
+            return -1;
+        i++;
+        bp = r.p;
+        win = r.win;
+        avail = r.avail;
+    }
+    return (long)((size_t)(bp - p) - avail / 8);
+}
+
+static long rice_window_k0(const uint8_t *p, size_t nb, uint64_t *z, size_t n)
+{
+    return rice_window(p, nb, 0, z, n);
+}
+static long rice_window_k1(const uint8_t *p, size_t nb, uint64_t *z, size_t n)
+{
+    return rice_window(p, nb, 1, z, n);
+}
+static long rice_window_k2(const uint8_t *p, size_t nb, uint64_t *z, size_t n)
+{
+    return rice_window(p, nb, 2, z, n);
+}
+static long rice_window_kn(const uint8_t *p, size_t nb, unsigned k, uint64_t *z, size_t n)
+{
+    return rice_window(p, nb, k, z, n);
+}
+
+/* 64 bits from bit @bit of @p; the caller guarantees bit / 8 + 9 bytes are there. */
+static inline uint64_t peek64(const uint8_t *p, size_t bit)
+{
+    unsigned sh = bit & 7;
+    uint64_t hi = load_be64(p + bit / 8);
+    return sh ? hi << sh | p[bit / 8 + 8] >> (8 - sh) : hi;
+}
+
+static long rice_pair(const uint8_t *p, size_t nbytes, unsigned k, uint64_t *z, size_t n)
+{
+    size_t i = 0, w = 0; /* w: byte offset of the first word, a multiple of 8 */
+    unsigned o = 0;      /* bits of the first word already consumed, 0..63 */
+    /* longest unary part taken fast: q + 1 + k must fit in the 64 joined bits */
+    const unsigned qmax = k > 63 - (RICE_ESC - 1) ? 63 - k : RICE_ESC - 1;
+    while (i < n) {
+        if (w + 24 <= nbytes && k <= 62) {
+            uint64_t cur = load_be64(p + w), nxt = load_be64(p + w + 8);
+            int jump = 0;
+            while (i < n && w + 24 <= nbytes) {
+                uint64_t after = load_be64(p + w + 16); /* off the chain: w is known */
+                uint64_t x = cur << o | (nxt >> 1) >> (63 - o); /* o == 0 takes no nxt bits */
+                unsigned q = (unsigned)__builtin_clzll(~x | 1);
+                if (q > qmax) {
+                    /* a code longer than 64 bits: an escape (32 ones, 64 raw bits) or a
+                     * long unary part; both end within 8w + 63 + 96 bits, inside the
+                     * 24 bytes the loop condition guarantees */
+                    size_t bit = w * 8 + o;
+                    if (q >= RICE_ESC) {
+                        z[i++] = peek64(p, bit + RICE_ESC);
+                        bit += RICE_ESC + 64;
+                    } else {
+                        z[i++] = (uint64_t)q << k | peek64(p, bit + q + 1) >> (64 - k);
+                        bit += q + 1 + k;
+                    }
+                    w = bit / 64 * 8;
+                    o = (unsigned)(bit % 64);
+                    jump = 1;
+                    break;
+                }
+                z[i++] = (uint64_t)q << k | ((x << q << 1) >> 1) >> (63 - k);
+                o += q + 1 + k;
+                unsigned adv = o >> 6; /* 0 or 1: o < 64 + 64 */
+                o &= 63;
+                w += (size_t)adv * 8;
+                cur = adv ? nxt : cur;
+                nxt = adv ? after : nxt;
+            }
+            if (i == n)
+                break;
+            if (jump)
+                continue;
+        }
+        /* one code exactly, from bit 8w + o */
+        struct br r = {p + w, p + nbytes, 0, 0};
+        uint64_t skip;
+        if (br_get64(&r, o, &skip) || rice_one_slow(&r, k, &z[i]))
+            return -1;
+        i++;
+        size_t bit = (size_t)(r.p - p) * 8 - r.avail;
+        w = bit / 64 * 8;
+        o = (unsigned)(bit % 64);
+    }
+    return (long)((w * 8 + o + 7) / 8);
+}
+
+static long rice_decode(const uint8_t *p, size_t nbytes, unsigned k, uint64_t *z, size_t n)
+{
+    switch (k) {
+    case 0:
+        return rice_window_k0(p, nbytes, z, n);
+    case 1:
+        return rice_window_k1(p, nbytes, z, n);
+    case 2:
+        return rice_window_k2(p, nbytes, z, n);
+    default:
+        return k < 24 ? rice_window_kn(p, nbytes, k, z, n) : rice_pair(p, nbytes, k, z, n);
+    }
 }
 
 int sl_codec_ints_decode(const uint8_t *in, size_t len, int64_t *v, size_t n)
@@ -336,80 +512,39 @@ int sl_codec_ints_decode(const uint8_t *in, size_t len, int64_t *v, size_t n)
             for (size_t i = 1; i < n; i++)
                 v[i] = v[0];
         else {
-            uint64_t dd = (uint64_t)v[1] - (uint64_t)v[0];
+            /* v[i] = v[0] + i*dd has no loop-carried dependency (it vectorises) */
+            uint64_t v0 = (uint64_t)v[0], dd = (uint64_t)v[1] - (uint64_t)v[0];
             for (size_t i = 2; i < n; i++)
-                v[i] = (int64_t)((uint64_t)v[i - 1] + dd);
+                v[i] = (int64_t)(v0 + (uint64_t)i * dd);
         }
         return (int)(p - in);
     }
     if (k > 63)
         return SL_E_CORRUPT;
-    struct br r = {p, end, 0, 0};
-    /* The fast path may refill twice per value without looking at the input length. */
-    const uint8_t *fast_end = end - 16 >= p ? end - 16 : NULL;
-    uint64_t z;
-    /* The bit-reader state lives in locals inside the loops so that it stays in registers;
-     * it is written back to @r only around the out-of-line slow path. */
-    uint64_t win = 0;
-    unsigned avail = 0;
-    const uint8_t *bp = p;
-#define RICE_NEXT()                                                                            \
-    do {                                                                                       \
-        if (bp <= fast_end && k <= 56) {                                                       \
-            win |= load_be64(bp) >> avail;                                                     \
-            bp += (63 - avail) >> 3;                                                           \
-            avail |= 56;                                                                       \
-            unsigned q_ = (unsigned)__builtin_clzll(~win | 1);                                 \
-            if (q_ < RICE_ESC) {                                                               \
-                win <<= q_ + 1;                                                                \
-                avail -= q_ + 1;                                                               \
-                if (k > 23) { /* else >= 24 bits are still there: no second refill */         \
-                    win |= load_be64(bp) >> avail;                                             \
-                    bp += (63 - avail) >> 3;                                                   \
-                    avail |= 56;                                                               \
-                }                                                                              \
-                uint64_t lo_ = (win >> (63 - k)) >> 1; /* k == 0 gives 0 */                    \
-                win <<= k;                                                                     \
-                avail -= k;                                                                    \
-                z = (uint64_t)q_ << k | lo_;                                                   \
-                break;                                                                         \
-            }                                                                                  \
-        }                                                                                      \
-        r.win = win;                                                                           \
-        r.avail = avail;                                                                       \
-        r.p = bp;                                                                              \
-        if (rice_slow(&r, k, &z))                                                              \
-            return SL_E_CORRUPT;                                                               \
-        win = r.win;                                                                           \
-        avail = r.avail;                                                                       \
-        bp = r.p;                                                                              \
-    } while (0)
+    /* Two passes: the codes into v[order..n) as zigzagged residuals (uint64_t and int64_t
+     * may alias), then the residuals back into values, a loop the compiler keeps tight. */
+    uint64_t *z = (uint64_t *)(void *)(v + order);
+    long used = rice_decode(p, (size_t)(end - p), k, z, n - order);
+    if (used < 0)
+        return SL_E_CORRUPT;
     if (order == 0) {
-        for (size_t i = 0; i < n; i++) {
-            RICE_NEXT();
-            v[i] = sl_unzigzag(z);
-        }
+        for (size_t i = 0; i < n; i++)
+            v[i] = sl_unzigzag(z[i]);
     } else if (order == 1) {
         uint64_t prev = (uint64_t)v[0];
         for (size_t i = 1; i < n; i++) {
-            RICE_NEXT();
-            prev += (uint64_t)sl_unzigzag(z);
+            prev += (uint64_t)sl_unzigzag((uint64_t)v[i]);
             v[i] = (int64_t)prev;
         }
     } else {
         uint64_t prev = (uint64_t)v[1], dd = (uint64_t)v[1] - (uint64_t)v[0];
         for (size_t i = 2; i < n; i++) {
-            RICE_NEXT();
-            dd += (uint64_t)sl_unzigzag(z);
+            dd += (uint64_t)sl_unzigzag((uint64_t)v[i]);
             prev += dd;
             v[i] = (int64_t)prev;
         }
     }
-#undef RICE_NEXT
-    r.win = win;
-    r.avail = avail;
-    r.p = bp;
-    return (int)((size_t)(p - in) + br_used(&r, p));
+    return (int)((size_t)(p - in) + (size_t)used);
 }
 
 /* ---- value schemes ---------------------------------------------------------------------- */
