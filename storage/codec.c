@@ -181,7 +181,9 @@ static inline uint64_t rice_bits(uint64_t z, unsigned k)
 
 size_t sl_codec_ints_bound(size_t n)
 {
-    return 1 + 10 + 10 + 1 + (n * (RICE_ESC + 64) + 7) / 8 + 1;
+    /* order, two varints, k; the split layout's two varints and two padded areas; an
+     * escape is 32 ones + 64 bits (classic) or 33 + 64 (split) */
+    return 1 + 10 + 10 + 1 + 20 + (n * (RICE_ESC + 65) + 7) / 8 + 2;
 }
 
 /* Exact size in bits of the residuals of @order with parameter @k. */
@@ -193,7 +195,98 @@ static uint64_t ints_cost(const int64_t *v, size_t n, unsigned order, unsigned k
     return bits;
 }
 
-int sl_codec_ints_encode(const int64_t *v, size_t n, uint8_t *out, size_t cap)
+/* ---- split Rice layout (format 2) ---------------------------------------------------------
+ *
+ * The same Rice codes with their parts in three areas: every unary part (q ones and a zero,
+ * q capped at 32, which marks an escape) in one LSB-first bit stream, the low k bits of the
+ * non-escaped residuals packed LSB-first at fixed width, and the escaped residuals as
+ * 8-byte little-endian words. Decoding then has no serial chain worth the name: the unary
+ * stream is read 64 bits at a time, one code per set bit of the inverted word (count
+ * trailing zeros, clear lowest bit), and the k-bit parts sit at index * k, independent of
+ * each other. The classic interleaved layout, where each code's start depends on the
+ * previous code's length, decoded noisy float columns at half the speed. Columns with fewer
+ * than SPLIT_MIN residuals keep the classic layout, which has no area headers.
+ */
+#define SPLIT_FLAG 0x80
+#define SPLIT_MIN 64
+
+struct lw {
+    uint8_t *p, *end;
+    uint64_t acc; /* pending bits, LSB first */
+    unsigned n;   /* < 64 */
+    int overflow;
+};
+
+static void lw_emit(struct lw *w, uint64_t x, unsigned bytes)
+{
+    for (unsigned b = 0; b < bytes; b++) {
+        if (w->p < w->end)
+            *w->p++ = (uint8_t)(x >> (8 * b));
+        else
+            w->overflow = 1;
+    }
+}
+
+/* Append the nb <= 64 low bits of v (v < 2^nb). */
+static void lw_put(struct lw *w, uint64_t v, unsigned nb)
+{
+    if (!nb)
+        return;
+    w->acc |= v << w->n;
+    unsigned total = w->n + nb;
+    if (total >= 64) {
+        lw_emit(w, w->acc, 8);
+        w->acc = w->n ? v >> (64 - w->n) : 0;
+        total -= 64;
+    }
+    w->n = total;
+}
+
+static void lw_flush(struct lw *w)
+{
+    lw_emit(w, w->acc, (w->n + 7) / 8);
+    w->acc = 0;
+    w->n = 0;
+}
+
+static int split_encode(const int64_t *v, size_t n, unsigned order, unsigned k, uint8_t *out,
+                        size_t o, size_t cap)
+{
+    size_t nesc = 0, ubits = 0;
+    for (size_t i = order; i < n; i++) {
+        uint64_t q = resid(v, i, order) >> k;
+        nesc += q >= RICE_ESC;
+        ubits += (q >= RICE_ESC ? RICE_ESC : q) + 1;
+    }
+    size_t ulen = (ubits + 7) / 8, lbits = (n - order - nesc) * k;
+    if (o + 1 + 20 + ulen + (lbits + 7) / 8 + 8 * nesc > cap)
+        return -ENOSPC;
+    out[o++] = (uint8_t)(k | SPLIT_FLAG);
+    o += sl_varint_put(out + o, nesc);
+    o += sl_varint_put(out + o, ulen);
+    struct lw w = {out + o, out + cap, 0, 0, 0};
+    for (size_t i = order; i < n; i++) {
+        uint64_t q = resid(v, i, order) >> k;
+        if (q > RICE_ESC)
+            q = RICE_ESC;
+        lw_put(&w, (1ULL << q) - 1, (unsigned)q + 1); /* q ones, then the zero */
+    }
+    lw_flush(&w);
+    for (size_t i = order; i < n && k; i++) {
+        uint64_t z = resid(v, i, order);
+        if (z >> k < RICE_ESC)
+            lw_put(&w, z & ((1ULL << k) - 1), k);
+    }
+    lw_flush(&w);
+    for (size_t i = order; i < n && nesc; i++) {
+        uint64_t z = resid(v, i, order);
+        if (z >> k >= RICE_ESC)
+            lw_emit(&w, z, 8);
+    }
+    return w.overflow ? -ENOSPC : (int)(w.p - out);
+}
+
+static int ints_encode(const int64_t *v, size_t n, uint8_t *out, size_t cap, int classic)
 {
     if (n == 0)
         return -EINVAL;
@@ -261,6 +354,8 @@ int sl_codec_ints_encode(const int64_t *v, size_t n, uint8_t *out, size_t cap)
         o += sl_varint_put(out + o, sl_zigzag(v[0]));
     if (best_order == 2)
         o += sl_varint_put(out + o, sl_zigzag((int64_t)((uint64_t)v[1] - (uint64_t)v[0])));
+    if (best_k != K_ALLZERO && !classic && n - best_order >= SPLIT_MIN)
+        return split_encode(v, n, best_order, best_k, out, o, cap);
     out[o++] = (uint8_t)best_k;
     if (best_k == K_ALLZERO)
         return (int)o;
@@ -282,6 +377,16 @@ int sl_codec_ints_encode(const int64_t *v, size_t n, uint8_t *out, size_t cap)
     if (w.overflow)
         return -ENOSPC;
     return (int)(w.p - out);
+}
+
+int sl_codec_ints_encode(const int64_t *v, size_t n, uint8_t *out, size_t cap)
+{
+    return ints_encode(v, n, out, cap, 0);
+}
+
+int sl_codec__ints_encode_classic(const int64_t *v, size_t n, uint8_t *out, size_t cap)
+{
+    return ints_encode(v, n, out, cap, 1);
 }
 
 /* Exact, bounds-checked path: near the end of the input, on escapes and long unary runs.
@@ -480,6 +585,130 @@ static long rice_decode(const uint8_t *p, size_t nbytes, unsigned k, uint64_t *z
     }
 }
 
+static inline uint64_t load_le64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+/* Unary parts of the split layout: @m run lengths from @p[0..len) into @z. A missing tail
+ * reads as one-bits, which end no code, so truncation surfaces as a code that never ends.
+ * @return the bytes the m codes span, or -1. */
+static long unary_decode(const uint8_t *p, size_t len, uint64_t *z, size_t m)
+{
+    size_t i = 0, off = 0;
+    int64_t prev = -1; /* bit index of the last terminator, relative to the current word */
+    while (i < m) {
+        uint64_t word;
+        if (off + 8 <= len) {
+            word = load_le64(p + off);
+        } else {
+            if (off >= len)
+                return -1;
+            uint8_t tmp[8];
+            memset(tmp, 0xff, 8);
+            memcpy(tmp, p + off, len - off);
+            word = load_le64(tmp);
+        }
+        uint64_t t = ~word; /* one bit per terminator */
+        size_t cnt = (size_t)__builtin_popcountll(t);
+        if (cnt <= m - i) {
+            for (size_t c = 0; c < cnt; c++) {
+                int64_t b = __builtin_ctzll(t);
+                z[i++] = (uint64_t)(b - prev - 1);
+                prev = b;
+                t &= t - 1;
+            }
+        } else {
+            while (i < m) {
+                int64_t b = __builtin_ctzll(t);
+                z[i++] = (uint64_t)(b - prev - 1);
+                prev = b;
+                t &= t - 1;
+            }
+            return (long)(off + (size_t)prev / 8 + 1);
+        }
+        if (i == m)
+            return (long)(off + (size_t)prev / 8 + 1);
+        prev -= 64;
+        off += 8;
+        if (prev < -(int64_t)(RICE_ESC + 2) * 64)
+            return -1; /* a run far longer than any code: stop scanning garbage */
+    }
+    return (long)off; /* m == 0 */
+}
+
+/* k (1..63) bits at bit @b of the low area, LSB-first, bounds-checked byte by byte. */
+static uint64_t low_slow(const uint8_t *p, uint64_t b, unsigned k)
+{
+    uint64_t v = 0;
+    for (unsigned got = 0; got < k;) {
+        unsigned sh = (unsigned)(b & 7), take = 8 - sh < k - got ? 8 - sh : k - got;
+        v |= (uint64_t)((p[b >> 3] >> sh) & ((1u << take) - 1)) << got;
+        got += take;
+        b += take;
+    }
+    return v;
+}
+
+/* Split layout after its flag byte: @m residuals into @z. @return bytes consumed or -1. */
+static long split_decode(const uint8_t *p, size_t len, unsigned k, uint64_t *z, size_t m)
+{
+    const uint8_t *end = p + len, *s = p;
+    uint64_t nesc, ulen;
+    size_t x;
+    if (!(x = sl_varint_get(s, end, &nesc)))
+        return -1;
+    s += x;
+    if (!(x = sl_varint_get(s, end, &ulen)))
+        return -1;
+    s += x;
+    if (nesc > m || ulen > (uint64_t)(end - s))
+        return -1;
+    long used = unary_decode(s, (size_t)ulen, z, m);
+    if (used != (long)ulen)
+        return -1;
+    s += ulen;
+    uint64_t lbits = (m - nesc) * k, llen = (lbits + 7) / 8;
+    if (llen > (uint64_t)(end - s) || nesc * 8 > (uint64_t)(end - s) - llen)
+        return -1;
+    const uint8_t *low = s, *esc = s + llen;
+    size_t e = 0;
+    if (k == 0) {
+        for (size_t i = 0; i < m; i++) {
+            if (z[i] >= RICE_ESC) {
+                if (z[i] > RICE_ESC || e == nesc)
+                    return -1;
+                z[i] = load_le64(esc + 8 * e++);
+            }
+        }
+    } else {
+        uint64_t b = 0, mask = (1ULL << k) - 1 /* k <= 63 */;
+        /* one 8-byte load holds the k bits while (b & 7) + k <= 64 and it stays in bounds */
+        uint64_t fast_lim = k <= 56 && llen >= 8 ? (llen - 8) * 8 + 1 : 0;
+        for (size_t i = 0; i < m; i++) {
+            uint64_t q = z[i];
+            if (q >= RICE_ESC) {
+                if (q > RICE_ESC || e == nesc)
+                    return -1;
+                z[i] = load_le64(esc + 8 * e++);
+                continue;
+            }
+            uint64_t lo = b < fast_lim ? (load_le64(low + (b >> 3)) >> (b & 7)) & mask
+                                       : low_slow(low, b, k);
+            z[i] = q << k | lo;
+            b += k;
+        }
+    }
+    if (e != nesc)
+        return -1;
+    return (long)((size_t)(esc - p) + 8 * nesc);
+}
+
 int sl_codec_ints_decode(const uint8_t *in, size_t len, int64_t *v, size_t n)
 {
     const uint8_t *p = in, *end = in + len;
@@ -519,12 +748,19 @@ int sl_codec_ints_decode(const uint8_t *in, size_t len, int64_t *v, size_t n)
         }
         return (int)(p - in);
     }
-    if (k > 63)
-        return SL_E_CORRUPT;
     /* Two passes: the codes into v[order..n) as zigzagged residuals (uint64_t and int64_t
      * may alias), then the residuals back into values, a loop the compiler keeps tight. */
     uint64_t *z = (uint64_t *)(void *)(v + order);
-    long used = rice_decode(p, (size_t)(end - p), k, z, n - order);
+    long used;
+    if (k & SPLIT_FLAG) {
+        if ((k & ~SPLIT_FLAG) > 63)
+            return SL_E_CORRUPT;
+        used = split_decode(p, (size_t)(end - p), k & ~SPLIT_FLAG, z, n - order);
+    } else {
+        if (k > 63)
+            return SL_E_CORRUPT;
+        used = rice_decode(p, (size_t)(end - p), k, z, n - order);
+    }
     if (used < 0)
         return SL_E_CORRUPT;
     if (order == 0) {
