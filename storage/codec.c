@@ -615,9 +615,16 @@ static long unary_decode(const uint8_t *p, size_t len, uint64_t *z, size_t m)
             word = load_le64(tmp);
         }
         uint64_t t = ~word; /* one bit per terminator */
-        size_t cnt = (size_t)__builtin_popcountll(t);
-        if (cnt <= m - i) {
-            for (size_t c = 0; c < cnt; c++) {
+        if (m - i >= 64) {
+            /* a word ends at most 64 codes: no count check per code */
+            while (t) {
+                int64_t b = __builtin_ctzll(t);
+                z[i++] = (uint64_t)(b - prev - 1);
+                prev = b;
+                t &= t - 1;
+            }
+        } else if ((size_t)__builtin_popcountll(t) <= m - i) {
+            while (t) {
                 int64_t b = __builtin_ctzll(t);
                 z[i++] = (uint64_t)(b - prev - 1);
                 prev = b;
@@ -709,7 +716,105 @@ static long split_decode(const uint8_t *p, size_t len, unsigned k, uint64_t *z, 
     return (long)((size_t)(esc - p) + 8 * nesc);
 }
 
-int sl_codec_ints_decode(const uint8_t *in, size_t len, int64_t *v, size_t n)
+/* Bit patterns of doubles, powers of ten (DEC) and the order-preserving map (FDELTA). */
+static inline uint64_t dbits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    return u;
+}
+static inline double bitsd(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+
+static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+#define DEC_MAX 6
+
+static inline uint64_t ford(uint64_t u)
+{
+    return (u >> 63) ? ~u : u ^ (1ULL << 63);
+}
+static inline uint64_t unford(uint64_t m)
+{
+    return (m >> 63) ? m ^ (1ULL << 63) : ~m;
+}
+
+/* What the integer decoder does with each value before storing it, so that value schemes
+ * built on integers need no second pass over the column: 9% of the float set's decode
+ * was the separate unford loop. */
+enum post { POST_INT, POST_UNFORD, POST_I2D, POST_I2D_DIV };
+
+static inline __attribute__((always_inline)) void post_store(int64_t *v, size_t i, uint64_t x,
+                                                             enum post post, double div)
+{
+    double d;
+    switch (post) {
+    case POST_INT:
+        v[i] = (int64_t)x;
+        return;
+    case POST_UNFORD:
+        d = bitsd(unford(x));
+        break;
+    case POST_I2D:
+        d = (double)(int64_t)x;
+        break;
+    default:
+        d = (double)(int64_t)x / div; /* a division, not a product: bit-exact as encoded */
+        break;
+    }
+    memcpy(&v[i], &d, 8);
+}
+
+/* Residuals (zigzagged, in v[order..n)) and the first values back into values. */
+static inline __attribute__((always_inline)) void
+resid_to_vals(int64_t *v, size_t n, unsigned order, enum post post, double div)
+{
+    const uint64_t *z = (const uint64_t *)(const void *)v;
+    if (order == 0) {
+        for (size_t i = 0; i < n; i++)
+            post_store(v, i, (uint64_t)sl_unzigzag(z[i]), post, div);
+    } else if (order == 1) {
+        uint64_t prev = z[0];
+        post_store(v, 0, prev, post, div);
+        for (size_t i = 1; i < n; i++) {
+            prev += (uint64_t)sl_unzigzag(z[i]);
+            post_store(v, i, prev, post, div);
+        }
+    } else {
+        uint64_t p0 = z[0], prev = z[1], dd = prev - p0;
+        post_store(v, 0, p0, post, div);
+        post_store(v, 1, prev, post, div);
+        for (size_t i = 2; i < n; i++) {
+            dd += (uint64_t)sl_unzigzag(z[i]);
+            prev += dd;
+            post_store(v, i, prev, post, div);
+        }
+    }
+}
+
+static void resid_to_vals_any(int64_t *v, size_t n, unsigned order, enum post post, double div)
+{
+    switch (post) {
+    case POST_INT:
+        resid_to_vals(v, n, order, POST_INT, div);
+        break;
+    case POST_UNFORD:
+        resid_to_vals(v, n, order, POST_UNFORD, div);
+        break;
+    case POST_I2D:
+        resid_to_vals(v, n, order, POST_I2D, div);
+        break;
+    default:
+        resid_to_vals(v, n, order, POST_I2D_DIV, div);
+        break;
+    }
+}
+
+static int ints_decode(const uint8_t *in, size_t len, int64_t *v, size_t n, enum post post,
+                       double div)
 {
     const uint8_t *p = in, *end = in + len;
     if (n == 0 || len < 2)
@@ -746,6 +851,9 @@ int sl_codec_ints_decode(const uint8_t *in, size_t len, int64_t *v, size_t n)
             for (size_t i = 2; i < n; i++)
                 v[i] = (int64_t)(v0 + (uint64_t)i * dd);
         }
+        if (post != POST_INT)
+            for (size_t i = 0; i < n; i++)
+                post_store(v, i, (uint64_t)v[i], post, div);
         return (int)(p - in);
     }
     /* Two passes: the codes into v[order..n) as zigzagged residuals (uint64_t and int64_t
@@ -763,43 +871,19 @@ int sl_codec_ints_decode(const uint8_t *in, size_t len, int64_t *v, size_t n)
     }
     if (used < 0)
         return SL_E_CORRUPT;
-    if (order == 0) {
-        for (size_t i = 0; i < n; i++)
-            v[i] = sl_unzigzag(z[i]);
-    } else if (order == 1) {
-        uint64_t prev = (uint64_t)v[0];
-        for (size_t i = 1; i < n; i++) {
-            prev += (uint64_t)sl_unzigzag((uint64_t)v[i]);
-            v[i] = (int64_t)prev;
-        }
-    } else {
-        uint64_t prev = (uint64_t)v[1], dd = (uint64_t)v[1] - (uint64_t)v[0];
-        for (size_t i = 2; i < n; i++) {
-            dd += (uint64_t)sl_unzigzag((uint64_t)v[i]);
-            prev += dd;
-            v[i] = (int64_t)prev;
-        }
-    }
+    /* v[0] and v[1] hold values, not residuals: store them back as their bit patterns */
+    resid_to_vals_any(v, n, order, post, div);
     return (int)((size_t)(p - in) + (size_t)used);
+}
+
+int sl_codec_ints_decode(const uint8_t *in, size_t len, int64_t *v, size_t n)
+{
+    return ints_decode(in, len, v, n, POST_INT, 1);
 }
 
 /* ---- value schemes ---------------------------------------------------------------------- */
 
-static inline uint64_t dbits(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, 8);
-    return u;
-}
-static inline double bitsd(uint64_t u)
-{
-    double d;
-    memcpy(&d, &u, 8);
-    return d;
-}
 
-static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
-#define DEC_MAX 6
 
 /* Smallest d such that every value is i / 10^d bit-exactly, or -1. */
 static int dec_detect(const double *v, size_t n)
@@ -824,14 +908,6 @@ static int dec_detect(const double *v, size_t n)
     return -1;
 }
 
-static inline uint64_t ford(uint64_t u)
-{
-    return (u >> 63) ? ~u : u ^ (1ULL << 63);
-}
-static inline uint64_t unford(uint64_t m)
-{
-    return (m >> 63) ? m ^ (1ULL << 63) : ~m;
-}
 
 size_t sl_codec_vals_bound(size_t n)
 {
@@ -1050,37 +1126,14 @@ int sl_codec_vals_decode(const uint8_t *in, size_t len, double *v, size_t n)
         if (len < 3 || in[1] > DEC_MAX)
             return SL_E_CORRUPT;
         int64_t *iv = (int64_t *)(void *)v; /* same size; decoded in place */
-        rc = sl_codec_ints_decode(in + 2, len - 2, iv, n);
-        if (rc < 0)
-            return rc;
         unsigned d = in[1];
-        if (d == 0) {
-            for (size_t i = 0; i < n; i++) {
-                int64_t x;
-                memcpy(&x, &v[i], 8);
-                v[i] = (double)x;
-            }
-        } else {
-            double p = p10[d];
-            for (size_t i = 0; i < n; i++) {
-                int64_t x;
-                memcpy(&x, &v[i], 8);
-                v[i] = (double)x / p;
-            }
-        }
-        return rc + 2;
+        rc = ints_decode(in + 2, len - 2, iv, n, d ? POST_I2D_DIV : POST_I2D, p10[d]);
+        return rc < 0 ? rc : rc + 2;
     }
     case SL_VENC_FDELTA: {
         int64_t *iv = (int64_t *)(void *)v;
-        rc = sl_codec_ints_decode(in + 1, len - 1, iv, n);
-        if (rc < 0)
-            return rc;
-        for (size_t i = 0; i < n; i++) {
-            uint64_t m;
-            memcpy(&m, &v[i], 8);
-            v[i] = bitsd(unford(m));
-        }
-        return rc + 1;
+        rc = ints_decode(in + 1, len - 1, iv, n, POST_UNFORD, 1);
+        return rc < 0 ? rc : rc + 1;
     }
     case SL_VENC_XOR:
         rc = xor_decode(in + 1, len - 1, v, n);
