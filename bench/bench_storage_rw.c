@@ -11,7 +11,14 @@
  *                                      column codecs) into timestamp and value arrays.
  * All per CPU-second of this process (CLOCK_PROCESS_CPUTIME_ID); the median of 3 runs.
  *
+ *   head_select_us                     one sl_store_select() over a head of 1 M series
+ *                                      (m{grp="g<i%1000>", id="<i>"}, one sample each):
+ *                                      matcher=eq is `id="0123456"` (one series),
+ *                                      matcher=eq_re is `grp="g007", id=~"00.*"` (100 of
+ *                                      1000); CPU microseconds, the median of HS_RUNS.
+ *
  * Usage: bench_storage_rw [OUT.json]   (default build/bench/storage_rw.json or $SL_BENCH_OUT)
+ *        SL_BENCH_RW_ONLY=head_select runs only the head-select part.
  */
 #include "bench_storage_common.h"
 #include "engine/log.h"
@@ -19,6 +26,65 @@
 #include "storage/codec.h"
 
 #define RUNS 3
+#define HS_SERIES 1000000
+#define HS_BATCH 10000
+#define HS_RUNS 31
+
+/* Fill a fresh store's head with HS_SERIES series and time two selective selects. */
+static int head_select(const char *dir, double eq_us[3], double re_us[3])
+{
+    struct sl_store_cfg cfg;
+    b_store_cfg(&cfg, dir);
+    struct sl_store *s;
+    if (sl_store_open(&cfg, &s))
+        return -1;
+    static char keys[HS_BATCH][64];
+    static struct sl_sample smp[HS_BATCH];
+    for (int base = 0; base < HS_SERIES; base += HS_BATCH) {
+        for (int j = 0; j < HS_BATCH; j++) {
+            int i = base + j;
+            char id[16], grp[8];
+            snprintf(id, sizeof id, "%07d", i);
+            snprintf(grp, sizeof grp, "g%03d", i % 1000);
+            struct sl_label l[2] = {{"grp", grp, 3, (uint32_t)strlen(grp)},
+                                    {"id", id, 2, (uint32_t)strlen(id)}};
+            int kl = sl_key_build(SL_KIND_PLAIN, "m", 1, l, 2, keys[j], sizeof keys[j]);
+            if (kl < 0)
+                return -1;
+            smp[j] = (struct sl_sample){keys[j], (uint32_t)kl, 1000, (double)i};
+        }
+        struct sl_sample_batch b = {smp, HS_BATCH};
+        if (sl_store_append(s, &b))
+            return -1;
+    }
+    const struct sl_store_matcher eq = {SL_STORE_MATCH_EQ, "id", "0123456"};
+    const struct sl_store_matcher re[2] = {{SL_STORE_MATCH_EQ, "grp", "g007"},
+                                           {SL_STORE_MATCH_RE, "id", "00.*"}};
+    const struct {
+        const struct sl_store_matcher *m;
+        size_t n, want;
+        double *out;
+    } q[2] = {{&eq, 1, 1, eq_us}, {re, 2, 100, re_us}};
+    for (int k = 0; k < 2; k++) {
+        double us[HS_RUNS];
+        for (int r = 0; r < HS_RUNS; r++) {
+            struct sl_series_set *ss;
+            double c0 = b_cpu_now();
+            if (sl_store_select(s, q[k].m, q[k].n, 0, 2000, 0, &ss, NULL, 0))
+                return -1;
+            us[r] = (b_cpu_now() - c0) * 1e6;
+            size_t got = sl_series_set_count(ss);
+            sl_series_set_destroy(ss);
+            if (got != q[k].want) {
+                fprintf(stderr, "head select %d: %zu series, want %zu\n", k, got, q[k].want);
+                return -1;
+            }
+        }
+        b_stats(us, HS_RUNS, &q[k].out[0], &q[k].out[1], &q[k].out[2]);
+    }
+    sl_store_close(s);
+    return 0;
+}
 
 /* Decode every chunk of every raw block in @dir; returns samples decoded. */
 static uint64_t decode_dir(const char *dir, double *cpu_s)
@@ -85,7 +151,10 @@ int main(int argc, char **argv)
     struct b_json j;
     b_json_open(&j, "storage_rw", argc > 1 ? argv[1] : NULL, params);
     const double n = (double)B_SERIES * B_STEPS;
-    for (int ds = 0; ds < B_NDATASETS; ds++) {
+    /* SL_BENCH_RW_ONLY=head_select skips the write/decode part (for before/after runs) */
+    const char *only = getenv("SL_BENCH_RW_ONLY");
+    int skip_rw = only && strcmp(only, "head_select") == 0;
+    for (int ds = 0; ds < B_NDATASETS && !skip_rw; ds++) {
         double app[RUNS], tot[RUNS], dec[RUNS];
         for (int r = 0; r < RUNS; r++) {
             char dir[600];
@@ -139,6 +208,21 @@ int main(int argc, char **argv)
         printf("bench=storage_rw dataset=%s decode_samples_per_s=%.4g\n", b_dataset_name[ds], med);
         fflush(stdout);
     }
+    char hdir[600];
+    snprintf(hdir, sizeof hdir, "%s/head_select", base);
+    double eq_us[3], re_us[3]; /* median, min, max */
+    if (head_select(hdir, eq_us, re_us))
+        return 1;
+    char rp[160];
+    snprintf(rp, sizeof rp, "{\"series\": %d, \"matcher\": \"eq\"}", HS_SERIES);
+    b_json_result(&j, "sluice", "head_select_us", "us", eq_us[0], eq_us[1], eq_us[2], HS_RUNS,
+                  rp);
+    snprintf(rp, sizeof rp, "{\"series\": %d, \"matcher\": \"eq_re\"}", HS_SERIES);
+    b_json_result(&j, "sluice", "head_select_us", "us", re_us[0], re_us[1], re_us[2], HS_RUNS,
+                  rp);
+    printf("bench=storage_rw head_series=%d matcher=eq head_select_us=%.4g\n", HS_SERIES, eq_us[0]);
+    printf("bench=storage_rw head_series=%d matcher=eq_re head_select_us=%.4g\n", HS_SERIES,
+           re_us[0]);
     b_json_close(&j);
     char rm[128];
     snprintf(rm, sizeof rm, "rm -rf %s", base);

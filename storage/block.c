@@ -624,7 +624,7 @@ int sl_block_open(const char *dir, struct sl_block **out)
         why = "bad magic";
         goto corrupt;
     }
-    if (get32(h + 8) != SL_BLOCK_FORMAT_VERSION) {
+    if (get32(h + 8) < SL_BLOCK_FORMAT_VERSION_MIN || get32(h + 8) > SL_BLOCK_FORMAT_VERSION) {
         SL_ERROR("storage=block event=foreign_version file=%s version=%u want=%u", file,
                  get32(h + 8), SL_BLOCK_FORMAT_VERSION);
         rc = SL_E_VERSION;

@@ -28,7 +28,10 @@
 #include "storage/codec.h"
 #include "storage/match.h"
 
-#define SL_BLOCK_FORMAT_VERSION 1
+/* Version 2: integer columns of 64+ residuals use the split Rice layout (FORMAT.md).
+ * Version 1 blocks (classic layout only) are still read. */
+#define SL_BLOCK_FORMAT_VERSION 2
+#define SL_BLOCK_FORMAT_VERSION_MIN 1
 
 /** Fixed facts of a block, from its header and table of contents. */
 struct sl_block_meta {

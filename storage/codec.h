@@ -7,7 +7,10 @@
  * Timestamps and integer-like columns go through one integer-sequence coder: order 0, 1 or 2
  * differences (raw, delta, delta-of-delta), zigzag, then Rice coding with the parameter k
  * chosen per column (an escape writes outliers as 64 raw bits). A column whose residuals are
- * all zero (a perfectly regular scrape interval) costs no bits per sample at all.
+ * all zero (a perfectly regular scrape interval) costs no bits per sample at all. Columns of
+ * 64 or more residuals store the codes' unary parts, low bits and escapes in separate areas
+ * (the split layout of block format 2), which decodes without a serial chain; the classic
+ * interleaved layout of format 1 is still read.
  *
  * Value columns are encoded with every applicable scheme and the smallest wins:
  *  - SL_VENC_CONST   every value has the same bit pattern;
@@ -64,6 +67,12 @@ size_t sl_codec_chunk_bound(size_t n, unsigned ncols);
  *         (sl_codec_ints_bound(n) always suffices).
  */
 int sl_codec_ints_encode(const int64_t *v, size_t n, uint8_t *out, size_t cap);
+/**
+ * sl_codec_ints_encode() in the classic interleaved Rice layout of format 1 only, as older
+ * blocks hold it; for tests of the reader's compatibility. Not for new data.
+ */
+int sl_codec__ints_encode_classic(const int64_t *v, size_t n, uint8_t *out, size_t cap);
+
 /**
  * Decode exactly @n integers from @in[0..len) into @v.
  * @return bytes consumed, or SL_E_CORRUPT when the input is malformed or too short.

@@ -15,6 +15,7 @@ void sl_head_init(struct sl_head *h)
 {
     memset(h, 0, sizeof *h);
     sl_keymap_init(&h->map);
+    sl_postings_init(&h->post);
     h->maxt = INT64_MIN;
 }
 
@@ -27,6 +28,7 @@ void sl_head_fini(struct sl_head *h)
     }
     free(h->s);
     sl_keymap_fini(&h->map);
+    sl_postings_fini(&h->post);
     memset(h, 0, sizeof *h);
 }
 
@@ -79,7 +81,12 @@ int sl_head_prepare(struct sl_head *h, const char *const *keys, const uint32_t *
             s->keylen = len;
             s->hash = hash;
             x = (uint32_t)h->n;
+            if (sl_postings_add(&h->post, x, s->key, len)) {
+                free(s->key);
+                goto nomem;
+            }
             if (sl_keymap_put(&h->map, s->key, len, hash, x)) {
+                sl_postings_undo_add(&h->post, x, s->key, len);
                 free(s->key);
                 goto nomem;
             }
@@ -177,27 +184,40 @@ int64_t sl_head_mint(const struct sl_head *h)
 
 int sl_head_drop_range(struct sl_head *h, int64_t mint, int64_t maxt)
 {
-    size_t live = 0;
-    for (size_t i = 0; i < h->n; i++) {
+    for (size_t i = 0; i < h->n; i++)
         h->nsamples -= cut_range(&h->s[i], mint, maxt);
+    return sl_head_forget_empty(h);
+}
+
+int sl_head_forget_empty(struct sl_head *h)
+{
+    size_t live = 0;
+    for (size_t i = 0; i < h->n; i++)
         live += h->s[i].n > 0 || h->s[i].pending > 0;
-    }
     if (live == h->n)
         return 0;
-    /* Forget empty series. The keymap has no delete, so a new map is built with the
-     * compacted indices first; only when that succeeds are the series moved, so a failure
-     * leaves a consistent head that merely keeps its empty series. */
+    /* The keymap has no delete, so a new map is built with the compacted indices first;
+     * only when that and the renumbering table are allocated are the series moved, so a
+     * failure leaves a consistent head that merely keeps its empty series. */
+    uint32_t *map = malloc(h->n * sizeof *map);
+    if (!map)
+        return -ENOMEM;
     struct sl_keymap m;
     sl_keymap_init(&m);
     for (size_t i = 0, o = 0; i < h->n; i++) {
         const struct sl_head_series *s = &h->s[i];
+        map[i] = UINT32_MAX;
         if (s->n == 0 && s->pending == 0)
             continue;
+        map[i] = (uint32_t)o;
         if (sl_keymap_put(&m, s->key, s->keylen, s->hash, (uint32_t)o++)) {
             sl_keymap_fini(&m);
+            free(map);
             return -ENOMEM;
         }
     }
+    sl_postings_remap(&h->post, map, h->n);
+    free(map);
     size_t o = 0;
     for (size_t i = 0; i < h->n; i++) {
         struct sl_head_series *s = &h->s[i];
@@ -213,4 +233,17 @@ int sl_head_drop_range(struct sl_head *h, int64_t mint, int64_t maxt)
     sl_keymap_fini(&h->map);
     h->map = m;
     return 0;
+}
+
+static const char *series_key(void *ctx, uint32_t id, size_t *len)
+{
+    const struct sl_head *h = ctx;
+    *len = h->s[id].keylen;
+    return h->s[id].key;
+}
+
+int sl_head_match(const struct sl_head *h, const struct sl_matchers *ms, uint32_t **ids,
+                  size_t *n)
+{
+    return sl_postings_select(&h->post, ms, h->n, series_key, (void *)h, ids, n);
 }

@@ -12,6 +12,10 @@
  * nothing visible), then, after the WAL write, sl_head_commit() inserts the samples and
  * cannot fail. Thread: the store serialises writers and takes its rwlock around every call
  * that changes the series array or columns; readers copy under the read lock.
+ *
+ * Series are matched through a postings index (storage/postings.h) kept in step with the
+ * series array: a new series is indexed when prepare creates it, and when the head forgets
+ * series (cut, delete) the survivors keep their order and the index is renumbered in place.
  */
 #ifndef SL_HEAD_H
 #define SL_HEAD_H
@@ -20,6 +24,8 @@
 #include <stdint.h>
 
 #include "storage/keymap.h"
+#include "storage/match.h"
+#include "storage/postings.h"
 
 struct sl_head_series {
     char *key;
@@ -35,6 +41,7 @@ struct sl_head {
     struct sl_head_series *s;
     size_t n, cap;
     struct sl_keymap map;
+    struct sl_postings post; /* label pairs -> ordinals in s[] */
     uint64_t nsamples;
     int64_t maxt; /* newest timestamp ever appended; INT64_MIN when empty */
 };
@@ -59,8 +66,26 @@ size_t sl_head_delete(struct sl_head *h, const char *key, size_t len, int64_t mi
 /** Oldest timestamp in the head, INT64_MAX when empty (O(series)). */
 int64_t sl_head_mint(const struct sl_head *h);
 
-/** Remove samples in [mint, maxt] from every series and forget series left empty. */
+/**
+ * Remove samples in [mint, maxt] from every series and forget series left empty.
+ * @return 0, or -ENOMEM with the samples removed but the empty series kept (invisible).
+ */
 int sl_head_drop_range(struct sl_head *h, int64_t mint, int64_t maxt);
+
+/**
+ * Forget series without samples or reservations; the others keep their relative order.
+ * @return 0, or -ENOMEM with nothing changed.
+ */
+int sl_head_forget_empty(struct sl_head *h);
+
+/**
+ * Ordinals (ascending) of the series whose keys satisfy @ms, from the postings index; they
+ * may include series without samples in the caller's range, or without samples at all.
+ * @param[out] ids OWNED (free()), NULL when *n is 0. @return 0 or -ENOMEM.
+ * Thread: under the store's read lock.
+ */
+int sl_head_match(const struct sl_head *h, const struct sl_matchers *ms, uint32_t **ids,
+                  size_t *n);
 
 /** Index of the first sample >= @t in series @s. */
 size_t sl_head_lower(const struct sl_head_series *s, int64_t t);

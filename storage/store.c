@@ -10,9 +10,9 @@
  * lock is what makes the snapshot consistent without blocking appends for the length of a
  * query: blocks are immutable and only need a reference.
  *
- * The head is matched by scanning its series keys (TODO(#3): an in-memory postings index
- * for the head once series counts make that scan show up in query latency); blocks use
- * their postings lists.
+ * Both the head and the blocks are matched through postings lists: the head keeps an
+ * in-memory index in step with its series (storage/postings.h), read under the same read
+ * lock as the samples, so a select touches only the series its matchers name.
  */
 #include "storage/store.h"
 
@@ -1027,12 +1027,12 @@ static int read_block(struct sl_store *s, const struct sl_block *b, const struct
 static int read_head(struct sl_store *s, const struct sl_matchers *ms, int64_t mint, int64_t maxt,
                      int keys_only, struct coll *c)
 {
-    int rc = 0;
-    for (size_t i = 0; i < s->head.n && !rc; i++) {
-        const struct sl_head_series *hs = &s->head.s[i];
+    uint32_t *ids;
+    size_t nids;
+    int rc = sl_head_match(&s->head, ms, &ids, &nids);
+    for (size_t x = 0; x < nids && !rc; x++) {
+        const struct sl_head_series *hs = &s->head.s[ids[x]];
         if (hs->n == 0 || hs->t[0] > maxt || hs->t[hs->n - 1] < mint)
-            continue;
-        if (!sl_matchers_key_ok(ms, hs->key, hs->keylen))
             continue;
         size_t j = sl_head_lower(hs, mint);
         if (j >= hs->n || hs->t[j] > maxt)
@@ -1046,6 +1046,7 @@ static int read_head(struct sl_store *s, const struct sl_matchers *ms, int64_t m
         for (; j < hs->n && hs->t[j] <= maxt && !rc; j++)
             rc = acc_push(a, hs->t[j], hs->v[j]);
     }
+    free(ids);
     return rc;
 }
 
@@ -1348,6 +1349,10 @@ int sl_store_delete(struct sl_store *s, const struct sl_store_matcher *m, size_t
     pthread_rwlock_wrlock(&s->lock);
     for (size_t i = 0; i < ss->n; i++)
         sl_head_delete(&s->head, ss->a[i].key, ss->a[i].keylen, mint, maxt);
+    /* Series emptied by the delete leave the head and its postings now, not at the next
+     * cut. Out of memory only keeps them (empty, so no query returns them) until then. */
+    if (sl_head_forget_empty(&s->head))
+        SL_WARN("storage=store event=head_forget_failed err=\"%s\"", sl_strerror(-ENOMEM));
     pthread_rwlock_unlock(&s->lock);
     if (nseries)
         *nseries = ss->n;

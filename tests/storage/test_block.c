@@ -216,7 +216,7 @@ Test(block, flipped_byte_in_every_section_reports_corrupt)
     free(orig);
 }
 
-Test(block, foreign_version_reports_sl_e_version)
+Test(block, foreign_version_reports_sl_e_version_version_1_still_opens)
 {
     write_block("b-4");
     char file[160], bdir[128];
@@ -224,12 +224,24 @@ Test(block, foreign_version_reports_sl_e_version)
     snprintf(file, sizeof file, "%s/data", bdir);
     size_t len;
     uint8_t *d = slurp(file, &len);
-    d[8] = 2;
+    d[8] = SL_BLOCK_FORMAT_VERSION + 1;
     uint32_t c = sl_crc32c(0, d, 76);
     memcpy(d + 76, &c, 4);
     spit(file, d, len);
     struct sl_block *b;
     cr_assert(eq(int, sl_block_open(bdir, &b), SL_E_VERSION));
+    d[8] = 0;
+    c = sl_crc32c(0, d, 76);
+    memcpy(d + 76, &c, 4);
+    spit(file, d, len);
+    cr_assert(eq(int, sl_block_open(bdir, &b), SL_E_VERSION));
+    /* version 1 (classic Rice columns only) is still read */
+    d[8] = 1;
+    c = sl_crc32c(0, d, 76);
+    memcpy(d + 76, &c, 4);
+    spit(file, d, len);
+    cr_assert(eq(int, sl_block_open(bdir, &b), 0));
+    sl_block_close(b);
     free(d);
 }
 

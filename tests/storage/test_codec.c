@@ -280,3 +280,85 @@ Test(codec, varint_roundtrip_and_truncation)
         cr_assert(eq(sz, sl_varint_get(b, b + n - 1, &v), 0));
     }
 }
+
+/* ---- the Rice decoder's fast paths ------------------------------------------------------ */
+
+static uint64_t xs = 0x2545f4914f6cdd1dULL;
+static uint64_t xrand(void)
+{
+    xs ^= xs << 13;
+    xs ^= xs >> 7;
+    xs ^= xs << 17;
+    return xs;
+}
+
+/* Integers whose residuals need Rice parameter about @k, with a share of long unary parts
+ * (q in 16..40) and of escapes (huge outliers), at lengths that end inside every fast
+ * loop's tail margin. Decoding must give the values back and consume exactly the bytes the
+ * encoder wrote; one byte less must be refused. */
+TheoryDataPoints(codec, ints_every_rice_parameter_with_outliers_roundtrip) = {
+    DataPoints(unsigned, 0, 1, 2, 3, 7, 15, 20, 23, 24, 25, 31, 33, 40, 47, 48, 50, 55, 56, 57,
+               60, 62),
+    DataPoints(size_t, 1, 2, 3, 9, 17, 100, 1000, 8192),
+};
+
+Theory((unsigned k, size_t n), codec, ints_every_rice_parameter_with_outliers_roundtrip)
+{
+    int64_t *v = malloc(n * sizeof *v), *out = malloc(n * sizeof *out);
+    size_t cap = sl_codec_ints_bound(n);
+    uint8_t *buf = malloc(cap);
+    for (int mix = 0; mix < 3; mix++) {
+        for (size_t i = 0; i < n; i++) {
+            uint64_t r = xrand(), m = k ? (1ULL << k) - 1 : 0;
+            int64_t x = (int64_t)(r & m) - (int64_t)(m / 2);
+            unsigned pick = (unsigned)(xrand() % 100);
+            if (mix >= 1 && pick < 3)
+                x = (int64_t)((16 + xrand() % 25) << k) * ((xrand() & 1) ? 1 : -1); /* long q */
+            if (mix == 2 && pick >= 97)
+                x = (int64_t)xrand(); /* escape */
+            v[i] = x; /* order 0 is cheapest for noise; the encoder may pick any */
+        }
+        /* the current writer (split layout from 64 residuals) and format 1's classic one */
+        for (int classic = 0; classic < 2; classic++) {
+            int len = classic ? sl_codec__ints_encode_classic(v, n, buf, cap)
+                              : sl_codec_ints_encode(v, n, buf, cap);
+            cr_assert(gt(int, len, 0));
+            memset(out, 0x5a, n * sizeof *out);
+            cr_assert(eq(int, sl_codec_ints_decode(buf, (size_t)len, out, n), len),
+                      "k=%u n=%zu mix=%d classic=%d", k, n, mix, classic);
+            for (size_t i = 0; i < n; i++)
+                cr_assert(eq(i64, out[i], v[i]), "k=%u n=%zu mix=%d classic=%d i=%zu", k, n,
+                          mix, classic, i);
+            if (len > 2 && buf[len - 1] != 0xFF) /* K_ALLZERO columns end with the k byte */
+                cr_assert(lt(int, sl_codec_ints_decode(buf, (size_t)len - 1, out, n), 0),
+                          "truncated k=%u n=%zu mix=%d classic=%d", k, n, mix, classic);
+        }
+    }
+    free(v);
+    free(out);
+    free(buf);
+}
+
+/* Every single-byte change of a split-layout column either decodes to n values or is
+ * refused; it never reads outside the column (ASan) or loops forever (the timeout). */
+Test(codec, ints_split_layout_byte_flips_never_read_outside)
+{
+    enum { N = 300 };
+    int64_t v[N], out[N];
+    for (size_t i = 0; i < N; i++)
+        v[i] = (int64_t)(xrand() % 5000) * ((i % 50 == 0) ? 1000000007LL : 1);
+    uint8_t buf[4096], bad[4096];
+    int len = sl_codec_ints_encode(v, N, buf, sizeof buf);
+    cr_assert(gt(int, len, 0));
+    for (int i = 0; i < len; i++) {
+        for (int f = 0; f < 3; f++) {
+            memcpy(bad, buf, (size_t)len);
+            bad[i] = f == 0 ? (uint8_t)~bad[i] : f == 1 ? 0xFF : 0x00;
+            uint8_t *exact = malloc((size_t)len); /* exact size: ASan sees any over-read */
+            memcpy(exact, bad, (size_t)len);
+            int rc = sl_codec_ints_decode(exact, (size_t)len, out, N);
+            cr_assert(rc < 0 || (rc > 0 && rc <= len));
+            free(exact);
+        }
+    }
+}
