@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sl_store_select_agg: buckets of every series a selector matches, from fresh tier blocks
+ * where maintenance built them and from raw data elsewhere, must equal sl_agg_from_raw()
+ * over what sl_store_select() returns - before maintenance (head only), after it (tier
+ * blocks, incr bridged across windows and counter resets), and when late samples make a
+ * tier block stale. sl_store_tier_span reports what the tiers cover.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/log.h"
+#include "helpers.h"
+#include "storage/store.h"
+
+static char dir[64];
+static struct sl_store_cfg cfg;
+
+static void setup(void)
+{
+    tmp_dir(dir, sizeof dir, "store_agg");
+    sl_log_set_level(SL_LOG_ERROR + 1);
+    sl_store_cfg_defaults(&cfg);
+    cfg.dir = dir;
+    cfg.fsync = SL_WAL_FSYNC_NONE;
+    cfg.block_range_ms = 60000;
+    cfg.compact_range_ms = 600000;
+    cfg.raw_retention_ms = 0;
+    cfg.ntiers = 2;
+    cfg.tiers[0] = (struct sl_tier_cfg){60000, 0};
+    cfg.tiers[1] = (struct sl_tier_cfg){300000, 0};
+}
+static void teardown(void)
+{
+    rm_rf(dir);
+}
+TestSuite(store_agg, .init = setup, .fini = teardown, .timeout = 20);
+
+#define NSER 6
+static char K[NSER][64];
+static uint32_t KL[NSER];
+
+static struct sl_store *open_filled(int64_t to)
+{
+    struct sl_store *s;
+    cr_assert(eq(int, sl_store_open(&cfg, &s), 0));
+    for (int i = 0; i < NSER; i++) {
+        char h[8];
+        snprintf(h, sizeof h, "h%d", i);
+        int n = mkkey(K[i], sizeof K[i], i < 4 ? "cpu" : "mem", "host", h, NULL, NULL);
+        cr_assert(gt(int, n, 0));
+        KL[i] = (uint32_t)n;
+    }
+    /* every 10 s, so every bucket boundary holds a sample; a counter that resets */
+    for (int64_t t = 0; t < to; t += 10000) {
+        struct sl_sample b[NSER];
+        for (int i = 0; i < NSER; i++)
+            b[i] = (struct sl_sample){K[i], KL[i], t, (double)((t / 1000 * (i + 1)) % 700)};
+        struct sl_sample_batch bb = {b, NSER};
+        cr_assert(eq(int, sl_store_append(s, &bb), 0));
+    }
+    return s;
+}
+
+static void maintain_all(struct sl_store *s)
+{
+    int rc;
+    for (int k = 0; k < 10000 && (rc = sl_store_maintain(s, 0)) == 1; k++)
+        ;
+    cr_assert(eq(int, rc, 0));
+}
+
+struct got {
+    char key[64];
+    size_t keylen;
+    struct sl_agg b[512];
+    size_t n;
+};
+static struct got G[NSER];
+static size_t NG;
+
+static int got_cb(void *arg, const char *key, size_t keylen, const struct sl_agg *b, size_t n)
+{
+    (void)arg;
+    cr_assert(lt(sz, NG, (size_t)NSER));
+    cr_assert(le(sz, n, (size_t)512));
+    memcpy(G[NG].key, key, keylen);
+    G[NG].keylen = keylen;
+    memcpy(G[NG].b, b, n * sizeof *b);
+    G[NG].n = n;
+    NG++;
+    return 0;
+}
+
+/* Compare the selector "cpu" at @res over [mint, maxt] with buckets computed from raw. */
+static size_t check(struct sl_store *s, int64_t res, int64_t mint, int64_t maxt)
+{
+    struct sl_store_matcher m = {SL_STORE_MATCH_EQ, "__name__", "cpu"};
+    size_t tw = 99;
+    NG = 0;
+    cr_assert(eq(int, sl_store_select_agg(s, &m, 1, res, mint, maxt, SL_AGG_WITH_INCR, got_cb,
+                                          NULL, &tw, NULL, 0),
+                 0));
+    cr_assert(eq(sz, NG, 4));
+    struct sl_series_set *ss;
+    cr_assert(eq(int, sl_store_select(s, &m, 1, mint - cfg.compact_range_ms, maxt + res - 1, 0,
+                                      &ss, NULL, 0),
+                 0));
+    cr_assert(eq(sz, sl_series_set_count(ss), 4));
+    for (size_t i = 0; i < 4; i++) {
+        struct sl_store_series x;
+        sl_series_set_get(ss, i, &x);
+        const struct got *g = NULL;
+        for (size_t k = 0; k < NG; k++)
+            if (G[k].keylen == x.key_len && memcmp(G[k].key, x.key, x.key_len) == 0)
+                g = &G[k];
+        cr_assert(not(eq(ptr, (void *)g, NULL)));
+        struct sl_agg *w = malloc((x.n + 1) * sizeof *w);
+        size_t nw = sl_agg_from_raw(x.t, x.v, x.n, res, NULL, w), o = 0;
+        for (size_t j = 0; j < nw; j++)
+            if (w[j].t >= mint && w[j].t <= maxt)
+                w[o++] = w[j];
+        cr_assert(eq(sz, g->n, o), "res %lld", (long long)res);
+        for (size_t j = 0; j < o; j++) {
+            cr_assert(eq(i64, g->b[j].t, w[j].t));
+            cr_assert(eq(dbl, g->b[j].count, w[j].count));
+            cr_assert(eq(dbl, g->b[j].sum, w[j].sum));
+            cr_assert(eq(dbl, g->b[j].min, w[j].min));
+            cr_assert(eq(dbl, g->b[j].max, w[j].max));
+            cr_assert(eq(dbl, g->b[j].last, w[j].last));
+            cr_assert(eq(dbl, g->b[j].incr, w[j].incr), "bucket at %lld", (long long)w[j].t);
+        }
+        free(w);
+    }
+    sl_series_set_destroy(ss);
+    return tw;
+}
+
+Test(store_agg, head_only_buckets_come_from_raw)
+{
+    struct sl_store *s = open_filled(1800000);
+    cr_assert(eq(sz, check(s, 60000, 0, 1799999), 0));
+    cr_assert(eq(sz, check(s, 300000, 600000, 1500000), 0));
+    int64_t res, a, b;
+    cr_assert(eq(int, sl_store_tier_span(s, 0, &res, &a, &b), 0));
+    cr_assert(eq(i64, res, 60000));
+    cr_assert(gt(i64, a, b)); /* nothing built yet */
+    cr_assert(eq(int, sl_store_tier_span(s, 2, &res, &a, &b), -ENOENT));
+    sl_store_close(s);
+}
+
+Test(store_agg, tier_blocks_answer_after_maintenance_and_bridge_windows)
+{
+    struct sl_store *s = open_filled(1800000);
+    cr_assert(eq(int, sl_store_flush_head(s), 0));
+    maintain_all(s);
+    /* three 10-minute windows, each with fresh tier blocks */
+    cr_assert(eq(sz, check(s, 60000, 0, 1799999), 3));
+    cr_assert(eq(sz, check(s, 300000, 0, 1799999), 3));
+    /* starting inside: the first bucket's incr still bridges from the sample before it */
+    cr_assert(eq(sz, check(s, 60000, 660000, 1200000), 2));
+    int64_t res, a, b;
+    cr_assert(eq(int, sl_store_tier_span(s, 1, &res, &a, &b), 0));
+    cr_assert(eq(i64, res, 300000));
+    cr_assert(eq(i64, a, 0));
+    cr_assert(eq(i64, b, 1500000));
+    sl_store_close(s);
+}
+
+Test(store_agg, late_samples_make_window_read_from_raw)
+{
+    struct sl_store *s = open_filled(1800000);
+    cr_assert(eq(int, sl_store_flush_head(s), 0));
+    maintain_all(s);
+    /* a late sample of series 0 into the second window lands in the head: that window's
+     * tier block no longer holds all of its data */
+    struct sl_sample late = {K[0], KL[0], 905000, 1e6};
+    struct sl_sample_batch bb = {&late, 1};
+    cr_assert(eq(int, sl_store_append(s, &bb), 0));
+    cr_assert(eq(sz, check(s, 60000, 0, 1799999), 1));
+    sl_store_close(s);
+}
