@@ -317,12 +317,42 @@ static int mem_select_agg(void *ctx, const struct sl_matcher *m, size_t nm, int6
     return 0;
 }
 
+static int mem_select_at(void *ctx, const struct sl_matcher *m, size_t nm, const int64_t *at,
+                         size_t nat, sl_series_fn *fn, void *arg)
+{
+    struct sl_memsource *ms = ctx;
+    if (nat == 0)
+        return 0;
+    int64_t *ts = malloc(nat * sizeof *ts);
+    double *vs = malloc(nat * sizeof *vs);
+    int rc = ts && vs ? 0 : -ENOMEM;
+    for (size_t i = 0; i < ms->ns && !rc; i++) {
+        const struct mseries *s = &ms->s[i];
+        if (!sl_matchers_match(m, nm, s->ls, s->nls))
+            continue;
+        size_t n = 0;
+        for (size_t k = 0; k < nat; k++) {
+            size_t j = lower_bound(s->ts, s->n, at[k]);
+            if (j < s->n && s->ts[j] == at[k]) {
+                ts[n] = at[k];
+                vs[n++] = s->vs[j];
+            }
+        }
+        if (n)
+            rc = fn(arg, s->ls, s->nls, ts, vs, n);
+    }
+    free(ts);
+    free(vs);
+    return rc < 0 ? rc : 0;
+}
+
 static const struct sl_source_ops mem_ops = {
     .flags = SL_SOURCE_F_STABLE,
     .select = mem_select,
     .series = mem_series,
     .tiers = mem_tiers,
     .select_agg = mem_select_agg,
+    .select_at = mem_select_at,
 };
 
 struct sl_source sl_memsource_source(struct sl_memsource *ms)

@@ -130,6 +130,15 @@ struct sl_source_ops {
      */
     int (*select_agg)(void *ctx, const struct sl_matcher *m, size_t nm, int64_t resolution_ms,
                       int64_t mint, int64_t maxt, sl_agg_series_fn *fn, void *arg);
+    /**
+     * Optional (may be NULL; then select() is called once per instant): every matching
+     * series' samples at exactly the instants @at[0..nat) (strictly ascending), passed to
+     * @fn as select() passes samples; series with none may be omitted. A store answers it
+     * in one pass over the chunks that hold an instant.
+     * @return 0, the first negative value @fn returned, or a negative store error.
+     */
+    int (*select_at)(void *ctx, const struct sl_matcher *m, size_t nm, const int64_t *at,
+                     size_t nat, sl_series_fn *fn, void *arg);
 };
 
 struct sl_source {

@@ -87,13 +87,15 @@ static int cmp_tseries(const void *a, const void *b)
     return pq_lset_cmp(((const struct tseries *)a)->ls, ((const struct tseries *)b)->ls);
 }
 
-/* Raw samples at one window end E, matched to the tier series by label set. */
+/* Raw samples at window ends, matched to the tier series by label set; the sample at
+ * E = base + k * step goes to row k. */
 struct tinst {
     struct pq_ev *ev;
     struct pq_hmap *map;
     const struct tseries *s;
-    int64_t at;
-    double *v;            /* row of this step */
+    size_t ns;
+    int64_t base, step, nsteps;
+    double *v;
     unsigned char *has;
 };
 
@@ -101,17 +103,23 @@ static int inst_cb(void *arg, const struct sl_qlabel *ls, size_t nls, const int6
                    const double *vs, size_t n)
 {
     struct tinst *ti = arg;
+    const struct pq_lset *set = NULL;
+    size_t *slot = NULL;
     for (size_t j = 0; j < n; j++) {
-        if (ts[j] != ti->at || is_stale(vs[j]))
+        int64_t d = ts[j] - ti->base;
+        if (d < 0 || d % ti->step || d / ti->step >= ti->nsteps || is_stale(vs[j]))
             continue;
-        const struct pq_lset *set = pq_lset_make(ti->ev->tmp, ls, nls);
-        size_t *slot = pq_hmap_get(ti->map, set->hash);
-        /* A series without a bucket here has only NaN samples at E, which tiers do not keep
-         * (tierplan.h): it is left out like the rest of its NaNs. */
-        if (slot && pq_lset_eq(ti->s[*slot].ls, set)) {
-            ti->v[*slot] = vs[j];
-            ti->has[*slot] = 1;
+        if (!set) {
+            set = pq_lset_make(ti->ev->tmp, ls, nls);
+            slot = pq_hmap_get(ti->map, set->hash);
+            /* A series without a bucket here has only NaN samples at E, which tiers do not
+             * keep (tierplan.h): it is left out like the rest of its NaNs. */
+            if (!slot || !pq_lset_eq(ti->s[*slot].ls, set))
+                return 0;
         }
+        size_t cell = (size_t)(d / ti->step) * ti->ns + *slot;
+        ti->v[cell] = vs[j];
+        ti->has[cell] = 1;
     }
     return 0;
 }
@@ -209,7 +217,7 @@ static int plan_call(struct pq_ev *ev, struct pq_node *call)
         return 0;
     struct pq_node *v = msel->a;
     int64_t nsteps = (ev->end - ev->start) / ev->step + 1;
-    if (!counters && nsteps > PQ_TIER_MAX_INSTANTS)
+    if (!counters && !ev->src->ops->select_at && nsteps > PQ_TIER_MAX_INSTANTS)
         return 0;
     int64_t lo = 0, hi = 0;
     int64_t res = pick_tier(ev, msel->range, v->offset, &lo, &hi);
@@ -246,27 +254,39 @@ static int plan_call(struct pq_ev *ev, struct pq_node *call)
             int found;
             *pq_hmap_put(ev->res, &map, tl.s[i].ls->hash, &found) = i;
         }
+        /* the window ends where some series has a sample in [E, E + res): only those can
+         * hold a sample at E */
         size_t *at = pq_alloc(ev->tmp, ns * sizeof *at);
+        int64_t *ends = pq_alloc_raw(ev->tmp, (size_t)nsteps * sizeof *ends);
+        size_t nends = 0;
         for (int64_t k = 0; k < nsteps; k++) {
             int64_t e = ev->start + k * ev->step - v->offset;
             int any = 0;
-            for (size_t i = 0; i < ns; i++) {
+            for (size_t i = 0; i < ns && !any; i++) {
                 const struct tseries *s = &tl.s[i];
                 while (at[i] < s->n && s->b[at[i]].t < e)
                     at[i]++;
                 any |= at[i] < s->n && s->b[at[i]].t == e && s->b[at[i]].count > 0;
             }
-            if (!any)
-                continue; /* no sample in [e, e + res): none at e */
-            pq_check_deadline(ev);
-            struct pq_mark mk = pq_arena_mark(ev->tmp);
-            struct tinst ti = {ev, &map, tl.s, e, iv + (size_t)k * ns, ih + (size_t)k * ns};
-            rc = ev->src->ops->select(ev->src->ctx, v->m, v->nm, e, e, inst_cb, &ti);
-            pq_arena_release(ev->tmp, mk);
-            if (rc) {
-                const char *why = ev->src->ops->error ? ev->src->ops->error(ev->src->ctx) : NULL;
-                pq_fail(ev, SL_PQ_ERR_INTERNAL, "reading series: %s", why ? why : sl_strerror(rc));
+            if (any)
+                ends[nends++] = e;
+        }
+        struct tinst ti = {ev,        &map,     tl.s, ns, ev->start - v->offset, ev->step,
+                           nsteps,    iv,       ih};
+        const struct sl_source_ops *ops = ev->src->ops;
+        if (ops->select_at && nends) {
+            rc = ops->select_at(ev->src->ctx, v->m, v->nm, ends, nends, inst_cb, &ti);
+        } else {
+            for (size_t k = 0; k < nends && !rc; k++) {
+                pq_check_deadline(ev);
+                struct pq_mark mk = pq_arena_mark(ev->tmp);
+                rc = ops->select(ev->src->ctx, v->m, v->nm, ends[k], ends[k], inst_cb, &ti);
+                pq_arena_release(ev->tmp, mk);
             }
+        }
+        if (rc) {
+            const char *why = ops->error ? ops->error(ev->src->ctx) : NULL;
+            pq_fail(ev, SL_PQ_ERR_INTERNAL, "reading series: %s", why ? why : sl_strerror(rc));
         }
     }
 

@@ -15,8 +15,9 @@
  *      avg_over_time (always), or rate or increase (only with SL_PQ_TIERS_COUNTERS);
  *   4. the tier's stored span covers at least half of the buckets the query reads (the rest
  *      would be computed from raw samples, which is no cheaper than the raw path);
- *   5. for the functions of 3 that need the window end (all but rate/increase), the query
- *      has at most PQ_TIER_MAX_INSTANTS steps (see below).
+ *   5. for the functions of 3 that need the window end (all but rate/increase), the source
+ *      reads samples at many instants in one pass (select_at, as the store does), or the
+ *      query has at most PQ_TIER_MAX_INSTANTS steps (see below).
  * Otherwise the call reads raw samples exactly as before.
  *
  * Windows. Range selectors follow Prometheus 2.42: [E - W, E], closed at BOTH ends. The
@@ -25,9 +26,10 @@
  * [E, E + R), whose other samples are outside the window. No bucket can separate it, and
  * samples on bucket boundaries are the rule for aligned flushes (StatsD intervals, scrapes
  * at round times). So the window is answered as the buckets of [E - W, E) plus the raw
- * samples at exactly E, read with one select at [E, E] per step (skipped for a step when
- * no series has a sample in the bucket starting at E). Each such read decodes the raw chunk
- * holding E, which is why rule 5 bounds the number of steps.
+ * samples at exactly E, for all steps at once through the source's select_at (the store
+ * decodes only the raw chunks holding some E, once), skipping the ends where no series has
+ * a sample in the bucket starting at E. A source without select_at is asked one select at
+ * [E, E] per step, each decoding a chunk, which is why rule 5 bounds the steps then.
  *   sum   = sum of bucket sums + v(E)     count = sum of counts + [v(E) exists]
  *   min/max over bucket min/max and v(E)  last  = v(E), else the last non-empty bucket's last
  *   avg   = sum / count

@@ -206,6 +206,29 @@ int sl_store_select_agg(struct sl_store *s, const struct sl_store_matcher *m, si
                         size_t errlen);
 
 /**
+ * Called once per series by sl_store_select_at(): @key and the @n (> 0) samples @t/@v
+ * (ascending, each at one of the asked instants) BORROWED until the callback returns.
+ * @return 0 to continue; a negative value stops the walk and is returned by the caller.
+ */
+typedef int sl_store_at_fn(void *arg, const char *key, size_t keylen, const int64_t *t,
+                           const double *v, size_t n);
+
+/**
+ * The raw samples sitting exactly at the instants @at[0..nat) (strictly ascending) of every
+ * series matching all of @m[0..nm) (nm >= 1): what sl_store_select() would return for those
+ * timestamps (blocks and head merged, the latest write of a timestamp wins, deleted samples
+ * hidden), but a raw chunk is decoded only if it holds one of the instants, once for all of
+ * them, and nothing else is copied. For tier answers that need the samples on bucket
+ * boundaries (query/tierplan.h). Series without a sample at any instant are not reported.
+ * @return 0, the first negative value @fn returned, -EINVAL (bad regex, unsorted @at),
+ *         -ENOMEM, SL_E_CORRUPT.
+ * Thread: any, concurrently with appends and maintenance.
+ */
+int sl_store_select_at(struct sl_store *s, const struct sl_store_matcher *m, size_t nm,
+                       const int64_t *at, size_t nat, sl_store_at_fn *fn, void *arg,
+                       char *errbuf, size_t errlen);
+
+/**
  * Configured tier @k (0 = finest) and the time span its blocks cover now.
  * @param[out] resolution_ms  the tier's bucket width.
  * @param[out] mint, maxt     first and last bucket start held in tier blocks; mint > maxt

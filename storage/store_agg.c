@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Matcher-based reads of tier buckets (sl_store_select_agg) and the span each tier covers
- * (sl_store_tier_span): what the PromQL engine needs to answer a coarse-step query from a
- * downsampled tier. Kept apart from sl_store_read_agg (one key, maintain.c) because a query
+ * Matcher-based reads of tier buckets (sl_store_select_agg), of raw samples at a list of
+ * instants (sl_store_select_at) and the span each tier covers (sl_store_tier_span): what
+ * the PromQL engine needs to answer a coarse-step query from a downsampled tier. Kept apart from sl_store_read_agg (one key, maintain.c) because a query
  * selects thousands of series at once: each tier block is searched once through its postings
  * with the query's matchers instead of once per key, and the windows that have no fresh tier
  * block (the head, windows not yet closed or whose raw data changed since the tier was built)
@@ -380,4 +380,253 @@ int sl_store_tier_span(struct sl_store *s, unsigned k, int64_t *resolution_ms, i
     *mint = a;
     *maxt = b;
     return 0;
+}
+
+/* ---- samples at instants ------------------------------------------------------------- */
+
+struct at_hit {
+    uint32_t i;   /* index into the instants */
+    uint32_t ord; /* write order within the series: the last write of an instant wins */
+    double v;
+};
+
+struct at_series {
+    char *key;
+    uint32_t keylen;
+    struct at_hit *h; /* in write order: blocks by seq, then the head; the last one wins */
+    size_t n, cap;
+};
+
+struct at_coll {
+    struct sl_keymap map;
+    struct at_series *s;
+    size_t n, cap;
+};
+
+static int at_record(struct at_coll *c, const char *key, size_t len, uint32_t i, double v)
+{
+    uint64_t h = sl_key_hash(key, len);
+    uint32_t x = sl_keymap_get(&c->map, key, len, h);
+    if (x == UINT32_MAX) {
+        if (c->n == c->cap) {
+            size_t nc = c->cap ? c->cap * 2 : 64;
+            struct at_series *ns = realloc(c->s, nc * sizeof *ns);
+            if (!ns)
+                return -ENOMEM;
+            c->s = ns;
+            c->cap = nc;
+        }
+        struct at_series *a = &c->s[c->n];
+        memset(a, 0, sizeof *a);
+        if (!(a->key = malloc(len ? len : 1)))
+            return -ENOMEM;
+        memcpy(a->key, key, len);
+        a->keylen = (uint32_t)len;
+        if (sl_keymap_put(&c->map, a->key, len, h, (uint32_t)c->n)) {
+            free(a->key);
+            return -ENOMEM;
+        }
+        x = (uint32_t)c->n++;
+    }
+    struct at_series *a = &c->s[x];
+    if (a->n == a->cap) {
+        size_t nc = a->cap ? a->cap * 2 : 8;
+        struct at_hit *nh = realloc(a->h, nc * sizeof *nh);
+        if (!nh)
+            return -ENOMEM;
+        a->h = nh;
+        a->cap = nc;
+    }
+    a->h[a->n] = (struct at_hit){i, (uint32_t)a->n, v};
+    a->n++;
+    return 0;
+}
+
+/* first index with at[i] >= t */
+static size_t at_lower(const int64_t *at, size_t n, int64_t t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (at[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Samples at the instants in one raw block: only chunks holding an instant are decoded. */
+static int at_block(struct sl_store *s, const struct sl_block *b, const struct sl_matchers *ms,
+                    const int64_t *at, size_t nat, struct at_coll *c, int64_t *t, double *v,
+                    uint8_t *scratch, size_t scratch_len)
+{
+    uint32_t *ids;
+    size_t n;
+    int rc = sl_block_select(b, ms, &ids, &n);
+    if (rc)
+        return rc;
+    const struct sl_block_meta *m = sl_block_meta(b);
+    struct sl_block_chunk stack[16], *ch = stack;
+    size_t chcap = 16;
+    for (size_t k = 0; k < n && !rc; k++) {
+        const char *key;
+        size_t kl;
+        int nch = sl_block_series(b, ids[k], &key, &kl, ch, chcap);
+        if (nch > (int)chcap) {
+            struct sl_block_chunk *nc = malloc((size_t)nch * sizeof *nc);
+            if (!nc) {
+                rc = -ENOMEM;
+                break;
+            }
+            if (ch != stack)
+                free(ch);
+            ch = nc;
+            chcap = (size_t)nch;
+            nch = sl_block_series(b, ids[k], &key, &kl, ch, chcap);
+        }
+        if (nch < 0) {
+            rc = nch;
+            break;
+        }
+        int tomb = sl_store__has_tomb(s, key, kl, m->seq);
+        for (int q = 0; q < nch && !rc; q++) {
+            size_t i = at_lower(at, nat, ch[q].mint);
+            if (i == nat || at[i] > ch[q].maxt)
+                continue;
+            double *cols[1] = {v};
+            int got = sl_codec_chunk_decode(ch[q].p, ch[q].len, t, cols, 1, SL_CODEC_CHUNK_MAX,
+                                            scratch, scratch_len);
+            if (got < 0) {
+                SL_ERROR("storage=store event=chunk_corrupt dir=%s series=%u", sl_block_dir(b),
+                         ids[k]);
+                rc = SL_E_CORRUPT;
+                break;
+            }
+            for (int j = 0; j < got && i < nat && !rc; j++) {
+                while (i < nat && at[i] < t[j])
+                    i++;
+                if (i == nat || at[i] != t[j])
+                    continue;
+                if (tomb && sl_store__tomb_overlaps(s, key, kl, t[j], t[j], m->seq))
+                    continue;
+                rc = at_record(c, key, kl, (uint32_t)i, v[j]);
+            }
+        }
+    }
+    if (ch != stack)
+        free(ch);
+    free(ids);
+    return rc;
+}
+
+static int at_head(struct sl_store *s, const struct sl_matchers *ms, const int64_t *at,
+                   size_t nat, struct at_coll *c)
+{
+    int rc = 0;
+    for (size_t k = 0; k < s->head.n && !rc; k++) {
+        const struct sl_head_series *hs = &s->head.s[k];
+        if (hs->n == 0 || hs->t[0] > at[nat - 1] || hs->t[hs->n - 1] < at[0])
+            continue;
+        if (!sl_matchers_key_ok(ms, hs->key, hs->keylen))
+            continue;
+        for (size_t i = at_lower(at, nat, hs->t[0]); i < nat && !rc; i++) {
+            if (at[i] > hs->t[hs->n - 1])
+                break;
+            size_t j = sl_head_lower(hs, at[i]);
+            if (j < hs->n && hs->t[j] == at[i])
+                rc = at_record(c, hs->key, hs->keylen, (uint32_t)i, hs->v[j]);
+        }
+    }
+    return rc;
+}
+
+static int hit_cmp(const void *a, const void *b)
+{
+    const struct at_hit *x = a, *y = b;
+    if (x->i != y->i)
+        return (x->i > y->i) - (x->i < y->i);
+    return (x->ord > y->ord) - (x->ord < y->ord);
+}
+
+int sl_store_select_at(struct sl_store *s, const struct sl_store_matcher *m, size_t nm,
+                       const int64_t *at, size_t nat, sl_store_at_fn *fn, void *arg,
+                       char *errbuf, size_t errlen)
+{
+    if (nm == 0)
+        return -EINVAL;
+    for (size_t i = 1; i < nat; i++)
+        if (at[i] <= at[i - 1])
+            return -EINVAL;
+    if (nat == 0)
+        return 0;
+    struct sl_matchers *ms;
+    int rc = sl_matchers_compile(m, nm, &ms, errbuf, errlen);
+    if (rc)
+        return rc;
+    struct at_coll c = {0};
+    sl_keymap_init(&c.map);
+    int64_t *t = malloc(SL_CODEC_CHUNK_MAX * sizeof *t);
+    double *v = malloc(SL_CODEC_CHUNK_MAX * sizeof *v);
+    size_t scratch_len = sl_codec_chunk_bound(SL_CODEC_CHUNK_MAX, 1);
+    uint8_t *scratch = malloc(scratch_len);
+    struct sl_bref **bl = NULL;
+    int nb = 0;
+    pthread_rwlock_rdlock(&s->tlock);
+    if (!t || !v || !scratch)
+        rc = -ENOMEM;
+    else if ((nb = sl_store__blocks_snapshot(s, &bl)) < 0) {
+        rc = nb;
+        bl = NULL;
+    }
+    /* blocks in seq order, then the head: a later write of a timestamp replaces an earlier
+     * one, as in sl_store_select() */
+    for (int i = 0; !rc && i < nb; i++) {
+        const struct sl_block_meta *bm = bl[i]->m;
+        if (bm->resolution_ms != 0 || bm->maxt < at[0] || bm->mint > at[nat - 1])
+            continue;
+        rc = at_block(s, bl[i]->b, ms, at, nat, &c, t, v, scratch, scratch_len);
+    }
+    if (!rc) {
+        pthread_rwlock_rdlock(&s->lock);
+        rc = at_head(s, ms, at, nat, &c);
+        pthread_rwlock_unlock(&s->lock);
+    }
+    pthread_rwlock_unlock(&s->tlock);
+    if (bl)
+        sl_store__blocks_release(bl, (size_t)(nb > 0 ? nb : 0));
+    free(scratch);
+    sl_matchers_destroy(ms);
+    int64_t *ot = NULL;
+    double *ov = NULL;
+    if (!rc && c.n && (!(ot = malloc(nat * sizeof *ot)) || !(ov = malloc(nat * sizeof *ov))))
+        rc = -ENOMEM;
+    for (size_t k = 0; !rc && k < c.n; k++) {
+        struct at_series *a = &c.s[k];
+        qsort(a->h, a->n, sizeof *a->h, hit_cmp);
+        size_t o = 0;
+        for (size_t x = 0; x < a->n; x++) {
+            if (o && a->h[o - 1].i == a->h[x].i) {
+                a->h[o - 1] = a->h[x];
+                continue;
+            }
+            a->h[o++] = a->h[x];
+        }
+        for (size_t x = 0; x < o; x++) {
+            ot[x] = at[a->h[x].i];
+            ov[x] = a->h[x].v;
+        }
+        rc = fn(arg, a->key, a->keylen, ot, ov, o);
+    }
+    for (size_t k = 0; k < c.n; k++) {
+        free(c.s[k].key);
+        free(c.s[k].h);
+    }
+    free(c.s);
+    sl_keymap_fini(&c.map);
+    free(ot);
+    free(ov);
+    free(t);
+    free(v);
+    return rc;
 }

@@ -183,3 +183,94 @@ Test(store_agg, late_samples_make_window_read_from_raw)
     cr_assert(eq(sz, check(s, 60000, 0, 1799999), 1));
     sl_store_close(s);
 }
+
+struct atgot {
+    char key[64];
+    size_t keylen;
+    int64_t t[64];
+    double v[64];
+    size_t n;
+};
+static struct atgot AG[NSER];
+static size_t NAG;
+
+static int at_cb(void *arg, const char *key, size_t keylen, const int64_t *t, const double *v,
+                 size_t n)
+{
+    (void)arg;
+    cr_assert(lt(sz, NAG, (size_t)NSER));
+    cr_assert(le(sz, n, (size_t)64));
+    memcpy(AG[NAG].key, key, keylen);
+    AG[NAG].keylen = keylen;
+    memcpy(AG[NAG].t, t, n * sizeof *t);
+    memcpy(AG[NAG].v, v, n * sizeof *v);
+    AG[NAG].n = n;
+    NAG++;
+    return 0;
+}
+
+/* sl_store_select_at must return exactly what sl_store_select returns at those instants. */
+static void check_at(struct sl_store *s, const int64_t *at, size_t nat)
+{
+    struct sl_store_matcher m = {SL_STORE_MATCH_EQ, "__name__", "cpu"};
+    NAG = 0;
+    cr_assert(eq(int, sl_store_select_at(s, &m, 1, at, nat, at_cb, NULL, NULL, 0), 0));
+    struct sl_series_set *ss;
+    cr_assert(eq(int, sl_store_select(s, &m, 1, INT64_MIN / 2, INT64_MAX / 2, 0, &ss, NULL, 0),
+                 0));
+    size_t with = 0;
+    for (size_t i = 0; i < sl_series_set_count(ss); i++) {
+        struct sl_store_series x;
+        sl_series_set_get(ss, i, &x);
+        int64_t wt[64];
+        double wv[64];
+        size_t nw = 0;
+        for (size_t k = 0; k < nat; k++)
+            for (size_t j = 0; j < x.n; j++)
+                if (x.t[j] == at[k]) {
+                    wt[nw] = at[k];
+                    wv[nw++] = x.v[j];
+                }
+        const struct atgot *g = NULL;
+        for (size_t k = 0; k < NAG; k++)
+            if (AG[k].keylen == x.key_len && memcmp(AG[k].key, x.key, x.key_len) == 0)
+                g = &AG[k];
+        if (nw == 0) {
+            cr_assert(eq(ptr, (void *)g, NULL));
+            continue;
+        }
+        with++;
+        cr_assert(not(eq(ptr, (void *)g, NULL)));
+        cr_assert(eq(sz, g->n, nw));
+        for (size_t j = 0; j < nw; j++) {
+            cr_assert(eq(i64, g->t[j], wt[j]));
+            cr_assert(eq(dbl, g->v[j], wv[j]), "at %lld", (long long)wt[j]);
+        }
+    }
+    cr_assert(eq(sz, NAG, with));
+    sl_series_set_destroy(ss);
+}
+
+Test(store_agg, samples_at_instants_equal_select_across_blocks_head_and_deletes)
+{
+    struct sl_store *s = open_filled(1800000);
+    int64_t at[] = {0, 55000, 60000, 600000, 905000, 1200000, 1790000, 1800000};
+    size_t nat = sizeof at / sizeof at[0];
+    check_at(s, at, nat); /* head only */
+    cr_assert(eq(int, sl_store_flush_head(s), 0));
+    maintain_all(s);
+    check_at(s, at, nat); /* blocks only */
+    /* an overwrite in the head of a block sample, and a late sample at an instant */
+    struct sl_sample b[2] = {{K[1], KL[1], 600000, -5}, {K[2], KL[2], 905000, 42}};
+    struct sl_sample_batch bb = {b, 2};
+    cr_assert(eq(int, sl_store_append(s, &bb), 0));
+    check_at(s, at, nat);
+    /* a deleted range hides its instants */
+    struct sl_store_matcher dm = {SL_STORE_MATCH_EQ, "host", "h3"};
+    cr_assert(eq(int, sl_store_delete(s, &dm, 1, 1000000, 1300000, NULL), 0));
+    check_at(s, at, nat);
+    int64_t bad[] = {5, 5};
+    struct sl_store_matcher m = {SL_STORE_MATCH_EQ, "__name__", "cpu"};
+    cr_assert(eq(int, sl_store_select_at(s, &m, 1, bad, 2, at_cb, NULL, NULL, 0), -EINVAL));
+    sl_store_close(s);
+}
