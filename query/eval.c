@@ -14,7 +14,8 @@
  * (rate(x[5m]), max_over_time(...)) is computed before the steps, series by series, so each
  * series' samples are read once and in order (pq_func_precompute); the step then reads its
  * row. Results are identical (tests/query/test_eval.c checks range steps against instant
- * queries).
+ * queries). Before the selectors load, pq_tier_plan() (tierplan.h) may fill that same row
+ * table from a downsampled tier for calls its rule allows; their selectors are then skipped.
  *
  * Lookback and windows are those of Prometheus 2.42: an instant selector at t takes the
  * newest sample in [t - 5m, t] unless it is a staleness marker; a range selector takes the
