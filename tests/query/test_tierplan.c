@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "query/api.h"
 #include "query/promql.h"
 
 #define MIN 60000LL
@@ -433,4 +434,58 @@ Test(tierplan, counters_mode_aggregation_matches_per_series_sum)
     }
     sl_promql_result_free(a);
     sl_promql_result_free(b);
+}
+
+/* The HTTP API: the warning reaches the JSON envelope, use_tiers chooses per query. */
+static struct sl_http_response api_range(struct sl_query_api *api, const char *q,
+                                         const char *use_tiers)
+{
+    struct sl_http_param p[5] = {{"query", q}, {"start", "7200"}, {"end", "28800"},
+                                 {"step", "3600"}, {"use_tiers", use_tiers}};
+    struct sl_http_request req = {.method = "GET", .path = "/api/v1/query_range", .params = p,
+                                  .nparams = use_tiers ? 5 : 4};
+    struct sl_http_response resp = {.status = 200};
+    size_t n;
+    const struct sl_http_route *r = sl_query_api_routes(api, &n);
+    for (size_t i = 0; i < n; i++)
+        if (!r[i].prefix && strcmp(r[i].path, "/api/v1/query_range") == 0)
+            cr_assert(eq(int, r[i].fn(r[i].ctx, &req, &resp), 0));
+    return resp;
+}
+
+Test(tierplan, api_reports_tier_in_warnings_and_honours_use_tiers)
+{
+    struct sl_query_api_cfg cfg = {.src = src};
+    struct sl_query_api *api;
+    cr_assert(eq(int, sl_query_api_create(&cfg, &api), 0));
+    struct sl_http_response a = api_range(api, "max_over_time(temp[1h])", NULL);
+    cr_assert(eq(int, a.status, 200));
+    cr_assert(not(eq(ptr, strstr(a.body, ",\"warnings\":[\"max_over_time(temp[1h]) was answered "
+                                         "from the 1h downsampled tier"),
+                     NULL)),
+              "%s", a.body + (strlen(a.body) > 400 ? strlen(a.body) - 400 : 0));
+    struct sl_http_response b = api_range(api, "max_over_time(temp[1h])", "false");
+    cr_assert(eq(int, b.status, 200));
+    cr_assert(eq(ptr, strstr(b.body, "warnings"), NULL));
+    /* the same data either way, only the envelope's tail differs */
+    cr_assert(eq(int, strncmp(a.body, b.body, strlen(b.body) - 1), 0));
+    struct sl_http_response c = api_range(api, "increase(req_total[1h])", "counters");
+    cr_assert(not(eq(ptr, strstr(c.body, "without the extrapolation"), NULL)));
+    struct sl_http_response d = api_range(api, "increase(req_total[1h])", NULL);
+    cr_assert(eq(ptr, strstr(d.body, "warnings"), NULL));
+    struct sl_http_response e = api_range(api, "max_over_time(temp[1h])", "sometimes");
+    cr_assert(eq(int, e.status, 400));
+    cr_assert(not(eq(ptr, strstr(e.body, "use_tiers"), NULL)), "%s", e.body);
+    struct sl_query_api_cfg off = {.src = src, .tiers = SL_PQ_TIERS_OFF};
+    struct sl_query_api *api2;
+    cr_assert(eq(int, sl_query_api_create(&off, &api2), 0));
+    struct sl_http_response f = api_range(api2, "max_over_time(temp[1h])", NULL);
+    cr_assert(eq(ptr, strstr(f.body, "warnings"), NULL));
+    struct sl_http_response g = api_range(api2, "max_over_time(temp[1h])", "true");
+    cr_assert(not(eq(ptr, strstr(g.body, "warnings"), NULL)));
+    struct sl_http_response *all[] = {&a, &b, &c, &d, &e, &f, &g};
+    for (size_t i = 0; i < 7; i++)
+        free(all[i]->body);
+    sl_query_api_destroy(api);
+    sl_query_api_destroy(api2);
 }
