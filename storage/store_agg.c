@@ -10,8 +10,8 @@
  *
  * A tier block of window w is used only when it is fresh - built from the current blocks of
  * the level below, recursively down to raw (the rule maintenance uses to rebuild stale
- * tiers) - and the head holds nothing in w, so the buckets are always those of the data a
- * raw select would see at the same moment.
+ * tiers) -, the head holds nothing in w and no deletion since the block was built touches
+ * w, so the buckets are always those of the data a raw select would see at that moment.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -130,6 +130,17 @@ static struct sl_bref *fresh_tier(const struct sl_store *s, struct sl_bref **bl,
     if (k > 0 && cnt && !fresh_tier(s, bl, nb, k - 1, w0))
         return NULL;
     return t;
+}
+
+/* Does a deletion hide samples of [w0, w1) that tier block @seq was built with? Its
+ * buckets would then mix kept and deleted samples; maintenance purges and rebuilds it, and
+ * until then the window is read from raw (caller holds tlock). */
+static int window_deleted(const struct sl_store *s, uint64_t seq, int64_t w0, int64_t w1)
+{
+    for (size_t i = 0; i < s->ntombs; i++)
+        if (seq < s->tombs[i].seq_limit && s->tombs[i].mint < w1 && s->tombs[i].maxt >= w0)
+            return 1;
+    return 0;
 }
 
 /* Buckets of every matching series in one tier block, those starting in [mint, maxt]. */
@@ -325,6 +336,8 @@ int sl_store_select_agg(struct sl_store *s, const struct sl_store_matcher *m, si
         struct sl_bref *tb = NULL;
         if (w <= hi && level >= 0 && hmin >= w + cr)
             tb = fresh_tier(s, bl, (size_t)nb, (unsigned)level, w);
+        if (tb && window_deleted(s, tb->m->seq, w, w + cr))
+            tb = NULL;
         if (!tb && w <= hi) {
             if (gap == INT64_MIN)
                 gap = w;

@@ -162,6 +162,13 @@ Test(store_agg, tier_blocks_answer_after_maintenance_and_bridge_windows)
     cr_assert(eq(sz, check(s, 300000, 0, 1799999), 3));
     /* starting inside: the first bucket's incr still bridges from the sample before it */
     cr_assert(eq(sz, check(s, 60000, 660000, 1200000), 2));
+    /* a deletion inside the second window: its buckets come from raw until maintenance
+     * purges the samples and rebuilds the tier */
+    struct sl_store_matcher dm = {SL_STORE_MATCH_EQ, "host", "h2"};
+    cr_assert(eq(int, sl_store_delete(s, &dm, 1, 725000, 790000, NULL), 0));
+    cr_assert(eq(sz, check(s, 60000, 0, 1799999), 2));
+    maintain_all(s);
+    cr_assert(eq(sz, check(s, 60000, 0, 1799999), 3));
     int64_t res, a, b;
     cr_assert(eq(int, sl_store_tier_span(s, 1, &res, &a, &b), 0));
     cr_assert(eq(i64, res, 300000));
