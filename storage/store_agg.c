@@ -2,11 +2,13 @@
 /*
  * Matcher-based reads of tier buckets (sl_store_select_agg), of raw samples at a list of
  * instants (sl_store_select_at) and the span each tier covers (sl_store_tier_span): what
- * the PromQL engine needs to answer a coarse-step query from a downsampled tier. Kept apart from sl_store_read_agg (one key, maintain.c) because a query
- * selects thousands of series at once: each tier block is searched once through its postings
- * with the query's matchers instead of once per key, and the windows that have no fresh tier
- * block (the head, windows not yet closed or whose raw data changed since the tier was built)
- * are computed from raw samples with one select for the whole run of such windows.
+ * the PromQL engine needs to answer a coarse-step query from a downsampled tier. Kept apart
+ * from sl_store_read_agg (one key, maintain.c) because a query selects thousands of series
+ * at once: each tier block is searched once through its postings with the query's matchers
+ * instead of once per key, the windows that have no fresh tier block (the head, windows not
+ * yet closed or whose raw data changed since the tier was built) are computed from raw
+ * samples with one select for the whole run of such windows, and the samples at window ends
+ * come from one pass that decodes only the raw chunks holding one of them.
  *
  * A tier block of window w is used only when it is fresh - built from the current blocks of
  * the level below, recursively down to raw (the rule maintenance uses to rebuild stale
