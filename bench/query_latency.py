@@ -15,8 +15,9 @@ Tier phase (sluice only; Prometheus has no downsampled tiers): the same generato
 the data set ending at 08:00 UTC two days ago, inside one compaction window, into a second
 sluiced; one fresh sample moves its head on, so maintenance (every second here) cuts,
 compacts and downsamples the old day. Coarse-step queries over those 6 h (step 1 h, 1 h
-windows) then run with use_tiers on (answered from the 1h tier, checked by the response's
-warning) and off (raw samples), and both figures are reported with their ratio.
+windows; and 5 m, 1 m) then run with use_tiers on (answered from a tier, checked by
+the response's warning) and off (raw samples), and both figures are reported with their
+ratio.
 
 Writes build/bench/query_latency.json in the format of BENCH.md and prints a table.
 """
@@ -58,9 +59,17 @@ QUERIES = [  # id, query, range hours (0 = instant), step s
 # Coarse-step queries for the tier phase: id, query, use_tiers value for the tier run. Both
 # read the 4,000 http_requests_total series; increase() needs the counters opt-in, since a
 # tier's increase is not extrapolated (README "Querying: downsampled tiers").
-TIER_QUERIES = [
-    ("tier_max_over_time_6h", "max by (job) (max_over_time(http_requests_total[1h]))", "true"),
-    ("tier_sum_increase_6h", "sum by (job) (increase(http_requests_total[1h]))", "counters"),
+# The last two are less favourable cases: 72 steps of 5 m and 360 of 1 m, from the 5m and
+# 1m tiers.
+TIER_QUERIES = [  # id, query, use_tiers for the tier run, step and window (s)
+    ("tier_max_over_time_6h", "max by (job) (max_over_time(http_requests_total[1h]))", "true",
+     3600),
+    ("tier_sum_increase_6h", "sum by (job) (increase(http_requests_total[1h]))", "counters",
+     3600),
+    ("tier_max_over_time_5m_6h", "max by (job) (max_over_time(http_requests_total[5m]))",
+     "true", 300),
+    ("tier_max_over_time_1m_6h", "max by (job) (max_over_time(http_requests_total[1m]))",
+     "true", 60),
 ]
 
 
@@ -176,8 +185,11 @@ def tier_phase(a, results, table):
         st, text = promwrite.post(sl.http_port, fresh)
         if st != 204:
             raise RuntimeError(f"remote write answered {st}: {text}")
-        start = end_ms - (hours - 1) * 3600_000
-        params = {"start": f"{start / 1000:.3f}", "end": f"{end_ms / 1000:.3f}", "step": "3600"}
+        def params_for(step_s):  # windows of one step, all inside the data
+            start = end_ms - hours * 3600_000 + step_s * 1000
+            return {"start": f"{start / 1000:.3f}", "end": f"{end_ms / 1000:.3f}",
+                    "step": str(step_s)}
+        params = params_for(3600)
         t0 = time.time()
         while True:  # maintenance has built the 1h tier once a query says it used it
             body = json.loads(get(sl.http_port, "/api/v1/query_range",
@@ -189,18 +201,18 @@ def tier_phase(a, results, table):
             time.sleep(1)
         print(f"tiers built {time.time() - t0:.0f}s after the load; "
               f"idle after {wait_idle(sl.proc.pid, 'sluice'):.0f}s")
-        for qid, q, mode in TIER_QUERIES:
+        for qid, q, mode, step_s in TIER_QUERIES:
             row = {}
             answers = {}
             for label, use in (("tier", mode), ("raw", "false")):
-                p = {**params, "query": q, "use_tiers": use}
+                p = {**params_for(step_s), "query": q, "use_tiers": use}
                 body, walls, cpus = time_query(sl.http_port, sl.proc.pid, "/api/v1/query_range",
                                                p, a.runs, a.warmup)
                 doc = json.loads(body)
                 if label == "tier" and not doc.get("warnings"):
                     raise RuntimeError(f"{qid}: no tier answer: {doc}")
                 answers[label] = summarize(body)
-                qp = {"query": f"{qid}_{label}", "promql": q, "range_h": hours, "step_s": 3600,
+                qp = {"query": f"{qid}_{label}", "promql": q, "range_h": hours, "step_s": step_s,
                       "use_tiers": use, "read": label}
                 for metric, unit, val, spread in (
                         ("wall_ms_median", "ms", statistics.median(walls), walls),
@@ -216,7 +228,7 @@ def tier_phase(a, results, table):
             results.append({"system": "sluice", "metric": "cpu_ratio_tier_vs_raw",
                             "unit": "ratio", "median": ratio, "min": ratio, "max": ratio,
                             "runs": a.runs, "params": {"query": qid, "answers_agree": agree}})
-            print(f"{qid:24s} 1h tier {row['tier'][0]:8.1f} ms wall, {row['tier'][1]:7.1f} ms cpu"
+            print(f"{qid:24s} tier {row['tier'][0]:8.1f} ms wall, {row['tier'][1]:7.1f} ms cpu"
                   f" | raw {row['raw'][0]:8.1f} ms wall, {row['raw'][1]:7.1f} ms cpu"
                   f" | cpu ratio {ratio if ratio is not None else float('nan'):.3f}"
                   f"{'' if agree else '  (answers differ: ' + mode + ' semantics)'}")

@@ -276,7 +276,7 @@ static size_t mem_tiers(void *ctx, struct sl_source_tier *out, size_t max)
 {
     struct sl_memsource *ms = ctx;
     for (size_t i = 0; i < ms->ntiers && i < max; i++)
-        out[i] = (struct sl_source_tier){ms->tiers[i], INT64_MIN / 2, INT64_MAX / 2};
+        out[i] = (struct sl_source_tier){ms->tiers[i], INT64_MIN / 2, INT64_MAX / 2, 0};
     return ms->ntiers;
 }
 

@@ -79,12 +79,14 @@ typedef int sl_series_fn(void *arg, const struct sl_qlabel *ls, size_t nls, cons
 typedef int sl_agg_series_fn(void *arg, const struct sl_qlabel *ls, size_t nls,
                              const struct sl_agg *b, size_t n);
 
-/** A downsampled tier a source can answer from: its bucket width and the span of bucket
+/** A downsampled tier a source can answer from: its bucket width, the span of bucket
  *  starts held in tier storage (mint > maxt when none yet; buckets outside it are computed
- *  from raw samples, which costs what a raw read costs). */
+ *  from raw samples, which costs what a raw read costs) and how many raw samples a bucket
+ *  stands for on average (0 = unknown). */
 struct sl_source_tier {
     int64_t resolution_ms;
     int64_t mint, maxt;
+    double samples_per_bucket;
 };
 
 /** The sample arrays a source passes to its callbacks stay valid, unchanged, until the

@@ -187,6 +187,9 @@ static int64_t pick_tier(struct pq_ev *ev, int64_t range, int64_t offset, int64_
         if (r <= 0 || r <= best || ev->step % r || range % r ||
             mod_floor(ev->start - offset, r))
             continue;
+        /* a bucket is six values: with few samples behind it, the tier is no smaller */
+        if (t[i].samples_per_bucket > 0 && t[i].samples_per_bucket < PQ_TIER_MIN_DENSITY)
+            continue;
         /* bucket starts read: the first window's start to the last window's end */
         int64_t a = ev->start - offset - range;
         int64_t b = ev->start + (ev->end - ev->start) / ev->step * ev->step - offset;

@@ -228,15 +228,21 @@ int sl_store_select_at(struct sl_store *s, const struct sl_store_matcher *m, siz
                        const int64_t *at, size_t nat, sl_store_at_fn *fn, void *arg,
                        char *errbuf, size_t errlen);
 
+/** What sl_store_tier_span() reports about one tier. */
+struct sl_tier_span {
+    int64_t resolution_ms;     /* the tier's bucket width */
+    int64_t mint, maxt;        /* first and last bucket start held in tier blocks; mint > maxt
+                                  when maintenance has built none yet */
+    double samples_per_bucket; /* raw samples per bucket, over the windows that hold both a
+                                  raw and a tier block (0 when none do): how much smaller
+                                  than raw the tier is */
+};
+
 /**
- * Configured tier @k (0 = finest) and the time span its blocks cover now.
- * @param[out] resolution_ms  the tier's bucket width.
- * @param[out] mint, maxt     first and last bucket start held in tier blocks; mint > maxt
- *                            when maintenance has built none yet.
+ * Configured tier @k (0 = finest) and the data its blocks hold now, into @out.
  * @return 0, or -ENOENT when k >= the number of configured tiers.
  */
-int sl_store_tier_span(struct sl_store *s, unsigned k, int64_t *resolution_ms, int64_t *mint,
-                       int64_t *maxt);
+int sl_store_tier_span(struct sl_store *s, unsigned k, struct sl_tier_span *out);
 
 /**
  * One bounded step of background work, the first that applies, in this order: cut the

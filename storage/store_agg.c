@@ -374,12 +374,13 @@ deliver:
     return rc;
 }
 
-int sl_store_tier_span(struct sl_store *s, unsigned k, int64_t *resolution_ms, int64_t *mint,
-                       int64_t *maxt)
+int sl_store_tier_span(struct sl_store *s, unsigned k, struct sl_tier_span *out)
 {
     if (k >= s->cfg.ntiers)
         return -ENOENT;
-    int64_t res = s->cfg.tiers[k].resolution_ms, a = INT64_MAX, b = INT64_MIN;
+    int64_t res = s->cfg.tiers[k].resolution_ms, cr = s->cfg.compact_range_ms;
+    int64_t a = INT64_MAX, b = INT64_MIN;
+    double raw = 0, buckets = 0;
     pthread_rwlock_rdlock(&s->lock);
     for (size_t i = 0; i < s->nblocks; i++) {
         const struct sl_block_meta *m = s->blocks[i]->m;
@@ -389,11 +390,20 @@ int sl_store_tier_span(struct sl_store *s, unsigned k, int64_t *resolution_ms, i
             a = m->mint;
         if (m->maxt > b)
             b = m->maxt;
+        /* raw samples of the same window; blocks are few, so a nested scan is fine */
+        uint64_t n = 0;
+        int64_t w = sl_agg_bucket(m->mint, cr);
+        for (size_t j = 0; j < s->nblocks; j++)
+            if (s->blocks[j]->m->resolution_ms == 0 &&
+                sl_agg_bucket(s->blocks[j]->m->mint, cr) == w)
+                n += s->blocks[j]->m->nsamples;
+        if (n && m->nsamples) {
+            raw += (double)n;
+            buckets += (double)m->nsamples;
+        }
     }
     pthread_rwlock_unlock(&s->lock);
-    *resolution_ms = res;
-    *mint = a;
-    *maxt = b;
+    *out = (struct sl_tier_span){res, a, b, buckets > 0 ? raw / buckets : 0};
     return 0;
 }
 

@@ -215,10 +215,11 @@ static int store_series(void *ctx, const struct sl_matcher *m, size_t nm, int64_
 static size_t store_tiers(void *ctx, struct sl_source_tier *out, size_t max)
 {
     size_t n = 0;
-    int64_t res, mint, maxt;
-    for (unsigned k = 0; sl_store_tier_span(ctx, k, &res, &mint, &maxt) == 0; k++, n++)
+    struct sl_tier_span sp;
+    for (unsigned k = 0; sl_store_tier_span(ctx, k, &sp) == 0; k++, n++)
         if (n < max)
-            out[n] = (struct sl_source_tier){res, mint, maxt};
+            out[n] = (struct sl_source_tier){sp.resolution_ms, sp.mint, sp.maxt,
+                                             sp.samples_per_bucket};
     return n;
 }
 

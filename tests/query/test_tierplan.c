@@ -36,9 +36,13 @@ static int count_series(void *ctx, const struct sl_matcher *m, size_t nm, int64_
 {
     return inner.ops->series(ctx, m, nm, mint, maxt, fn, arg);
 }
+static double fine_density; /* samples per bucket reported for the 1m tier; 0 = unknown */
 static size_t count_tiers(void *ctx, struct sl_source_tier *out, size_t max)
 {
-    return inner.ops->tiers(ctx, out, max);
+    size_t n = inner.ops->tiers(ctx, out, max);
+    if (n && max)
+        out[0].samples_per_bucket = fine_density;
+    return n;
 }
 static int count_select_agg(void *ctx, const struct sl_matcher *m, size_t nm, int64_t res,
                             int64_t mint, int64_t maxt, sl_agg_series_fn *fn, void *arg)
@@ -111,6 +115,7 @@ static void setup(void)
     for (int64_t t = 0; t <= 8 * HOUR; t += 30000)
         add("flappy", "api", "a", t, t == 2 * HOUR ? stale_nan() : (double)(t / 30000 % 7));
     raw_selects = wide_selects = agg_selects = 0;
+    fine_density = 0;
 }
 
 static void teardown(void)
@@ -488,4 +493,24 @@ Test(tierplan, api_reports_tier_in_warnings_and_honours_use_tiers)
         free(all[i]->body);
     sl_query_api_destroy(api);
     sl_query_api_destroy(api2);
+}
+
+Test(tierplan, sparse_tier_is_not_worth_reading)
+{
+    /* 15 s samples behind 1m buckets: four per bucket, below PQ_TIER_MIN_DENSITY */
+    fine_density = 4;
+    struct sl_promql_result *r =
+        eval("max_over_time(temp[1m])", 3 * HOUR, 4 * HOUR, MIN, SL_PQ_TIERS_EXACT);
+    cr_assert(eq(int, agg_selects, 0));
+    cr_assert(eq(sz, r->nwarnings, 0));
+    sl_promql_result_free(r);
+    /* the 5m tier (density unknown here) still answers a 5m step */
+    r = eval("max_over_time(temp[5m])", 3 * HOUR, 4 * HOUR, 5 * MIN, SL_PQ_TIERS_EXACT);
+    cr_assert(eq(sz, r->nwarnings, 1));
+    cr_assert(strstr(r->warnings[0], "the 5m downsampled tier") != NULL, "%s", r->warnings[0]);
+    sl_promql_result_free(r);
+    fine_density = 16;
+    r = eval("max_over_time(temp[1m])", 3 * HOUR, 4 * HOUR, MIN, SL_PQ_TIERS_EXACT);
+    cr_assert(eq(sz, r->nwarnings, 1));
+    sl_promql_result_free(r);
 }

@@ -113,8 +113,8 @@ static void *reader(void *p)
         }
         if (sl_store_select_at(st, &m, 1, at, 64, at_cb, NULL, NULL, 0) != 0)
             abort();
-        int64_t r, a, b;
-        if (sl_store_tier_span(st, 0, &r, &a, &b) != 0)
+        struct sl_tier_span sp;
+        if (sl_store_tier_span(st, 0, &sp) != 0 || sp.samples_per_bucket < 0)
             abort();
         reads++;
     }

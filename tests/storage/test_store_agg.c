@@ -144,11 +144,12 @@ Test(store_agg, head_only_buckets_come_from_raw)
     struct sl_store *s = open_filled(1800000);
     cr_assert(eq(sz, check(s, 60000, 0, 1799999), 0));
     cr_assert(eq(sz, check(s, 300000, 600000, 1500000), 0));
-    int64_t res, a, b;
-    cr_assert(eq(int, sl_store_tier_span(s, 0, &res, &a, &b), 0));
-    cr_assert(eq(i64, res, 60000));
-    cr_assert(gt(i64, a, b)); /* nothing built yet */
-    cr_assert(eq(int, sl_store_tier_span(s, 2, &res, &a, &b), -ENOENT));
+    struct sl_tier_span sp;
+    cr_assert(eq(int, sl_store_tier_span(s, 0, &sp), 0));
+    cr_assert(eq(i64, sp.resolution_ms, 60000));
+    cr_assert(gt(i64, sp.mint, sp.maxt)); /* nothing built yet */
+    cr_assert(eq(dbl, sp.samples_per_bucket, 0));
+    cr_assert(eq(int, sl_store_tier_span(s, 2, &sp), -ENOENT));
     sl_store_close(s);
 }
 
@@ -169,11 +170,17 @@ Test(store_agg, tier_blocks_answer_after_maintenance_and_bridge_windows)
     cr_assert(eq(sz, check(s, 60000, 0, 1799999), 2));
     maintain_all(s);
     cr_assert(eq(sz, check(s, 60000, 0, 1799999), 3));
-    int64_t res, a, b;
-    cr_assert(eq(int, sl_store_tier_span(s, 1, &res, &a, &b), 0));
-    cr_assert(eq(i64, res, 300000));
-    cr_assert(eq(i64, a, 0));
-    cr_assert(eq(i64, b, 1500000));
+    struct sl_tier_span sp;
+    cr_assert(eq(int, sl_store_tier_span(s, 1, &sp), 0));
+    cr_assert(eq(i64, sp.resolution_ms, 300000));
+    cr_assert(eq(i64, sp.mint, 0));
+    cr_assert(eq(i64, sp.maxt, 1500000));
+    /* 10 s samples in 5 m buckets (a few deleted above) */
+    cr_assert(ge(dbl, sp.samples_per_bucket, 29.5));
+    cr_assert(le(dbl, sp.samples_per_bucket, 30));
+    cr_assert(eq(int, sl_store_tier_span(s, 0, &sp), 0));
+    cr_assert(ge(dbl, sp.samples_per_bucket, 5.5));
+    cr_assert(le(dbl, sp.samples_per_bucket, 6));
     sl_store_close(s);
 }
 
