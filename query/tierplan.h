@@ -42,7 +42,8 @@
  * (never for integer-valued data below 2^53); avg_over_time in raw mode is an incremental
  * mean, so it too differs by rounding only. Tiers skip NaN samples: a series holding NaN
  * values that are not staleness markers (raw range selectors drop markers too) answers as
- * if those samples were absent. Past raw retention only tier blocks remain: a raw query
+ * if those samples were absent - except a NaN exactly at a window end, which is read raw
+ * when the bucket it opens holds a number too. Past raw retention only tier blocks remain: a raw query
  * finds nothing, a tier answer has no sample at E to add and so covers [E - W, E).
  *
  * rate and increase (SL_PQ_TIERS_COUNTERS only) are NOT Prometheus' extrapolated rate. From a

@@ -514,3 +514,28 @@ Test(tierplan, sparse_tier_is_not_worth_reading)
     cr_assert(eq(sz, r->nwarnings, 1));
     sl_promql_result_free(r);
 }
+
+Test(tierplan, nan_values_are_not_in_tiers_except_at_window_ends)
+{
+    /* documented difference (tierplan.h): tiers skip NaN samples, so a NaN inside a window
+     * leaves the tier sum finite where the raw sum is NaN; a NaN exactly at the window end
+     * is read raw and counts as in the raw answer (when the bucket it opens holds a number
+     * too, so the end is looked up at all) */
+    add("gappy", "x", "a", MIN, 1);
+    add("gappy", "x", "a", MIN + 30000, NAN);
+    add("gappy", "x", "a", 2 * MIN, 2);
+    add("gappy", "x", "a", 3 * MIN, NAN);
+    add("gappy", "x", "a", 3 * MIN + 30000, 5);
+    struct sl_promql_result *t =
+        eval("sum_over_time(gappy[1m])", 2 * MIN, 3 * MIN, MIN, SL_PQ_TIERS_EXACT);
+    struct sl_promql_result *r =
+        eval("sum_over_time(gappy[1m])", 2 * MIN, 3 * MIN, MIN, SL_PQ_TIERS_OFF);
+    cr_assert(eq(sz, t->nwarnings, 1));
+    cr_assert(eq(sz, t->series[0].npts, 2));
+    cr_assert(isnan(r->series[0].pts[0].v)); /* [1m, 2m]: 1 + NaN + 2 */
+    cr_assert(eq(dbl, t->series[0].pts[0].v, 3));
+    cr_assert(isnan(r->series[0].pts[1].v)); /* [2m, 3m]: 2 + NaN at the end */
+    cr_assert(isnan(t->series[0].pts[1].v));
+    sl_promql_result_free(t);
+    sl_promql_result_free(r);
+}
