@@ -11,6 +11,14 @@ count (the kernel counts in 10 ms ticks, so per-run CPU is only meaningful as a 
 Before timing, each daemon must be idle (its background work after the load: Prometheus'
 head compaction, sluiced's block cuts) — at most 2 ticks of CPU in 2 s.
 
+Tier phase (sluice only; Prometheus has no downsampled tiers): the same generator writes
+the data set ending at 08:00 UTC two days ago, inside one compaction window, into a second
+sluiced; one fresh sample moves its head on, so maintenance (every second here) cuts,
+compacts and downsamples the old day. Coarse-step queries over those 6 h (step 1 h, 1 h
+windows; and 5 m, 1 m) then run with use_tiers on (answered from a tier, checked by
+the response's warning) and off (raw samples), and both figures are reported with their
+ratio.
+
 Writes build/bench/query_latency.json in the format of BENCH.md and prints a table.
 """
 import argparse
@@ -30,6 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 from sluiced_harness import Sluiced  # noqa: E402
 import prometheus_harness  # noqa: E402
+import promwrite  # noqa: E402
 
 TICK_MS = 1000.0 / os.sysconf("SC_CLK_TCK")
 
@@ -44,6 +53,24 @@ QUERIES = [  # id, query, range hours (0 = instant), step s
     ("histogram_quantile_6h", HQ, 6, 60),
     ("topk_instance_1h", f"topk(10, sum by (instance) ({RATE}))", 1, 15),
     ("instant_all_series", '{job=~".+"}', 0, 0),
+]
+
+
+# Coarse-step queries for the tier phase: id, query, use_tiers value for the tier run. Both
+# read the 4,000 http_requests_total series; increase() needs the counters opt-in, since a
+# tier's increase is not extrapolated (README "Querying: downsampled tiers").
+# The last two are less favourable: 72 steps of 5 m from the 5m tier, and 360 of 1 m, where
+# the 1m tier holds only six 10 s samples per bucket, so the planner must keep to raw (the
+# tier read measured 13% slower) and both figures should match.
+TIER_QUERIES = [  # id, query, use_tiers for the tier run, step and window (s), tier expected
+    ("tier_max_over_time_6h", "max by (job) (max_over_time(http_requests_total[1h]))", "true",
+     3600, True),
+    ("tier_sum_increase_6h", "sum by (job) (increase(http_requests_total[1h]))", "counters",
+     3600, True),
+    ("tier_max_over_time_5m_6h", "max by (job) (max_over_time(http_requests_total[5m]))",
+     "true", 300, True),
+    ("tier_max_over_time_1m_6h", "max by (job) (max_over_time(http_requests_total[1m]))",
+     "true", 60, False),
 ]
 
 
@@ -125,6 +152,93 @@ def summarize(res):
     return len(d["result"]), n, total
 
 
+def time_query(port, pid, path, params, runs, warmup):
+    for _ in range(warmup):
+        body = get(port, path, params)
+    walls, cpus = [], []
+    for _ in range(runs):
+        c0 = cpu_ticks(pid)
+        t0 = time.perf_counter()
+        get(port, path, params)
+        walls.append((time.perf_counter() - t0) * 1000)
+        cpus.append((cpu_ticks(pid) - c0) * TICK_MS)
+    return body, walls, cpus
+
+
+def tier_phase(a, results, table):
+    """Coarse-step queries from the 1h tier vs the same from raw samples (see the module
+    docstring). Returns the data set's description."""
+    day = 86400_000
+    end_ms = (int(time.time() * 1000) // day - 2) * day + 8 * 3600_000
+    hours = int(a.hours)
+    tmp = tempfile.TemporaryDirectory(prefix="sluice-qlat-tier-")
+    data = os.path.join(tmp.name, "rw")
+    gen = subprocess.run([a.gen, "--out", data, "--end-ms", str(end_ms), "--targets",
+                          str(a.targets), "--hours", str(hours)],
+                         capture_output=True, text=True, check=True, timeout=600)
+    print(f"tier data: {gen.stdout.strip()}")
+    with Sluiced(a.sluiced, "--maintain-interval", "1s") as sl:
+        for fn in sorted(os.listdir(data)):
+            with open(os.path.join(data, fn), "rb") as f:
+                post_body(sl.http_port, f.read())
+        fresh = promwrite.encode_request([([("__name__", "bench_clock")],
+                                           [(1.0, int(time.time() * 1000))])])
+        st, text = promwrite.post(sl.http_port, fresh)
+        if st != 204:
+            raise RuntimeError(f"remote write answered {st}: {text}")
+        def params_for(step_s):  # windows of one step, all inside the data
+            start = end_ms - hours * 3600_000 + step_s * 1000
+            return {"start": f"{start / 1000:.3f}", "end": f"{end_ms / 1000:.3f}",
+                    "step": str(step_s)}
+        params = params_for(3600)
+        t0 = time.time()
+        while True:  # maintenance has built the 1h tier once a query says it used it
+            body = json.loads(get(sl.http_port, "/api/v1/query_range",
+                                  {**params, "query": TIER_QUERIES[0][1]}))
+            if body.get("warnings"):
+                break
+            if time.time() - t0 > 900:
+                raise RuntimeError("the 1h tier was not built within 15 minutes")
+            time.sleep(1)
+        print(f"tiers built {time.time() - t0:.0f}s after the load; "
+              f"idle after {wait_idle(sl.proc.pid, 'sluice'):.0f}s")
+        for qid, q, mode, step_s, expect_tier in TIER_QUERIES:
+            row = {}
+            answers = {}
+            for label, use in (("tier", mode), ("raw", "false")):
+                p = {**params_for(step_s), "query": q, "use_tiers": use}
+                body, walls, cpus = time_query(sl.http_port, sl.proc.pid, "/api/v1/query_range",
+                                               p, a.runs, a.warmup)
+                doc = json.loads(body)
+                if label == "tier" and bool(doc.get("warnings")) != expect_tier:
+                    raise RuntimeError(f"{qid}: tier {'not ' if expect_tier else ''}used: "
+                                       f"{doc.get('warnings')}")
+                answers[label] = summarize(body)
+                qp = {"query": f"{qid}_{label}", "promql": q, "range_h": hours, "step_s": step_s,
+                      "use_tiers": use, "read": label if expect_tier or label == "raw" else "raw"}
+                for metric, unit, val, spread in (
+                        ("wall_ms_median", "ms", statistics.median(walls), walls),
+                        ("cpu_ms", "ms", statistics.median(cpus), cpus)):
+                    results.append({"system": "sluice", "metric": metric, "unit": unit,
+                                    "median": round(val, 3), "min": round(min(spread), 3),
+                                    "max": round(max(spread), 3), "runs": a.runs,
+                                    "params": qp})
+                row[label] = (statistics.median(walls), statistics.median(cpus))
+            ratio = round(row["tier"][1] / row["raw"][1], 4) if row["raw"][1] else None
+            agree = answers["tier"][:2] == answers["raw"][:2] and \
+                abs(answers["tier"][2] - answers["raw"][2]) <= 1e-9 * max(1, abs(answers["raw"][2]))
+            results.append({"system": "sluice", "metric": "cpu_ratio_tier_vs_raw",
+                            "unit": "ratio", "median": ratio, "min": ratio, "max": ratio,
+                            "runs": a.runs, "params": {"query": qid, "answers_agree": agree}})
+            print(f"{qid:24s} {'tier' if expect_tier else 'on  '} {row['tier'][0]:8.1f} ms wall, "
+                  f"{row['tier'][1]:7.1f} ms cpu"
+                  f" | raw {row['raw'][0]:8.1f} ms wall, {row['raw'][1]:7.1f} ms cpu"
+                  f" | cpu ratio {ratio if ratio is not None else float('nan'):.3f}"
+                  f"{'' if agree else '  (answers differ: ' + mode + ' semantics)'}")
+            table.append((qid, row["tier"], row["raw"], agree))
+    tmp.cleanup()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sluiced", required=True)
@@ -137,7 +251,14 @@ def main():
     ap.add_argument("--build", default="release")
     ap.add_argument("--keep-running", type=float, default=0,
                     help="seconds to keep both daemons up after measuring (for perf)")
+    ap.add_argument("--only-tiers", action="store_true",
+                    help="run only the tier phase (sluice alone), e.g. while working on it")
     a = ap.parse_args()
+    if a.only_tiers:
+        results, table = [], []
+        tier_phase(a, results, table)
+        print(json.dumps(results, indent=1))
+        return 0
     if not prometheus_harness.available():
         print("query_latency: prometheus not installed (tools/deps.sh bench)", file=sys.stderr)
         return 77
@@ -232,6 +353,7 @@ def main():
             print(f"pids: sluiced {sl.proc.pid} prometheus {prom.proc.pid}; "
                   f"ports {sl.http_port} {prom.port}", flush=True)
             time.sleep(a.keep_running)
+    tier_phase(a, results, table)
     doc = {
         "bench": "query_latency",
         "when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

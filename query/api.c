@@ -284,6 +284,19 @@ static int timeout_param(const struct sl_query_api *api, const struct sl_http_re
 
 /* ---- query ----------------------------------------------------------------------------- */
 
+int sl_query_parse_tiers(const char *s, int *tiers)
+{
+    if (!strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "exact"))
+        *tiers = SL_PQ_TIERS_EXACT;
+    else if (!strcmp(s, "false") || !strcmp(s, "0") || !strcmp(s, "off"))
+        *tiers = SL_PQ_TIERS_OFF;
+    else if (!strcmp(s, "counters"))
+        *tiers = SL_PQ_TIERS_COUNTERS;
+    else
+        return -EINVAL;
+    return 0;
+}
+
 static int eval_error(struct sl_http_response *resp, const struct sl_promql_error *err, int rc)
 {
     switch (err->kind) {
@@ -356,6 +369,17 @@ static int run_query(struct sl_query_api *api, struct sl_http_response *resp, co
     struct sl_buf b = SL_BUF_INIT;
     sl_buf_puts(&b, "{\"status\":\"success\",\"data\":");
     write_result(&b, r);
+    if (r->nwarnings) {
+        /* Prometheus' envelope field for answers that are valid but worth a note: here,
+         * which calls a downsampled tier answered and what that means */
+        sl_buf_puts(&b, ",\"warnings\":[");
+        for (size_t i = 0; i < r->nwarnings; i++) {
+            if (i)
+                sl_buf_putc(&b, ',');
+            json_str(&b, r->warnings[i]);
+        }
+        sl_buf_putc(&b, ']');
+    }
     sl_buf_putc(&b, '}');
     sl_promql_result_free(r);
     return finish(resp, &b, 200);
@@ -407,6 +431,10 @@ static int h_query_range(void *ctx, const struct sl_http_request *req,
         return BAD_DATA(resp, "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)");
     if (timeout_param(api, req, resp, &o.timeout_ms, &rc))
         return rc;
+    o.tiers = api->cfg.tiers;
+    const char *ut = sl_http_param(req, "use_tiers");
+    if (ut && *ut && sl_query_parse_tiers(ut, &o.tiers))
+        return BAD_DATA(resp, "invalid parameter \"use_tiers\": \"%s\" (true, false or counters)", ut);
     const char *q = sl_http_param(req, "query");
     return run_query(api, resp, q ? q : "", &o);
 }

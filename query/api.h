@@ -31,6 +31,8 @@ struct sl_query_api_cfg {
     int64_t lookback_ms;        /* 0 = 5 minutes */
     int64_t default_timeout_ms; /* 0 = 2 minutes, Prometheus' default */
     size_t max_samples;         /* 0 = 50,000,000 */
+    int tiers; /* enum sl_pq_tiers (promql.h): tier reads of range queries, default EXACT;
+                  a request's `use_tiers` parameter (true, false, counters) overrides it */
     /* Current time in ms for queries without `time`; NULL = the real-time clock. */
     int64_t (*now_ms)(void *arg);
     void *now_arg;
@@ -53,5 +55,12 @@ const struct sl_http_route *sl_query_api_routes(struct sl_query_api *api, size_t
  * fractional seconds and offsets allowed) or float Unix seconds. @return 0 or -EINVAL.
  */
 int sl_query_parse_time(const char *s, int64_t *ms);
+
+/**
+ * Parse a tier-read setting (the `use_tiers` parameter, `query.use_tiers` in the config):
+ * "true"/"1"/"exact" = SL_PQ_TIERS_EXACT, "false"/"0"/"off" = SL_PQ_TIERS_OFF, "counters" =
+ * SL_PQ_TIERS_COUNTERS (enum sl_pq_tiers, promql.h). @return 0 with *tiers, or -EINVAL.
+ */
+int sl_query_parse_tiers(const char *s, int *tiers);
 
 #endif

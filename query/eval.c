@@ -14,7 +14,8 @@
  * (rate(x[5m]), max_over_time(...)) is computed before the steps, series by series, so each
  * series' samples are read once and in order (pq_func_precompute); the step then reads its
  * row. Results are identical (tests/query/test_eval.c checks range steps against instant
- * queries).
+ * queries). Before the selectors load, pq_tier_plan() (tierplan.h) may fill that same row
+ * table from a downsampled tier for calls its rule allows; their selectors are then skipped.
  *
  * Lookback and windows are those of Prometheus 2.42: an instant selector at t takes the
  * newest sample in [t - 5m, t] unless it is a staleness marker; a range selector takes the
@@ -32,6 +33,7 @@
 #include <xxhash.h>
 
 #include "engine/errors.h"
+#include "query/tierplan.h"
 
 #define DEFAULT_LOOKBACK_MS (5 * 60 * 1000)
 #define DEFAULT_MAX_SAMPLES 50000000
@@ -496,6 +498,8 @@ static void prepare(struct pq_ev *ev, struct pq_node *n, int64_t mint, int64_t m
         prepare(ev, n->a, tsub(tsub(mint, n->offset), n->range), tsub(maxt, n->offset));
         return;
     case PQ_CALL:
+        if (n->pre)
+            return; /* answered from a tier (pq_tier_plan): its selector is not read */
         if (n->nargs == 1 && n->args[0]->kind == PQ_MSEL &&
             (strcmp(n->fn->name, "rate") == 0 || strcmp(n->fn->name, "increase") == 0))
             n->args[0]->a->want_corr = 1;
@@ -890,6 +894,7 @@ int sl_promql_eval(struct sl_promql_expr *e, const struct sl_source *src,
     ev->step = opts->step_ms;
     ev->lookback = opts->lookback_ms > 0 ? opts->lookback_ms : DEFAULT_LOOKBACK_MS;
     ev->max_samples = opts->max_samples ? opts->max_samples : DEFAULT_MAX_SAMPLES;
+    ev->tiers = opts->tiers;
     if (opts->timeout_ms > 0)
         ev->deadline_ns = now_ns() + opts->timeout_ms * 1000000;
     int rc = 0;
@@ -918,6 +923,7 @@ int sl_promql_eval(struct sl_promql_expr *e, const struct sl_source *src,
                     "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)");
     }
     reset_caches(root);
+    pq_tier_plan(ev, root);
     prepare(ev, root, ev->start, ev->step > 0 ? ev->end : ev->start);
     struct sl_promql_result *r = &ri->r;
     r->_arena = &ri->arena;
@@ -1004,6 +1010,8 @@ int sl_promql_eval(struct sl_promql_expr *e, const struct sl_source *src,
         qsort(s, acc.n, sizeof *s, cmp_series_labels);
         r->series = s;
         r->nseries = acc.n;
+        r->warnings = ev->warnings;
+        r->nwarnings = ev->nwarnings;
     }
     ri->arena.oom = NULL;
     pq_arena_fini(tmp);

@@ -29,6 +29,8 @@ struct sl_memsource {
     size_t ns, cap;
     size_t *tab; /* open addressing over index+1; 0 = empty */
     size_t tabcap;
+    int64_t tiers[8]; /* sl_memsource_set_tiers() */
+    size_t ntiers;
 };
 
 int sl_memsource_create(struct sl_memsource **out)
@@ -262,10 +264,95 @@ static int mem_series(void *ctx, const struct sl_matcher *m, size_t nm, int64_t 
     return mem_walk(ctx, m, nm, mint, maxt, fn, arg, 0);
 }
 
+void sl_memsource_set_tiers(struct sl_memsource *ms, const int64_t *res, size_t n)
+{
+    ms->ntiers = 0;
+    for (size_t i = 0; i < n && ms->ntiers < 8; i++)
+        if (res[i] > 0)
+            ms->tiers[ms->ntiers++] = res[i];
+}
+
+static size_t mem_tiers(void *ctx, struct sl_source_tier *out, size_t max)
+{
+    struct sl_memsource *ms = ctx;
+    for (size_t i = 0; i < ms->ntiers && i < max; i++)
+        out[i] = (struct sl_source_tier){ms->tiers[i], INT64_MIN / 2, INT64_MAX / 2, 0};
+    return ms->ntiers;
+}
+
+/* Buckets from the samples, as a store whose tiers are all built would return them: the
+ * sample before mint bridges the first bucket's increase. */
+static int mem_select_agg(void *ctx, const struct sl_matcher *m, size_t nm, int64_t res,
+                          int64_t mint, int64_t maxt, sl_agg_series_fn *fn, void *arg)
+{
+    struct sl_memsource *ms = ctx;
+    if (res <= 0 || mint > maxt)
+        return -EINVAL;
+    int64_t hi = maxt > INT64_MAX - res ? INT64_MAX : maxt + res;
+    for (size_t i = 0; i < ms->ns; i++) {
+        const struct mseries *s = &ms->s[i];
+        if (!sl_matchers_match(m, nm, s->ls, s->nls))
+            continue;
+        size_t a = lower_bound(s->ts, s->n, mint), b = lower_bound(s->ts, s->n, hi);
+        if (b <= a)
+            continue;
+        double prev = 0;
+        int have_prev = 0;
+        for (size_t j = a; j-- > 0;)
+            if (s->vs[j] == s->vs[j]) { /* the last non-NaN sample before mint */
+                prev = s->vs[j];
+                have_prev = 1;
+                break;
+            }
+        struct sl_agg *out = malloc((b - a) * sizeof *out);
+        if (!out)
+            return -ENOMEM;
+        size_t nb = sl_agg_from_raw(s->ts + a, s->vs + a, b - a, res, have_prev ? &prev : NULL,
+                                    out);
+        int rc = nb ? fn(arg, s->ls, s->nls, out, nb) : 0;
+        free(out);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int mem_select_at(void *ctx, const struct sl_matcher *m, size_t nm, const int64_t *at,
+                         size_t nat, sl_series_fn *fn, void *arg)
+{
+    struct sl_memsource *ms = ctx;
+    if (nat == 0)
+        return 0;
+    int64_t *ts = malloc(nat * sizeof *ts);
+    double *vs = malloc(nat * sizeof *vs);
+    int rc = ts && vs ? 0 : -ENOMEM;
+    for (size_t i = 0; i < ms->ns && !rc; i++) {
+        const struct mseries *s = &ms->s[i];
+        if (!sl_matchers_match(m, nm, s->ls, s->nls))
+            continue;
+        size_t n = 0;
+        for (size_t k = 0; k < nat; k++) {
+            size_t j = lower_bound(s->ts, s->n, at[k]);
+            if (j < s->n && s->ts[j] == at[k]) {
+                ts[n] = at[k];
+                vs[n++] = s->vs[j];
+            }
+        }
+        if (n)
+            rc = fn(arg, s->ls, s->nls, ts, vs, n);
+    }
+    free(ts);
+    free(vs);
+    return rc < 0 ? rc : 0;
+}
+
 static const struct sl_source_ops mem_ops = {
     .flags = SL_SOURCE_F_STABLE,
     .select = mem_select,
     .series = mem_series,
+    .tiers = mem_tiers,
+    .select_agg = mem_select_agg,
+    .select_at = mem_select_at,
 };
 
 struct sl_source sl_memsource_source(struct sl_memsource *ms)

@@ -70,12 +70,21 @@ void sl_promql_format(const struct sl_promql_expr *e, struct sl_buf *out);
  *  one-line text when it fits in 100 columns, else split per node with two-space indents. */
 void sl_promql_format_pretty(const struct sl_promql_expr *e, struct sl_buf *out);
 
+/** Which range functions of a range query may be answered from a downsampled tier of the
+ *  source (the rule is in query/tierplan.h and README "Querying"). */
+enum sl_pq_tiers {
+    SL_PQ_TIERS_EXACT = 0, /* default: only where the answer equals the raw one */
+    SL_PQ_TIERS_OFF,       /* never: raw samples only */
+    SL_PQ_TIERS_COUNTERS,  /* also rate() and increase(), with the tier's bucket semantics */
+};
+
 struct sl_promql_opts {
     int64_t start_ms, end_ms; /* equal for an instant query */
     int64_t step_ms;          /* > 0 for a range query, 0 for instant */
     int64_t lookback_ms;      /* 0 = 5 minutes */
     int64_t timeout_ms;       /* 0 = no timeout */
     size_t max_samples;       /* 0 = 50,000,000 like Prometheus' default */
+    int tiers;                /* enum sl_pq_tiers */
 };
 
 struct sl_promql_point {
@@ -100,6 +109,9 @@ struct sl_promql_result {
     const char *str;
     const struct sl_promql_series *series;
     size_t nseries;
+    /* warnings for the API's "warnings" array (a tier answered part of the query) */
+    const char *const *warnings;
+    size_t nwarnings;
     void *_arena;
 };
 

@@ -274,6 +274,9 @@ struct pq_ev {
     unsigned ticks;
     int64_t ts; /* current evaluation time */
     int64_t step_k; /* index of the top-level range step, -1 inside subqueries/instant */
+    int tiers;      /* enum sl_pq_tiers */
+    const char **warnings; /* in ev->res; see tierplan.h */
+    size_t nwarnings, capwarnings;
 };
 
 _Noreturn void pq_fail(struct pq_ev *ev, int kind, const char *fmt, ...)

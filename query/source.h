@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "storage/tier.h"
+
 #define SL_STALE_NAN_BITS 0x7ff0000000000002ULL
 
 /** One label of a query-side label set; both strings NUL-terminated. Ownership is stated by
@@ -69,6 +71,24 @@ int sl_matchers_match(const struct sl_matcher *m, size_t nm, const struct sl_qla
 typedef int sl_series_fn(void *arg, const struct sl_qlabel *ls, size_t nls, const int64_t *ts,
                          const double *vs, size_t n);
 
+/**
+ * Called once per series by select_agg: labels as for sl_series_fn, @b (@n > 0 buckets,
+ * sorted by start; see storage/tier.h for the columns) BORROWED until the callback returns.
+ * @return 0 to continue; a negative value stops the walk and is returned by the caller.
+ */
+typedef int sl_agg_series_fn(void *arg, const struct sl_qlabel *ls, size_t nls,
+                             const struct sl_agg *b, size_t n);
+
+/** A downsampled tier a source can answer from: its bucket width, the span of bucket
+ *  starts held in tier storage (mint > maxt when none yet; buckets outside it are computed
+ *  from raw samples, which costs what a raw read costs) and how many raw samples a bucket
+ *  stands for on average (0 = unknown). */
+struct sl_source_tier {
+    int64_t resolution_ms;
+    int64_t mint, maxt;
+    double samples_per_bucket;
+};
+
 /** The sample arrays a source passes to its callbacks stay valid, unchanged, until the
  *  source itself is modified or destroyed (immutable blocks, a loaded memsource): the
  *  evaluator then reads them in place instead of copying its window. */
@@ -96,6 +116,31 @@ struct sl_source_ops {
      * error it returns. BORROWED, valid until the next call on this thread.
      */
     const char *(*error)(void *ctx);
+    /**
+     * Optional (may be NULL; then no tier is ever used): the source's tiers, finest first,
+     * into @out (room for @max). @return how many there are (may exceed @max).
+     */
+    size_t (*tiers)(void *ctx, struct sl_source_tier *out, size_t max);
+    /**
+     * Optional (NULL when tiers is): per-bucket aggregates at @resolution_ms of every series
+     * select() would return for [mint, maxt + resolution_ms - 1], for the buckets starting
+     * in [mint, maxt] (mint a multiple of the resolution). Buckets equal sl_agg_from_raw()
+     * over the series' samples (NaN samples, staleness markers included, are not counted);
+     * the incr of the first bucket bridges from the sample before mint. Series without a
+     * bucket in range may be omitted.
+     * @return 0, the first negative value @fn returned, or a negative store error.
+     */
+    int (*select_agg)(void *ctx, const struct sl_matcher *m, size_t nm, int64_t resolution_ms,
+                      int64_t mint, int64_t maxt, sl_agg_series_fn *fn, void *arg);
+    /**
+     * Optional (may be NULL; then select() is called once per instant): every matching
+     * series' samples at exactly the instants @at[0..nat) (strictly ascending), passed to
+     * @fn as select() passes samples; series with none may be omitted. A store answers it
+     * in one pass over the chunks that hold an instant.
+     * @return 0, the first negative value @fn returned, or a negative store error.
+     */
+    int (*select_at)(void *ctx, const struct sl_matcher *m, size_t nm, const int64_t *at,
+                     size_t nat, sl_series_fn *fn, void *arg);
 };
 
 struct sl_source {
@@ -123,6 +168,12 @@ int sl_memsource_add(struct sl_memsource *ms, const struct sl_qlabel *ls, size_t
                      double v);
 /** Remove every sample of series @ls (so a re-defined series starts over). */
 void sl_memsource_reset_series(struct sl_memsource *ms, const struct sl_qlabel *ls, size_t nls);
+/**
+ * Let @ms answer select_agg at these resolutions (ms, each > 0; at most 8 are kept), as a
+ * store with fully built tiers would: buckets are computed from the samples with
+ * sl_agg_from_raw(). @n == 0 (the default) turns tiers off. For tests.
+ */
+void sl_memsource_set_tiers(struct sl_memsource *ms, const int64_t *res, size_t n);
 /** The source view of @ms; BORROWED, valid until sl_memsource_destroy(). */
 struct sl_source sl_memsource_source(struct sl_memsource *ms);
 

@@ -171,6 +171,79 @@ int sl_store_delete(struct sl_store *s, const struct sl_store_matcher *m, size_t
 int sl_store_read_agg(struct sl_store *s, const char *key, size_t keylen, int64_t resolution_ms,
                       int64_t mint, int64_t maxt, struct sl_agg **out, size_t *n);
 
+/** sl_store_select_agg() flags. */
+#define SL_AGG_WITH_INCR 1u /* the incr column is needed: look back for the sample before mint */
+
+/**
+ * Called once per series by sl_store_select_agg(): @key (a canonical key) and @b (@n > 0
+ * buckets sorted by start) are BORROWED until the callback returns.
+ * @return 0 to continue; a negative value stops the walk and is returned by the caller.
+ */
+typedef int sl_store_agg_fn(void *arg, const char *key, size_t keylen, const struct sl_agg *b,
+                            size_t n);
+
+/**
+ * Per-bucket aggregates at @resolution_ms (> 0) of every series matching all of @m[0..nm)
+ * (nm >= 1), for the buckets starting in [floor(mint), maxt]: what sl_store_read_agg() gives
+ * for one key, for a whole selector at once. A window of the compaction range is read from
+ * its tier block when that block is fresh (built from the current blocks below it, and the
+ * head holds nothing in the window); every other window is computed from raw samples (one
+ * select per run of such windows), so the buckets always equal sl_agg_from_raw() over what
+ * sl_store_select() returns, NaN samples excluded. A resolution that is not a configured
+ * tier is computed from raw entirely. Series found only in tier blocks (raw past
+ * retention) are included. Series order is unspecified.
+ * @param flags  SL_AGG_WITH_INCR when the incr column is used: the sample before the first
+ *               raw-computed bucket is then looked for up to one compaction window back
+ *               (without it, the first such bucket's incr counts no increase into it).
+ * @param[out] tier_windows  number of windows answered from tier blocks (may be NULL).
+ * @param errbuf  receives the reason for -EINVAL (bad regex), may be NULL.
+ * @return 0, the first negative value @fn returned, -EINVAL, -ENOMEM, SL_E_CORRUPT.
+ * Thread: any, concurrently with appends and maintenance.
+ */
+int sl_store_select_agg(struct sl_store *s, const struct sl_store_matcher *m, size_t nm,
+                        int64_t resolution_ms, int64_t mint, int64_t maxt, unsigned flags,
+                        sl_store_agg_fn *fn, void *arg, size_t *tier_windows, char *errbuf,
+                        size_t errlen);
+
+/**
+ * Called once per series by sl_store_select_at(): @key and the @n (> 0) samples @t/@v
+ * (ascending, each at one of the asked instants) BORROWED until the callback returns.
+ * @return 0 to continue; a negative value stops the walk and is returned by the caller.
+ */
+typedef int sl_store_at_fn(void *arg, const char *key, size_t keylen, const int64_t *t,
+                           const double *v, size_t n);
+
+/**
+ * The raw samples sitting exactly at the instants @at[0..nat) (strictly ascending) of every
+ * series matching all of @m[0..nm) (nm >= 1): what sl_store_select() would return for those
+ * timestamps (blocks and head merged, the latest write of a timestamp wins, deleted samples
+ * hidden), but a raw chunk is decoded only if it holds one of the instants, once for all of
+ * them, and nothing else is copied. For tier answers that need the samples on bucket
+ * boundaries (query/tierplan.h). Series without a sample at any instant are not reported.
+ * @return 0, the first negative value @fn returned, -EINVAL (bad regex, unsorted @at),
+ *         -ENOMEM, SL_E_CORRUPT.
+ * Thread: any, concurrently with appends and maintenance.
+ */
+int sl_store_select_at(struct sl_store *s, const struct sl_store_matcher *m, size_t nm,
+                       const int64_t *at, size_t nat, sl_store_at_fn *fn, void *arg,
+                       char *errbuf, size_t errlen);
+
+/** What sl_store_tier_span() reports about one tier. */
+struct sl_tier_span {
+    int64_t resolution_ms;     /* the tier's bucket width */
+    int64_t mint, maxt;        /* first and last bucket start held in tier blocks; mint > maxt
+                                  when maintenance has built none yet */
+    double samples_per_bucket; /* raw samples per bucket, over the windows that hold both a
+                                  raw and a tier block (0 when none do): how much smaller
+                                  than raw the tier is */
+};
+
+/**
+ * Configured tier @k (0 = finest) and the data its blocks hold now, into @out.
+ * @return 0, or -ENOENT when k >= the number of configured tiers.
+ */
+int sl_store_tier_span(struct sl_store *s, unsigned k, struct sl_tier_span *out);
+
 /**
  * One bounded step of background work, the first that applies, in this order: cut the
  * oldest complete block range out of the head (then checkpoint and trim the WAL); rewrite a

@@ -14,11 +14,12 @@
 #include <strings.h>
 
 #include "engine/clock.h"
+#include "query/api.h"
 #include "sl_config.h"
 
 enum opt_kind {
     K_STR, K_U32, K_SIZE, K_DURATION, K_BOOL, K_LEVEL, K_BACKEND, K_QUANTILES, K_FSYNC,
-    K_DURATION_OR_ZERO, K_KAFKA, K_QROLE
+    K_DURATION_OR_ZERO, K_KAFKA, K_QROLE, K_TIERS
 };
 
 struct opt {
@@ -121,6 +122,10 @@ static const struct opt opts[] = {
      K_STR, OFF(query_nodes), sizeof(((struct sl_daemon_cfg *)0)->query_nodes)},
     {"query", "node_timeout", "query-node-timeout", "30s",
      "role query: longest wait for a storage node", K_DURATION, OFF(query_timeout_ms), 0},
+    {"query", "use_tiers", "use-tiers", "true",
+     "range queries read downsampled tiers where exact: true, false, or counters (also "
+     "rate/increase, unextrapolated)",
+     K_TIERS, OFF(query_tiers), 0},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -248,6 +253,10 @@ static int apply(struct sl_daemon_cfg *cfg, const struct opt *o, const char *v, 
     }
     case K_KAFKA:
         if (sl_kafka_cfg_set(&cfg->kafka, o->key, v))
+            goto bad;
+        return 0;
+    case K_TIERS:
+        if (sl_query_parse_tiers(v, &cfg->query_tiers))
             goto bad;
         return 0;
     case K_QROLE:

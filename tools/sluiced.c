@@ -638,7 +638,7 @@ int main(int argc, char **argv)
     d.store_sink.store = d.store;
     d.store_sink.flush = &sc->flush;
     d.src = sl_store_source(d.store);
-    struct sl_query_api_cfg qcfg = {.src = d.src};
+    struct sl_query_api_cfg qcfg = {.src = d.src, .tiers = d.cfg.query_tiers};
     if ((rc = sl_query_api_create(&qcfg, &d.api)))
         goto fail_rc;
     if ((rc = sl_shard_cfg_check(sc, err, sizeof err)) ||

@@ -212,8 +212,83 @@ static int store_series(void *ctx, const struct sl_matcher *m, size_t nm, int64_
     return store_walk(ctx, m, nm, mint, maxt, SL_SELECT_KEYS_ONLY, fn, arg);
 }
 
+static size_t store_tiers(void *ctx, struct sl_source_tier *out, size_t max)
+{
+    size_t n = 0;
+    struct sl_tier_span sp;
+    for (unsigned k = 0; sl_store_tier_span(ctx, k, &sp) == 0; k++, n++)
+        if (n < max)
+            out[n] = (struct sl_source_tier){sp.resolution_ms, sp.mint, sp.maxt,
+                                             sp.samples_per_bucket};
+    return n;
+}
+
+struct agg_walk {
+    sl_agg_series_fn *fn;
+    void *arg;
+};
+
+static int agg_key_cb(void *arg, const char *key, size_t keylen, const struct sl_agg *b,
+                      size_t n)
+{
+    struct agg_walk *w = arg;
+    struct sl_qlabel ls[SL_LABELS_MAX + 1];
+    size_t nl = key_labels(key, keylen, ls);
+    return w->fn(w->arg, ls, nl, b, n);
+}
+
+/* Tier buckets of a selector: the store reads fresh tier blocks and computes the rest from
+ * raw data (sl_store_select_agg); the incr column always bridges from the previous sample. */
+static int store_select_agg(void *ctx, const struct sl_matcher *m, size_t nm, int64_t res,
+                            int64_t mint, int64_t maxt, sl_agg_series_fn *fn, void *arg)
+{
+    struct sl_store_matcher sm[SL_MATCHERS_MAX];
+    int rc = to_store_matchers(m, nm, sm);
+    if (rc)
+        return rc;
+    struct agg_walk w = {fn, arg};
+    char err[256] = "";
+    rc = sl_store_select_agg(ctx, sm, nm, res, mint, maxt, SL_AGG_WITH_INCR, agg_key_cb, &w,
+                             NULL, err, sizeof err);
+    if (rc && rc != -ENOMEM)
+        SL_WARN("query=select_agg error=\"%s\"", err[0] ? err : sl_strerror(rc));
+    return rc;
+}
+
+struct at_walk {
+    sl_series_fn *fn;
+    void *arg;
+};
+
+static int at_key_cb(void *arg, const char *key, size_t keylen, const int64_t *t,
+                     const double *v, size_t n)
+{
+    struct at_walk *w = arg;
+    struct sl_qlabel ls[SL_LABELS_MAX + 1];
+    size_t nl = key_labels(key, keylen, ls);
+    return w->fn(w->arg, ls, nl, t, v, n);
+}
+
+static int store_select_at(void *ctx, const struct sl_matcher *m, size_t nm, const int64_t *at,
+                           size_t nat, sl_series_fn *fn, void *arg)
+{
+    struct sl_store_matcher sm[SL_MATCHERS_MAX];
+    int rc = to_store_matchers(m, nm, sm);
+    if (rc)
+        return rc;
+    struct at_walk w = {fn, arg};
+    char err[256] = "";
+    rc = sl_store_select_at(ctx, sm, nm, at, nat, at_key_cb, &w, err, sizeof err);
+    if (rc && rc != -ENOMEM)
+        SL_WARN("query=select_at error=\"%s\"", err[0] ? err : sl_strerror(rc));
+    return rc;
+}
+
 static const struct sl_source_ops store_source_ops = {.select = store_select,
-                                                      .series = store_series};
+                                                      .series = store_series,
+                                                      .tiers = store_tiers,
+                                                      .select_agg = store_select_agg,
+                                                      .select_at = store_select_at};
 
 struct sl_source sl_store_source(struct sl_store *store)
 {

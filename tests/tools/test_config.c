@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "query/promql.h"
 #include "tools/config.h"
 
 static struct sl_daemon_cfg cfg;
@@ -116,4 +117,18 @@ Test(config, unknown_role_is_rejected_naming_the_option)
     const char *argv[] = {"sluiced", "--role", "ingest"};
     cr_assert(eq(int, parse(3, argv), -EINVAL));
     cr_assert(not(eq(ptr, strstr(err, "query.role"), NULL)), "%s", err);
+}
+
+Test(config, use_tiers_defaults_on_and_takes_false_or_counters)
+{
+    cr_assert(eq(int, cfg.query_tiers, SL_PQ_TIERS_EXACT));
+    const char *a1[] = {"sluiced", "--set", "query.use_tiers=false"};
+    cr_assert(eq(int, parse(3, a1), 0), "%s", err);
+    cr_assert(eq(int, cfg.query_tiers, SL_PQ_TIERS_OFF));
+    const char *a2[] = {"sluiced", "--use-tiers", "counters"};
+    cr_assert(eq(int, parse(3, a2), 0), "%s", err);
+    cr_assert(eq(int, cfg.query_tiers, SL_PQ_TIERS_COUNTERS));
+    const char *a3[] = {"sluiced", "--use-tiers", "sometimes"};
+    cr_assert(eq(int, parse(3, a3), -EINVAL));
+    cr_assert(not(eq(ptr, strstr(err, "query.use_tiers"), NULL)), "%s", err);
 }
