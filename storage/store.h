@@ -94,20 +94,47 @@ struct sl_sample {
     double v;  /* any bit pattern, stored exactly (NaN payloads included) */
 };
 
+struct sl_ddsketch;
+
+/**
+ * The quantile sketch (engine/ddsketch.h) of one timer series over one flush interval.
+ * @key is the timer's own canonical key (kind SL_METRIC_TIMER: the base series, not one of
+ * its expanded _sum/_count/quantile samples); @sketch must use SL_DDSKETCH_ALPHA, so that
+ * every sketch of the store merges with every other. Both BORROWED for the call.
+ */
+struct sl_sketch_sample {
+    const char *key;
+    uint32_t key_len;
+    int64_t t; /* the flush time, ms */
+    const struct sl_ddsketch *sketch;
+};
+
 struct sl_sample_batch {
     const struct sl_sample *samples; /* BORROWED for the call */
     size_t n;
 };
 
 /**
- * Append a batch: WAL first (durable per cfg.fsync), then the head. All-or-nothing.
- * Samples with a timestamp already present for their series overwrite it (last write wins).
- * @return 0; -EINVAL (a key that is not canonical: empty, too long, not NUL-terminated);
+ * Append a batch: WAL first (durable per cfg.fsync), then the head. All-or-nothing: the
+ * samples and the sketches of a batch are one WAL record and one head update.
+ * Samples (and sketches) with a timestamp already present for their series overwrite it
+ * (last write wins).
+ * @return 0; -EINVAL (a key that is not canonical: empty, too long, not NUL-terminated;
+ *         a NULL sketch or one whose alpha is not SL_DDSKETCH_ALPHA);
  *         SL_E_LIMIT (a sample older than newest - ooo_window: nothing is written);
  *         -ENOMEM; -errno from the WAL write or fsync (nothing is applied; retry later).
  * Thread: any; serialised internally.
  */
 int sl_store_append(struct sl_store *s, const struct sl_sample_batch *b);
+
+/**
+ * sl_store_append() of @b together with @nsk timer interval sketches @sk (BORROWED for the
+ * call), as one unit: one WAL record, one head update, so a query sees a flush's samples
+ * and sketches together or not at all. @b may hold no samples. Same returns.
+ * Thread: any; serialised internally.
+ */
+int sl_store_append_sketches(struct sl_store *s, const struct sl_sample_batch *b,
+                             const struct sl_sketch_sample *sk, size_t nsk);
 
 /** One series of a result set; every pointer BORROWED until sl_series_set_destroy(). */
 struct sl_store_series {
@@ -171,6 +198,31 @@ int sl_store_delete(struct sl_store *s, const struct sl_store_matcher *m, size_t
 int sl_store_read_agg(struct sl_store *s, const char *key, size_t keylen, int64_t resolution_ms,
                       int64_t mint, int64_t maxt, struct sl_agg **out, size_t *n);
 
+/** One bucket of sl_store_read_sketch(). */
+struct sl_sketch_bucket {
+    int64_t t;                  /* bucket start (the flush time at resolution 0) */
+    struct sl_ddsketch *sketch; /* OWNED by the array: sl_sketch_buckets_free() */
+};
+
+/**
+ * Per-bucket merged quantile sketches of the timer series @key (kind SL_METRIC_TIMER, as
+ * appended) for buckets starting in [mint, maxt]. @resolution_ms 0 returns each flush
+ * interval's sketch as it was appended; > 0 merges every interval sketch of each bucket
+ * (a bucket starting in range includes all of its intervals). For a configured tier the
+ * buckets come from tier blocks where maintenance built them and are merged from the raw
+ * sketches (blocks and head) for the rest, like sl_store_read_agg(); the two give the same
+ * bins. Deleted intervals are left out (a tier bucket touched by a deletion goes entirely).
+ * @param[out] out OWNED, sorted by t; NULL when *n == 0.
+ * @return 0, -EINVAL (resolution < 0, mint > maxt, empty key), -ENOMEM, SL_E_CORRUPT.
+ * Thread: any.
+ */
+int sl_store_read_sketch(struct sl_store *s, const char *key, size_t keylen,
+                         int64_t resolution_ms, int64_t mint, int64_t maxt,
+                         struct sl_sketch_bucket **out, size_t *n);
+
+/** Free what sl_store_read_sketch() returned. NULL is a no-op. */
+void sl_sketch_buckets_free(struct sl_sketch_bucket *b, size_t n);
+
 /**
  * One bounded step of background work, the first that applies, in this order: cut the
  * oldest complete block range out of the head (then checkpoint and trim the WAL); rewrite a
@@ -199,6 +251,9 @@ struct sl_store_stats {
     uint64_t head_series, head_samples;
     uint64_t blocks, block_samples, block_data_bytes, block_index_bytes;
     uint64_t tier_blocks, tier_bytes;
+    uint64_t head_sketches, head_sketch_bytes; /* timer interval sketches in the head */
+    uint64_t block_sketches, block_sketch_bytes; /* in raw blocks (sections, compressed) */
+    uint64_t tier_sketch_bytes;
     uint64_t wal_bytes;
     uint64_t tombstones;
     uint64_t corrupt_blocks; /* quarantined since open */

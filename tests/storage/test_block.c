@@ -224,7 +224,7 @@ Test(block, foreign_version_reports_sl_e_version)
     snprintf(file, sizeof file, "%s/data", bdir);
     size_t len;
     uint8_t *d = slurp(file, &len);
-    d[8] = 2;
+    d[8] = SL_BLOCK_FORMAT_VERSION + 1;
     uint32_t c = sl_crc32c(0, d, 76);
     memcpy(d + 76, &c, 4);
     spit(file, d, len);
