@@ -754,6 +754,7 @@ static int sketch_index_load(struct sl_block *b)
         if (!(m = sl_varint_get(p, end, &coff)))
             return SL_E_CORRUPT;
         p += m;
+        int64_t prev_max = 0;
         for (uint64_t c = 0; c < nch; c++) {
             uint64_t zmin, span, len;
             size_t m1, m2, m3;
@@ -764,6 +765,13 @@ static int sketch_index_load(struct sl_block *b)
             p += m1 + m2 + m3;
             if (coff > clen || len > clen - coff)
                 return SL_E_CORRUPT;
+            /* chunks in strictly increasing, non-overlapping time ranges: readers rely on
+             * a series' sketches coming out in time order */
+            int64_t cmin = sl_unzigzag(zmin);
+            if (span > (uint64_t)INT64_MAX - (uint64_t)(cmin < 0 ? 0 : cmin) ||
+                (c && cmin <= prev_max))
+                return SL_E_CORRUPT;
+            prev_max = (int64_t)((uint64_t)cmin + span);
             coff += len;
             total++;
         }
@@ -1255,10 +1263,13 @@ static int run_push(struct sl_sketch_run *r, int64_t t, const uint8_t *enc, uint
     return 0;
 }
 
-/* Decode one sketch chunk, appending the entries in [mint, maxt] to @r. */
-static int sketch_chunk_read(const uint8_t *p, size_t len, int64_t mint, int64_t maxt,
+/* Decode sketch chunk @c, appending the entries in [mint, maxt] to @r. Every timestamp must
+ * lie in the chunk's range from the index, which keeps a series in time order. */
+static int sketch_chunk_read(const struct sl_block_chunk *c, int64_t mint, int64_t maxt,
                              struct sl_sketch_run *r)
 {
+    const uint8_t *p = c->p;
+    size_t len = c->len;
     const uint8_t *end = p + len;
     uint64_t n, raw;
     size_t m;
@@ -1305,7 +1316,7 @@ static int sketch_chunk_read(const uint8_t *p, size_t len, int64_t mint, int64_t
             return SL_E_CORRUPT;
         p += m;
         int64_t nt = (int64_t)((uint64_t)t + (uint64_t)sl_unzigzag(zd));
-        if (i && nt <= t)
+        if ((i && nt <= t) || nt < c->mint || nt > c->maxt)
             return SL_E_CORRUPT;
         t = nt;
         if (t >= mint && t <= maxt) {
@@ -1334,7 +1345,7 @@ int sl_block_sketch_read(const struct sl_block *b, uint32_t id, int64_t mint, in
     for (int c = 0; c < nch && !rc; c++) {
         if (ch[c].maxt < mint || ch[c].mint > maxt)
             continue;
-        rc = sketch_chunk_read(ch[c].p, ch[c].len, mint, maxt, r);
+        rc = sketch_chunk_read(&ch[c], mint, maxt, r);
     }
     if (rc == SL_E_CORRUPT)
         SL_ERROR("storage=block event=sketch_chunk_corrupt dir=%s series=%u", b->dir, id);
