@@ -21,6 +21,7 @@
 #include "engine/errors.h"
 #include "engine/key.h"
 #include "engine/log.h"
+#include "storage/codec.h"
 #include "storage/store_pvt.h"
 #include "storage/tier.h"
 
@@ -44,6 +45,96 @@ static int skkey_cmp(const void *a, const void *b)
 {
     const struct skkey *x = a, *y = b;
     return key_cmp(x->key, x->len, y->key, y->len);
+}
+
+/* ---- appends and replay ------------------------------------------------------------ */
+
+int sl_store__sk_reserve(struct sl_store *s, size_t n)
+{
+    if (n <= s->sk_cap)
+        return 0;
+    size_t nc = s->sk_cap ? s->sk_cap : 256;
+    while (nc < n)
+        nc *= 2;
+    uint32_t *ni = realloc(s->skidx, nc * sizeof *ni);
+    if (!ni)
+        return -ENOMEM;
+    s->skidx = ni;
+    uint8_t **nb = realloc(s->skbuf, nc * sizeof *nb);
+    if (!nb)
+        return -ENOMEM;
+    s->skbuf = nb;
+    uint32_t *nl = realloc(s->sklen, nc * sizeof *nl);
+    if (!nl)
+        return -ENOMEM;
+    s->sklen = nl;
+    s->sk_cap = nc;
+    return 0;
+}
+
+/* Validate @sk and add their WAL bytes to *@need. Merging into an empty
+ * sketch of the store's alpha is how a foreign alpha is caught (the merge refuses it). */
+int sl_store__sketches_check(struct sl_store *s, const struct sl_sketch_sample *sk, size_t nsk,
+                          size_t *need)
+{
+    for (size_t i = 0; i < nsk; i++) {
+        const struct sl_sketch_sample *x = &sk[i];
+        if (!x->key || x->key_len < 2 || x->key_len > SL_KEY_MAX || x->key[x->key_len - 1] != 0 ||
+            !x->sketch)
+            return -EINVAL;
+        sl_ddsketch_reset(s->skcheck);
+        int rc = sl_ddsketch_merge(s->skcheck, x->sketch);
+        if (rc)
+            return rc;
+        int el = sl_ddsketch_encode(x->sketch, NULL, 0);
+        if (el <= 0)
+            return el < 0 ? el : -EINVAL;
+        s->sklen[i] = (uint32_t)el;
+        *need += 10 + x->key_len + 8 + 10 + (size_t)el;
+    }
+    return 0;
+}
+
+static uint64_t get64le(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* The sketches part of a SKETCHES record: `varint n`, then n times `varint key_len, key,
+ * i64 t, varint len, encoding`. The encodings are kept as they are (the record's CRC
+ * vouches for them; every reader decodes strictly). @return 0, 1 (malformed), -ENOMEM. */
+int sl_store__replay_sketches(struct sl_store *s, const uint8_t *p, const uint8_t *end)
+{
+    uint64_t n, kl, el;
+    size_t m;
+    if (!(m = sl_varint_get(p, end, &n)))
+        return 1;
+    p += m;
+    for (uint64_t i = 0; i < n; i++) {
+        if (!(m = sl_varint_get(p, end, &kl)) || kl < 2 || kl > SL_KEY_MAX ||
+            (size_t)(end - p) - m < kl + 8)
+            return 1;
+        p += m;
+        const char *key = (const char *)p;
+        int64_t t = (int64_t)get64le(p + kl);
+        p += kl + 8;
+        if (!(m = sl_varint_get(p, end, &el)) || el == 0 || el > (uint64_t)(end - p) - m)
+            return 1;
+        p += m;
+        uint8_t *enc = malloc((size_t)el);
+        uint32_t x;
+        if (!enc || sl_skhead_prepare(&s->skhead, key, (uint32_t)kl, &x)) {
+            free(enc);
+            return -ENOMEM;
+        }
+        memcpy(enc, p, (size_t)el);
+        sl_skhead_commit(&s->skhead, x, t, enc, (uint32_t)el);
+        p += el;
+    }
+    return p == end ? 0 : 1;
 }
 
 /* ---- cut ------------------------------------------------------------------------------ */

@@ -495,40 +495,6 @@ static int replay_samples(struct sl_store *s, const uint8_t **pp, const uint8_t 
     return 0;
 }
 
-/* The sketches part of a SKETCHES record: `varint n`, then n times `varint key_len, key,
- * i64 t, varint len, encoding`. The encodings are kept as they are (the record's CRC
- * vouches for them; every reader decodes strictly). @return 0, 1 (malformed), -ENOMEM. */
-static int replay_sketches(struct sl_store *s, const uint8_t *p, const uint8_t *end)
-{
-    uint64_t n, kl, el;
-    size_t m;
-    if (!(m = sl_varint_get(p, end, &n)))
-        return 1;
-    p += m;
-    for (uint64_t i = 0; i < n; i++) {
-        if (!(m = sl_varint_get(p, end, &kl)) || kl < 2 || kl > SL_KEY_MAX ||
-            (size_t)(end - p) - m < kl + 8)
-            return 1;
-        p += m;
-        const char *key = (const char *)p;
-        int64_t t = (int64_t)get64le(p + kl);
-        p += kl + 8;
-        if (!(m = sl_varint_get(p, end, &el)) || el == 0 || el > (uint64_t)(end - p) - m)
-            return 1;
-        p += m;
-        uint8_t *enc = malloc((size_t)el);
-        uint32_t x;
-        if (!enc || sl_skhead_prepare(&s->skhead, key, (uint32_t)kl, &x)) {
-            free(enc);
-            return -ENOMEM;
-        }
-        memcpy(enc, p, (size_t)el);
-        sl_skhead_commit(&s->skhead, x, t, enc, (uint32_t)el);
-        p += el;
-    }
-    return p == end ? 0 : 1;
-}
-
 /* Apply a WAL record to the head (replay, no WAL write, no window check). */
 static int replay_rec(void *ctx, uint32_t seg, uint8_t type, const uint8_t *p, size_t len)
 {
@@ -539,7 +505,7 @@ static int replay_rec(void *ctx, uint32_t seg, uint8_t type, const uint8_t *p, s
     if (type == SL_WAL_REC_SAMPLES || type == SL_WAL_REC_SKETCHES) {
         int rc = replay_samples(s, &p, end);
         if (rc == 0 && type == SL_WAL_REC_SKETCHES)
-            rc = replay_sketches(s, p, end);
+            rc = sl_store__replay_sketches(s, p, end);
         if (rc < 0)
             return rc;
         if (rc)
@@ -804,6 +770,7 @@ void sl_store_close(struct sl_store *s)
     sl_ddsketch_destroy(s->skcheck);
     free(s->skidx);
     free(s->skbuf);
+    free(s->sklen);
     tombs_clear(s);
     free(s->tombs);
     free(s->rec);
@@ -819,47 +786,6 @@ void sl_store_close(struct sl_store *s)
 }
 
 /* ---- append ----------------------------------------------------------------------------- */
-
-static int sk_reserve(struct sl_store *s, size_t n)
-{
-    if (n <= s->sk_cap)
-        return 0;
-    size_t nc = s->sk_cap ? s->sk_cap : 256;
-    while (nc < n)
-        nc *= 2;
-    uint32_t *ni = realloc(s->skidx, nc * sizeof *ni);
-    if (!ni)
-        return -ENOMEM;
-    s->skidx = ni;
-    uint8_t **nb = realloc(s->skbuf, nc * sizeof *nb);
-    if (!nb)
-        return -ENOMEM;
-    s->skbuf = nb;
-    s->sk_cap = nc;
-    return 0;
-}
-
-/* Validate @sk and add their WAL bytes to *@need. Merging into an empty
- * sketch of the store's alpha is how a foreign alpha is caught (the merge refuses it). */
-static int sketches_check(struct sl_store *s, const struct sl_sketch_sample *sk, size_t nsk,
-                          size_t *need)
-{
-    for (size_t i = 0; i < nsk; i++) {
-        const struct sl_sketch_sample *x = &sk[i];
-        if (!x->key || x->key_len < 2 || x->key_len > SL_KEY_MAX || x->key[x->key_len - 1] != 0 ||
-            !x->sketch)
-            return -EINVAL;
-        sl_ddsketch_reset(s->skcheck);
-        int rc = sl_ddsketch_merge(s->skcheck, x->sketch);
-        if (rc)
-            return rc;
-        int el = sl_ddsketch_encode(x->sketch, NULL, 0);
-        if (el <= 0)
-            return el < 0 ? el : -EINVAL;
-        *need += 10 + x->key_len + 8 + 10 + (size_t)el;
-    }
-    return 0;
-}
 
 int sl_store_append(struct sl_store *s, const struct sl_sample_batch *b)
 {
@@ -894,7 +820,8 @@ int sl_store_append_sketches(struct sl_store *s, const struct sl_sample_batch *b
     pthread_mutex_lock(&s->wmu);
     size_t nreserved = 0;
     int rc = 0;
-    if (nsk && (need += 10, rc = sketches_check(s, sk, nsk, &need)))
+    if (nsk && ((rc = sl_store__sk_reserve(s, nsk)) ||
+                (need += 10, rc = sl_store__sketches_check(s, sk, nsk, &need))))
         goto out;
     int64_t hmax = sl_store__head_maxt(s);
     int64_t newest = hmax > bmax ? hmax : bmax;
@@ -911,7 +838,7 @@ int sl_store_append_sketches(struct sl_store *s, const struct sl_sample_batch *b
         rc = SL_E_LIMIT;
         goto out;
     }
-    if ((rc = rec_reserve(s, need)) || (rc = idx_reserve(s, b->n)) || (rc = sk_reserve(s, nsk)))
+    if ((rc = rec_reserve(s, need)) || (rc = idx_reserve(s, b->n)))
         goto out;
     size_t o = sl_varint_put(s->rec, b->n);
     for (size_t i = 0; i < b->n; i++) {
@@ -929,7 +856,7 @@ int sl_store_append_sketches(struct sl_store *s, const struct sl_sample_batch *b
             o += x->key_len;
             put64le(s->rec + o, (uint64_t)x->t);
             o += 8;
-            int el = sl_ddsketch_encode(x->sketch, NULL, 0);
+            int el = (int)s->sklen[i];
             o += sl_varint_put(s->rec + o, (uint64_t)el);
             uint8_t *enc = malloc((size_t)el);
             if (!enc) {
@@ -967,8 +894,7 @@ int sl_store_append_sketches(struct sl_store *s, const struct sl_sample_batch *b
     for (size_t i = 0; i < b->n; i++)
         sl_head_commit(&s->head, s->idx[i], b->samples[i].t, b->samples[i].v);
     for (size_t i = 0; i < nsk; i++)
-        sl_skhead_commit(&s->skhead, s->skidx[i], sk[i].t, s->skbuf[i],
-                         (uint32_t)sl_ddsketch_encode(sk[i].sketch, NULL, 0));
+        sl_skhead_commit(&s->skhead, s->skidx[i], sk[i].t, s->skbuf[i], s->sklen[i]);
     pthread_rwlock_unlock(&s->lock);
     nreserved = 0; /* the head owns the encodings now */
     s->sealed = 0;

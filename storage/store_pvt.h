@@ -84,6 +84,7 @@ struct sl_store {
     struct sl_ddsketch *skcheck; /* empty sketch of SL_DDSKETCH_ALPHA: validates appends */
     uint32_t *skidx;             /* sketch head reservations of one append */
     uint8_t **skbuf;             /* their encodings until committed */
+    uint32_t *sklen;             /* and their lengths */
     size_t sk_cap;
 };
 
@@ -111,7 +112,16 @@ int sl_store__wal_checkpoint(struct sl_store *s);
 /** sl_store_select() on compiled matchers. */
 int sl_store__select(struct sl_store *s, const struct sl_matchers *ms, int64_t mint, int64_t maxt,
                      unsigned flags, struct sl_series_set **out);
-/* sketchtier.c: the sketch side of cutting, rewriting, downsampling, deleting and reading */
+/* sketchtier.c: the sketch side of appends, replay, cutting, rewriting, downsampling,
+ * deleting and reading */
+/** Room for @n sketches in the append scratch (skidx, skbuf, sklen; under wmu). */
+int sl_store__sk_reserve(struct sl_store *s, size_t n);
+/** Validate @sk (keys, alpha), note each encoding's length in s->sklen and add the WAL bytes
+ * they need to *@need (under wmu, after sl_store__sk_reserve). @return 0, -EINVAL. */
+int sl_store__sketches_check(struct sl_store *s, const struct sl_sketch_sample *sk, size_t nsk,
+                             size_t *need);
+/** Apply the sketches part of a SKETCHES WAL record. @return 0, 1 (malformed), -ENOMEM. */
+int sl_store__replay_sketches(struct sl_store *s, const uint8_t *p, const uint8_t *end);
 /** Newest timestamp in the head, samples or sketches; INT64_MIN when empty. */
 int64_t sl_store__head_maxt(const struct sl_store *s);
 /** Add the head's sketches in [mint, maxt] to @w (after its sample series). */
