@@ -697,21 +697,23 @@ static int read_sketch_locked(struct sl_store *s, const char *key, size_t kl, in
         return rc;
     }
     /* per compaction window: its tier block when maintenance built one, else raw */
-    for (int64_t w = sl_agg_bucket(mint, cr); !rc && w <= maxt; w += cr) {
+    int64_t wlast = sl_agg_bucket(maxt, cr);
+    for (int64_t w = sl_agg_bucket(mint, cr); !rc; w += cr) {
         struct sl_bref *best = NULL;
         for (int i = 0; i < nb; i++)
             if (bl[i]->m->resolution_ms == res && sl_agg_bucket(bl[i]->m->mint, cr) == w)
                 best = bl[i]; /* sorted by seq: the last is the latest */
         if (!best) {
-            rc = buckets_from_raw(s, bl, (size_t)nb, key, kl, res, w, w + cr - 1, mint, maxt, v);
-            continue;
+            rc = buckets_from_raw(s, bl, (size_t)nb, key, kl, res, w, w + (cr - 1), mint, maxt,
+                                  v);
+        } else {
+            struct sl_sketch_run r = {0};
+            rc = run_read_block(s, best->b, key, kl, mint, maxt, &r);
+            for (size_t i = 0; i < r.n && !rc; i++)
+                rc = bucketv_add(v, r.t[i], r.enc[i], r.len[i]);
+            sl_sketch_run_fini(&r);
         }
-        struct sl_sketch_run r = {0};
-        rc = run_read_block(s, best->b, key, kl, mint, maxt, &r);
-        for (size_t i = 0; i < r.n && !rc; i++)
-            rc = bucketv_add(v, r.t[i], r.enc[i], r.len[i]);
-        sl_sketch_run_fini(&r);
-        if (w > INT64_MAX - cr)
+        if (w >= wlast)
             break;
     }
     sl_store__blocks_release(bl, (size_t)nb);

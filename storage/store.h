@@ -4,6 +4,9 @@
  * The time-series store: the facade over the WAL (wal.h), the in-memory head, immutable
  * blocks (block.h) with their label index, downsampled tiers (tier.h), tombstones and
  * retention. The daemon's flush sink appends into it; the PromQL engine reads from it.
+ * Timer series also bring the DDSketch of each flush interval (sl_store_append_sketches),
+ * which the store keeps beside the samples through the same WAL, head, blocks and tiers
+ * (merged per bucket) so quantiles over any range come from sl_store_read_sketch().
  *
  * Data directory layout (details in storage/FORMAT.md):
  *     <dir>/wal/NNNNNNNN.wal      WAL segments
