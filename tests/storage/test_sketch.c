@@ -677,3 +677,28 @@ Test(sketch, delete_inside_a_tier_bucket_hides_it_until_the_tier_is_rebuilt)
     cr_assert(eq(sz, count_sketches(s, 0, 3600000, T0, T0), 360 * 20));
     sl_store_close(s);
 }
+
+Test(sketch, retention_drops_raw_sketches_once_tiers_hold_them)
+{
+    cfg.raw_retention_ms = 3600000;
+    cfg.tiers[0].retention_ms = 3600000;
+    struct sl_store *s = open_store();
+    struct sl_ddsketch **keep = calloc(NINT * NS, sizeof *keep);
+    fill(s, 0, NINT, keep, NULL, NULL);
+    cr_assert(eq(int, sl_store_flush_head(s), 0));
+    int rc, steps = 0;
+    /* a clock two days on: raw blocks and the 1 m tier expire, the 1 h tier is kept */
+    while ((rc = sl_store_maintain(s, T0 + 2 * 86400000LL)) == 1 && steps < 100000)
+        steps++;
+    cr_assert(eq(int, rc, 0));
+    struct sl_store_stats st;
+    sl_store_stats(s, &st);
+    cr_assert(eq(u64, st.blocks, 0));
+    cr_assert(eq(u64, st.block_sketches, 0));
+    cr_assert(gt(u64, st.tier_sketch_bytes, 0));
+    cr_assert(eq(sz, count_sketches(s, 0, 0, INT64_MIN, INT64_MAX), 0));
+    cr_assert(eq(sz, count_sketches(s, 0, 60000, INT64_MIN, INT64_MAX), 0));
+    check_buckets(s, 3600000, keep, NINT); /* still exactly the merge of every interval */
+    sl_store_close(s);
+    free_kept(keep, NINT * NS);
+}
