@@ -362,9 +362,11 @@ int sl_cli_inspect(int argc, char **argv)
             sl_store_stats(st, &s);
             printf("head: %" PRIu64 " series, %" PRIu64 " samples; WAL replay: %" PRIu64
                    " records, %" PRIu64 " bytes, %" PRIu64 " dropped bytes in %" PRIu64
-                   " corrupt segments; %" PRIu64 " pending tombstones\n",
+                   " corrupt segments; %" PRIu64 " pending tombstones; %" PRIu64
+                   " timer sketches (%" PRIu64 " bytes)\n",
                    s.head_series, s.head_samples, s.replay.records, s.replay.bytes,
-                   s.replay.dropped_bytes, s.replay.corrupt_segments, s.tombstones);
+                   s.replay.dropped_bytes, s.replay.corrupt_segments, s.tombstones,
+                   s.head_sketches, s.head_sketch_bytes);
             sl_store_close(st);
         }
     }
