@@ -106,7 +106,10 @@ static uint64_t get64le(const uint8_t *p)
 /* The sketches part of a SKETCHES record: `varint n`, then n times `varint key_len, key,
  * i64 t, varint len, encoding`. The encodings are kept as they are (the record's CRC
  * vouches for them; every reader decodes strictly). @return 0, 1 (malformed), -ENOMEM. */
-int sl_store__replay_sketches(struct sl_store *s, const uint8_t *p, const uint8_t *end)
+/* Walk the sketches part of a SKETCHES record; with @apply 0 only check it: every entry in
+ * bounds and every encoding decodable with the store's alpha, so nothing a later merge
+ * (tiers, reads) would refuse ever reaches the head. */
+static int replay_walk(struct sl_store *s, const uint8_t *p, const uint8_t *end, int apply)
 {
     uint64_t n, kl, el;
     size_t m;
@@ -124,6 +127,23 @@ int sl_store__replay_sketches(struct sl_store *s, const uint8_t *p, const uint8_
         if (!(m = sl_varint_get(p, end, &el)) || el == 0 || el > (uint64_t)(end - p) - m)
             return 1;
         p += m;
+        if (!apply) {
+            struct sl_ddsketch *sk;
+            int rc = sl_ddsketch_decode(p, (size_t)el, &sk);
+            if (rc == -ENOMEM)
+                return rc;
+            if (rc)
+                return 1;
+            sl_ddsketch_reset(s->skcheck);
+            rc = sl_ddsketch_merge(s->skcheck, sk);
+            sl_ddsketch_destroy(sk);
+            if (rc == -ENOMEM)
+                return rc;
+            if (rc || key[kl - 1] != 0 || t <= -SL_STORE_T_LIMIT || t >= SL_STORE_T_LIMIT)
+                return 1;
+            p += el;
+            continue;
+        }
         uint8_t *enc = malloc((size_t)el);
         uint32_t x;
         if (!enc || sl_skhead_prepare(&s->skhead, key, (uint32_t)kl, &x)) {
@@ -135,6 +155,12 @@ int sl_store__replay_sketches(struct sl_store *s, const uint8_t *p, const uint8_
         p += el;
     }
     return p == end ? 0 : 1;
+}
+
+int sl_store__replay_sketches(struct sl_store *s, const uint8_t *p, const uint8_t *end)
+{
+    int rc = replay_walk(s, p, end, 0);
+    return rc ? rc : replay_walk(s, p, end, 1);
 }
 
 /* ---- cut ------------------------------------------------------------------------------ */

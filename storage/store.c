@@ -487,6 +487,8 @@ static int replay_samples(struct sl_store *s, const uint8_t **pp, const uint8_t 
         double v;
         memcpy(&v, &u, 8);
         p += kl + 16;
+        if (t <= -SL_STORE_T_LIMIT || t >= SL_STORE_T_LIMIT)
+            return 1; /* appends refuse these: not a record this store wrote */
         if (sl_head_prepare(&s->head, &key, &klen, 1, 0, &x))
             return -ENOMEM;
         sl_head_commit(&s->head, x, t, v);
@@ -803,7 +805,8 @@ int sl_store_append_sketches(struct sl_store *s, const struct sl_sample_batch *b
     int64_t bmin = INT64_MAX, bmax = INT64_MIN;
     for (size_t i = 0; i < b->n; i++) {
         const struct sl_sample *x = &b->samples[i];
-        if (!x->key || x->key_len < 2 || x->key_len > SL_KEY_MAX || x->key[x->key_len - 1] != 0)
+        if (!x->key || x->key_len < 2 || x->key_len > SL_KEY_MAX ||
+            x->key[x->key_len - 1] != 0 || x->t <= -SL_STORE_T_LIMIT || x->t >= SL_STORE_T_LIMIT)
             return -EINVAL;
         need += 10 + x->key_len + 16;
         if (x->t < bmin)
@@ -812,6 +815,8 @@ int sl_store_append_sketches(struct sl_store *s, const struct sl_sample_batch *b
             bmax = x->t;
     }
     for (size_t i = 0; i < nsk; i++) {
+        if (sk[i].t <= -SL_STORE_T_LIMIT || sk[i].t >= SL_STORE_T_LIMIT)
+            return -EINVAL;
         if (sk[i].t < bmin)
             bmin = sk[i].t;
         if (sk[i].t > bmax)

@@ -90,10 +90,14 @@ void sl_store_close(struct sl_store *s);
  * One sample. @key is a canonical series key (engine/key.h) with its kind byte, e.g.
  * SL_KIND_PLAIN; BORROWED for the call.
  */
+/* Largest |timestamp| accepted, ms (about 36 million years): bucket and window arithmetic
+ * (floor division times a width of up to a compaction window) never overflows below it. */
+#define SL_STORE_T_LIMIT (INT64_C(1) << 60)
+
 struct sl_sample {
     const char *key;
     uint32_t key_len;
-    int64_t t; /* milliseconds since the epoch */
+    int64_t t; /* milliseconds since the epoch, |t| < SL_STORE_T_LIMIT */
     double v;  /* any bit pattern, stored exactly (NaN payloads included) */
 };
 
@@ -123,7 +127,7 @@ struct sl_sample_batch {
  * Samples (and sketches) with a timestamp already present for their series overwrite it
  * (last write wins).
  * @return 0; -EINVAL (a key that is not canonical: empty, too long, not NUL-terminated;
- *         a NULL sketch or one whose alpha is not SL_DDSKETCH_ALPHA);
+ *         a NULL sketch or one whose alpha is not SL_DDSKETCH_ALPHA; |t| >= SL_STORE_T_LIMIT);
  *         SL_E_LIMIT (a sample older than newest - ooo_window: nothing is written);
  *         -ENOMEM; -errno from the WAL write or fsync (nothing is applied; retry later).
  * Thread: any; serialised internally.

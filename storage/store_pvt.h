@@ -120,7 +120,8 @@ int sl_store__sk_reserve(struct sl_store *s, size_t n);
  * they need to *@need (under wmu, after sl_store__sk_reserve). @return 0, -EINVAL. */
 int sl_store__sketches_check(struct sl_store *s, const struct sl_sketch_sample *sk, size_t nsk,
                              size_t *need);
-/** Apply the sketches part of a SKETCHES WAL record. @return 0, 1 (malformed), -ENOMEM. */
+/** Apply the sketches part of a SKETCHES WAL record, all or (when any entry is malformed or
+ *  does not decode with the store's alpha) none of it. @return 0, 1 (malformed), -ENOMEM. */
 int sl_store__replay_sketches(struct sl_store *s, const uint8_t *p, const uint8_t *end);
 /** Newest timestamp in the head, samples or sketches; INT64_MIN when empty. */
 int64_t sl_store__head_maxt(const struct sl_store *s);

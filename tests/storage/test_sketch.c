@@ -306,9 +306,23 @@ Test(sketch, append_refuses_foreign_alpha_and_bad_keys_writing_nothing)
     sk.key_len = KEYLEN[0];
     sk.sketch = NULL;
     cr_assert(eq(int, sl_store_append_sketches(s, &b, &sk, 1), -EINVAL));
+    /* times whose bucket arithmetic would overflow, for sketches and samples alike */
+    sk.sketch = x;
+    sk.t = -SL_STORE_T_LIMIT;
+    cr_assert(eq(int, sl_store_append_sketches(s, &b, &sk, 1), -EINVAL));
+    sk.t = INT64_MAX;
+    cr_assert(eq(int, sl_store_append_sketches(s, &b, &sk, 1), -EINVAL));
+    char pk[64];
+    int pkl = mkkey(pk, sizeof pk, "up", NULL, NULL, NULL, NULL);
+    struct sl_sample smp = {pk, (uint32_t)pkl, SL_STORE_T_LIMIT, 1};
+    struct sl_sample_batch pb = {&smp, 1};
+    cr_assert(eq(int, sl_store_append(s, &pb), -EINVAL));
+    smp.t = SL_STORE_T_LIMIT - 1;
+    cr_assert(eq(int, sl_store_append(s, &pb), 0));
     struct sl_store_stats st;
     sl_store_stats(s, &st);
     cr_assert(eq(u64, st.head_sketches, 0));
+    cr_assert(eq(u64, st.head_samples, 1));
     sl_ddsketch_destroy(x);
     sl_store_close(s);
 }
