@@ -7,14 +7,132 @@
  * OpenMetrics and imported with `promtool tsdb create-blocks-from openmetrics` for the
  * Prometheus figures in the same run; otherwise those rows are left out and the params say so.
  *
+ * Then the timer sketches (FORMAT.md "sketch section"): B_TIMERS timer series flushed every
+ * 10 s for B_TIMER_HOURS hours, each interval a DDSketch of B_TIMER_VALUES log-normal
+ * latencies (median 50 ms, values with microsecond decimals, as clients send them), cut,
+ * compacted and downsampled into the default tiers; reported as bytes per interval sketch in
+ * raw blocks and per bucket in each tier (the sketch sections, index included).
+ *
  * Usage: bench_storage_size [OUT.json]   (default build/bench/storage_size.json or
  * $SL_BENCH_OUT). Sizes are deterministic (fixed seed), so one run each.
  */
 #include <errno.h>
+#include <math.h>
 #include <sys/stat.h>
 
 #include "bench_storage_common.h"
+#include "engine/ddsketch.h"
 #include "engine/log.h"
+#include "storage/block.h"
+
+#define B_TIMERS 100
+#define B_TIMER_HOURS 6
+#define B_TIMER_VALUES 50
+
+/* Timer sketches: fill, cut, compact, downsample; then bytes per sketch per resolution. */
+static int timer_sizes(struct b_json *j, const char *base)
+{
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/timers", base);
+    struct sl_store_cfg cfg;
+    b_store_cfg(&cfg, dir);
+    struct sl_store_cfg def;
+    sl_store_cfg_defaults(&def);
+    cfg.ntiers = def.ntiers; /* 1m, 5m, 1h, 1d */
+    memcpy(cfg.tiers, def.tiers, sizeof cfg.tiers);
+    struct sl_store *s;
+    if (sl_store_open(&cfg, &s))
+        return -1;
+    static char keys[B_TIMERS][64];
+    static uint32_t kl[B_TIMERS];
+    static struct sl_ddsketch *sk[B_TIMERS];
+    static struct sl_sketch_sample x[B_TIMERS];
+    for (int i = 0; i < B_TIMERS; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "/route/%d", i);
+        struct sl_label l = {"route", v, 5, (uint32_t)strlen(v)};
+        kl[i] = (uint32_t)sl_key_build(SL_METRIC_TIMER, "http_latency", 12, &l, 1, keys[i],
+                                       sizeof keys[i]);
+        if (sl_ddsketch_create(SL_DDSKETCH_ALPHA, SL_DDSKETCH_MAX_BINS, &sk[i]))
+            return -1;
+    }
+    static struct b_gen g;
+    b_gen_init(&g, B_CPU_FLOAT);
+    int steps = B_TIMER_HOURS * 360;
+    for (int step = 0; step < steps; step++) {
+        int64_t t = B_T0 + step * B_STEP_MS;
+        for (int i = 0; i < B_TIMERS; i++) {
+            sl_ddsketch_reset(sk[i]);
+            for (int k = 0; k < B_TIMER_VALUES; k++) {
+                double ms = exp(3.912 + 0.8 * b_norm(&g)); /* median 50 ms */
+                sl_ddsketch_add(sk[i], round(ms * 1000) / 1000, 1);
+            }
+            x[i] = (struct sl_sketch_sample){keys[i], kl[i], t, sk[i]};
+        }
+        struct sl_sample_batch bb = {NULL, 0};
+        if (sl_store_append_sketches(s, &bb, x, B_TIMERS))
+            return -1;
+        if (step % 720 == 719)
+            while (sl_store_maintain(s, 0) == 1)
+                ;
+    }
+    if (sl_store_flush_head(s))
+        return -1;
+    int rc;
+    while ((rc = sl_store_maintain(s, 0)) == 1)
+        ;
+    struct sl_store_stats st;
+    sl_store_stats(s, &st);
+    sl_store_close(s);
+    for (int i = 0; i < B_TIMERS; i++)
+        sl_ddsketch_destroy(sk[i]);
+    if (rc || st.block_sketches != (uint64_t)steps * B_TIMERS)
+        return -1;
+    /* per resolution: sketches and sketch-section bytes, from the blocks themselves */
+    int64_t res[1 + SL_TIERS_MAX] = {0};
+    for (unsigned k = 0; k < cfg.ntiers; k++)
+        res[k + 1] = cfg.tiers[k].resolution_ms;
+    for (unsigned k = 0; k <= cfg.ntiers; k++) {
+        uint64_t n = 0, bytes = 0;
+        char cmd[700], name[256];
+        snprintf(cmd, sizeof cmd, "ls %s | grep '^b-'", dir);
+        FILE *p = popen(cmd, "r");
+        while (p && fgets(name, sizeof name, p)) {
+            name[strcspn(name, "\n")] = 0;
+            char bdir[1000];
+            snprintf(bdir, sizeof bdir, "%s/%s", dir, name);
+            struct sl_block *b;
+            if (sl_block_open(bdir, &b))
+                continue;
+            if (sl_block_meta(b)->resolution_ms == res[k]) {
+                n += sl_block_meta(b)->nsketches;
+                bytes += sl_block_meta(b)->sketch_bytes;
+            }
+            sl_block_close(b);
+        }
+        if (p)
+            pclose(p);
+        double per = n ? (double)bytes / (double)n : 0;
+        char rp[200], label[32];
+        if (res[k] == 0)
+            snprintf(label, sizeof label, "raw");
+        else if (res[k] % 3600000 == 0)
+            snprintf(label, sizeof label, "%lldh", (long long)(res[k] / 3600000));
+        else
+            snprintf(label, sizeof label, "%lldm", (long long)(res[k] / 60000));
+        snprintf(rp, sizeof rp,
+                 "{\"dataset\": \"timers\", \"resolution\": \"%s\", \"sketches\": %llu, "
+                 "\"values_per_interval\": %d}",
+                 label, (unsigned long long)n, B_TIMER_VALUES);
+        b_json_result(j, "sluice", "sketch_bytes_per_sketch", "bytes", per, per, per, 1, rp);
+        printf("bench=storage_size system=sluice dataset=timers resolution=%s sketches=%llu "
+               "sketch_bytes=%llu bytes_per_sketch=%.1f values_per_interval=%d\n",
+               label, (unsigned long long)n, (unsigned long long)bytes, per, B_TIMER_VALUES);
+    }
+    char rm[700];
+    snprintf(rm, sizeof rm, "rm -rf %s", dir);
+    return system(rm) == 0 ? 0 : -1;
+}
 
 static long long du_bytes(const char *dir, const char *pattern)
 {
@@ -165,6 +283,10 @@ int main(int argc, char **argv)
             if (system(rm) != 0)
                 return 1;
         }
+    }
+    if (timer_sizes(&j, base)) {
+        fprintf(stderr, "timer sketch sizes failed\n");
+        return 1;
     }
     b_json_close(&j);
     char rm[128];

@@ -32,13 +32,34 @@
 
 #define BLK_MAGIC "SLBLOCK\0"
 #define HDR_LEN 80
-#define TOC_LEN 128
 #define TOC_MAGIC "SLBT"
 #define WBUF (1u << 20)
+/* Sketches per sketch chunk: an encoded sketch is at most ~33 KiB (2 x 2048 bins of f64),
+ * so a chunk stays under 9 MiB raw; typical latency sketches are a few hundred bytes. */
+#define SKETCH_CHUNK_MAX 256
 
-enum { SEC_CHUNKS, SEC_SERIES, SEC_SERIES_OFFS, SEC_POSTINGS, SEC_POSTINGS_OFFS, SEC_N };
+enum {
+    SEC_CHUNKS,
+    SEC_SERIES,
+    SEC_SERIES_OFFS,
+    SEC_POSTINGS,
+    SEC_POSTINGS_OFFS,
+    SEC_SKETCHES,    /* version 3 only */
+    SEC_SKETCH_INDEX, /* version 3 only */
+    SEC_N
+};
+#define SEC_N_V1 5
 static const char *const sec_name[SEC_N] = {"chunks", "series", "series_offsets", "postings",
-                                            "postings_offsets"};
+                                            "postings_offsets", "sketches", "sketch_index"};
+
+/* Table of contents: 24 bytes per section, then its CRC and magic. Version 1 has five
+ * sections (128 bytes), and so has version 2; version 3 adds the two sketch sections (176
+ * bytes). */
+static size_t toc_len(unsigned nsec)
+{
+    return 24 * (size_t)nsec + 8;
+}
+#define TOC_LEN_MAX (24 * SEC_N + 8)
 
 struct sec {
     uint64_t off, len;
@@ -122,6 +143,15 @@ struct sl_block_writer {
     uint64_t nseries;
     uint8_t *cbuf;
     size_t cbuf_len;
+    /* sketches: written after every sample chunk, as their own section */
+    int sk_started;
+    uint64_t sk_off;          /* start of the sketch section */
+    uint32_t chunks_crc;      /* the sample chunk section, closed when sketches start */
+    uint64_t chunks_len;
+    struct grow skidx;        /* sketch index entries (unpacked) */
+    struct grow sklast;       /* key of the last sketch series, for the order check */
+    struct grow skraw;        /* one sketch chunk before compression */
+    uint64_t sk_nseries, sk_count;
 };
 
 static int w_flush(struct sl_block_writer *w)
@@ -199,6 +229,9 @@ void sl_block_writer_abort(struct sl_block_writer *w)
     free(w->keys.p);
     free(w->keyoff.p);
     free(w->cbuf);
+    free(w->skidx.p);
+    free(w->sklast.p);
+    free(w->skraw.p);
     free(w);
 }
 
@@ -276,7 +309,7 @@ static int key_cmp(const char *a, size_t al, const char *b, size_t bl)
 int sl_block_writer_add(struct sl_block_writer *w, const char *key, size_t keylen,
                         const int64_t *ts, const double *const *cols, size_t n)
 {
-    if (n == 0 || keylen == 0 || keylen > UINT32_MAX)
+    if (n == 0 || keylen == 0 || keylen > UINT32_MAX || w->sk_started)
         return -EINVAL;
     if (w->nseries) {
         const uint8_t *ko = w->keyoff.p + (w->nseries - 1) * 8;
@@ -327,6 +360,96 @@ int sl_block_writer_add(struct sl_block_writer *w, const char *key, size_t keyle
     }
     w->nsamples += n;
     w->nseries++;
+    return 0;
+}
+
+/* One sketch chunk of @n entries into the file (format in FORMAT.md, "sketch section"). */
+static int write_sketch_chunk(struct sl_block_writer *w, const int64_t *ts,
+                              const uint8_t *const *enc, const uint32_t *len, size_t n,
+                              uint64_t *clen)
+{
+    w->skraw.len = 0;
+    int64_t prev = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        rc = grow_varint(&w->skraw, sl_zigzag((int64_t)((uint64_t)ts[i] - (uint64_t)prev)));
+        rc = rc ? rc : grow_varint(&w->skraw, len[i]);
+        rc = rc ? rc : grow_put(&w->skraw, enc[i], len[i]);
+        prev = ts[i];
+    }
+    if (rc)
+        return rc;
+    uint8_t hdr[24];
+    size_t h = sl_varint_put(hdr, n);
+    char *z = NULL;
+    int zl = 0;
+    if (w->lz4 != SL_CODEC_LZ4_OFF && w->skraw.len <= (size_t)LZ4_MAX_INPUT_SIZE) {
+        int bound = LZ4_compressBound((int)w->skraw.len);
+        if (!(z = malloc((size_t)bound)))
+            return -ENOMEM;
+        zl = w->lz4 == SL_CODEC_LZ4_HC
+                 ? LZ4_compress_HC((const char *)w->skraw.p, z, (int)w->skraw.len, bound, 9)
+                 : LZ4_compress_default((const char *)w->skraw.p, z, (int)w->skraw.len, bound);
+    }
+    uint64_t start = w->fpos;
+    if (zl > 0 && (size_t)zl + 10 < w->skraw.len) {
+        hdr[h++] = 1;
+        h += sl_varint_put(hdr + h, w->skraw.len);
+        rc = w_write(w, hdr, h);
+        rc = rc ? rc : w_write(w, z, (size_t)zl);
+    } else {
+        hdr[h++] = 0;
+        rc = w_write(w, hdr, h);
+        rc = rc ? rc : w_write(w, w->skraw.p, w->skraw.len);
+    }
+    free(z);
+    *clen = w->fpos - start;
+    return rc;
+}
+
+int sl_block_writer_add_sketches(struct sl_block_writer *w, const char *key, size_t keylen,
+                                 const int64_t *ts, const uint8_t *const *enc,
+                                 const uint32_t *len, size_t n)
+{
+    if (n == 0 || keylen == 0 || keylen > UINT32_MAX)
+        return -EINVAL;
+    if (w->sk_nseries && key_cmp((const char *)w->sklast.p, w->sklast.len, key, keylen) >= 0)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if ((i && ts[i] <= ts[i - 1]) || len[i] == 0)
+            return -EINVAL;
+    if (!w->sk_started) {
+        /* the sample chunk section ends here and the sketch section begins */
+        w->chunks_len = w->fpos - HDR_LEN;
+        w->chunks_crc = w->crc;
+        w->sk_off = w->fpos;
+        w->crc = 0;
+        w->sk_started = 1;
+    }
+    w->sklast.len = 0;
+    int rc = grow_put(&w->sklast, key, keylen);
+    size_t nch = (n + SKETCH_CHUNK_MAX - 1) / SKETCH_CHUNK_MAX;
+    rc = rc ? rc : grow_varint(&w->skidx, keylen);
+    rc = rc ? rc : grow_put(&w->skidx, key, keylen);
+    rc = rc ? rc : grow_varint(&w->skidx, nch);
+    rc = rc ? rc : grow_varint(&w->skidx, w->fpos - w->sk_off);
+    for (size_t c = 0; c < nch && !rc; c++) {
+        size_t s0 = c * SKETCH_CHUNK_MAX, m = n - s0 < SKETCH_CHUNK_MAX ? n - s0 : SKETCH_CHUNK_MAX;
+        uint64_t clen;
+        rc = write_sketch_chunk(w, ts + s0, enc + s0, len + s0, m, &clen);
+        int64_t cmin = ts[s0], cmax = ts[s0 + m - 1];
+        rc = rc ? rc : grow_varint(&w->skidx, sl_zigzag(cmin));
+        rc = rc ? rc : grow_varint(&w->skidx, (uint64_t)(cmax - cmin));
+        rc = rc ? rc : grow_varint(&w->skidx, clen);
+        if (cmin < w->mint)
+            w->mint = cmin;
+        if (cmax > w->maxt)
+            w->maxt = cmax;
+    }
+    if (rc)
+        return rc;
+    w->sk_nseries++;
+    w->sk_count += n;
     return 0;
 }
 
@@ -448,11 +571,20 @@ int sl_block_writer_commit(struct sl_block_writer *w)
 {
     struct sec s[SEC_N];
     int rc = 0;
-    if (!w->nseries) {
+    if (!w->nseries && !w->sk_nseries) {
         sl_block_writer_abort(w);
         return -ENODATA;
     }
-    s[SEC_CHUNKS] = (struct sec){HDR_LEN, w->fpos - HDR_LEN, w->crc};
+    /* Blocks without sketches are version 2, without the sketch sections: plain metrics
+     * pay nothing for them. */
+    unsigned version = w->sk_nseries ? SL_BLOCK_FORMAT_VERSION_SKETCHES : 2;
+    unsigned nsec = w->sk_nseries ? SEC_N : SEC_N_V1;
+    if (w->sk_started) {
+        s[SEC_CHUNKS] = (struct sec){HDR_LEN, w->chunks_len, w->chunks_crc};
+        s[SEC_SKETCHES] = (struct sec){w->sk_off, w->fpos - w->sk_off, w->crc};
+    } else {
+        s[SEC_CHUNKS] = (struct sec){HDR_LEN, w->fpos - HDR_LEN, w->crc};
+    }
     rc = write_packed(w, w->ser.p, w->ser.len, &s[SEC_SERIES]);
     s[SEC_SERIES_OFFS].off = w->fpos;
     w->crc = 0;
@@ -460,21 +592,33 @@ int sl_block_writer_commit(struct sl_block_writer *w)
     s[SEC_SERIES_OFFS].len = w->offs.len;
     s[SEC_SERIES_OFFS].crc = w->crc;
     rc = rc ? rc : write_postings(w, &s[SEC_POSTINGS], &s[SEC_POSTINGS_OFFS]);
+    if (!rc && w->sk_nseries) {
+        /* sketch index: `varint nseries, varint nsketches`, then the entries */
+        struct grow ix = {0};
+        rc = grow_varint(&ix, w->sk_nseries);
+        rc = rc ? rc : grow_varint(&ix, w->sk_count);
+        rc = rc ? rc : grow_put(&ix, w->skidx.p, w->skidx.len);
+        if (!rc && ix.len > UINT32_MAX)
+            rc = -E2BIG;
+        rc = rc ? rc : write_packed(w, ix.p, ix.len, &s[SEC_SKETCH_INDEX]);
+        free(ix.p);
+    }
     if (rc)
         goto fail;
-    uint8_t toc[TOC_LEN] = {0};
-    for (int i = 0; i < SEC_N; i++) {
+    uint8_t toc[TOC_LEN_MAX] = {0};
+    size_t tl = toc_len(nsec);
+    for (unsigned i = 0; i < nsec; i++) {
         put64(toc + 24 * i, s[i].off);
         put64(toc + 24 * i + 8, s[i].len);
         put32(toc + 24 * i + 16, s[i].crc);
     }
-    put32(toc + 120, sl_crc32c(0, toc, 120));
-    memcpy(toc + 124, TOC_MAGIC, 4);
-    if ((rc = w_write(w, toc, TOC_LEN)) || (rc = w_flush(w)))
+    put32(toc + tl - 8, sl_crc32c(0, toc, tl - 8));
+    memcpy(toc + tl - 4, TOC_MAGIC, 4);
+    if ((rc = w_write(w, toc, tl)) || (rc = w_flush(w)))
         goto fail;
     uint8_t hdr[HDR_LEN] = {0};
     memcpy(hdr, BLK_MAGIC, 8);
-    put32(hdr + 8, SL_BLOCK_FORMAT_VERSION);
+    put32(hdr + 8, version);
     put32(hdr + 12, w->ncols);
     put64(hdr + 16, (uint64_t)w->mint);
     put64(hdr + 24, (uint64_t)w->maxt);
@@ -524,6 +668,7 @@ struct sl_block {
     size_t seclen[SEC_N];
     uint8_t *unpacked[SEC_N]; /* OWNED: decompressed index sections */
     size_t nentries;
+    uint32_t *skoffs; /* OWNED: offset of each sketch index entry (built at open) */
 };
 
 /* Replace packed section @i (see write_packed) by its contents. */
@@ -568,6 +713,7 @@ void sl_block_close(struct sl_block *b)
         munmap((void *)b->map, b->maplen);
     for (int i = 0; i < SEC_N; i++)
         free(b->unpacked[i]);
+    free(b->skoffs);
     free(b->dir);
     free(b);
 }
@@ -580,6 +726,63 @@ const struct sl_block_meta *sl_block_meta(const struct sl_block *b)
 const char *sl_block_dir(const struct sl_block *b)
 {
     return b->dir;
+}
+
+/* Walk the unpacked sketch index once: check every entry's bounds and note its offset, so
+ * lookups binary-search like the series section does with its offset table. */
+static int sketch_index_load(struct sl_block *b)
+{
+    const uint8_t *base = b->sec[SEC_SKETCH_INDEX], *p = base, *end = p + b->seclen[SEC_SKETCH_INDEX];
+    uint64_t ns, nsk, total = 0;
+    size_t m;
+    if (!(m = sl_varint_get(p, end, &ns)) || ns > (uint64_t)(end - p))
+        return SL_E_CORRUPT;
+    p += m;
+    if (!(m = sl_varint_get(p, end, &nsk)))
+        return SL_E_CORRUPT;
+    p += m;
+    if (!(b->skoffs = malloc((ns + 1) * sizeof *b->skoffs)))
+        return -ENOMEM;
+    const size_t clen = b->seclen[SEC_SKETCHES];
+    for (uint64_t i = 0; i < ns; i++) {
+        b->skoffs[i] = (uint32_t)(p - base);
+        uint64_t kl, nch, coff;
+        if (!(m = sl_varint_get(p, end, &kl)) || kl == 0 || kl > (uint64_t)(end - p - (ptrdiff_t)m))
+            return SL_E_CORRUPT;
+        p += m + kl;
+        if (!(m = sl_varint_get(p, end, &nch)) || nch == 0 || nch > INT_MAX)
+            return SL_E_CORRUPT;
+        p += m;
+        if (!(m = sl_varint_get(p, end, &coff)))
+            return SL_E_CORRUPT;
+        p += m;
+        int64_t prev_max = 0;
+        for (uint64_t c = 0; c < nch; c++) {
+            uint64_t zmin, span, len;
+            size_t m1, m2, m3;
+            if (!(m1 = sl_varint_get(p, end, &zmin)) ||
+                !(m2 = sl_varint_get(p + m1, end, &span)) ||
+                !(m3 = sl_varint_get(p + m1 + m2, end, &len)))
+                return SL_E_CORRUPT;
+            p += m1 + m2 + m3;
+            if (coff > clen || len > clen - coff)
+                return SL_E_CORRUPT;
+            /* chunks in strictly increasing, non-overlapping time ranges: readers rely on
+             * a series' sketches coming out in time order */
+            int64_t cmin = sl_unzigzag(zmin);
+            if (span > (uint64_t)INT64_MAX - (uint64_t)(cmin < 0 ? 0 : cmin) ||
+                (c && cmin <= prev_max))
+                return SL_E_CORRUPT;
+            prev_max = (int64_t)((uint64_t)cmin + span);
+            coff += len;
+            total++;
+        }
+    }
+    if (p != end || total > nsk)
+        return SL_E_CORRUPT;
+    b->meta.nsketch_series = ns;
+    b->meta.nsketches = nsk;
+    return 0;
 }
 
 int sl_block_open(const char *dir, struct sl_block **out)
@@ -605,7 +808,7 @@ int sl_block_open(const char *dir, struct sl_block **out)
         close(fd);
         goto fail;
     }
-    if ((size_t)st.st_size < HDR_LEN + TOC_LEN) {
+    if ((size_t)st.st_size < HDR_LEN + toc_len(SEC_N_V1)) {
         close(fd);
         why = "file too short";
         goto corrupt;
@@ -624,9 +827,10 @@ int sl_block_open(const char *dir, struct sl_block **out)
         why = "bad magic";
         goto corrupt;
     }
-    if (get32(h + 8) < SL_BLOCK_FORMAT_VERSION_MIN || get32(h + 8) > SL_BLOCK_FORMAT_VERSION) {
-        SL_ERROR("storage=block event=foreign_version file=%s version=%u want=%u", file,
-                 get32(h + 8), SL_BLOCK_FORMAT_VERSION);
+    uint32_t version = get32(h + 8);
+    if (version < SL_BLOCK_FORMAT_VERSION_MIN || version > SL_BLOCK_FORMAT_VERSION) {
+        SL_ERROR("storage=block event=foreign_version file=%s version=%u want=%u..%u", file,
+                 version, SL_BLOCK_FORMAT_VERSION_MIN, SL_BLOCK_FORMAT_VERSION);
         rc = SL_E_VERSION;
         goto fail;
     }
@@ -634,8 +838,15 @@ int sl_block_open(const char *dir, struct sl_block **out)
         why = "header checksum";
         goto corrupt;
     }
-    const uint8_t *toc = b->map + b->maplen - TOC_LEN;
-    if (memcmp(toc + 124, TOC_MAGIC, 4) != 0 || get32(toc + 120) != sl_crc32c(0, toc, 120)) {
+    unsigned nsec = version >= SL_BLOCK_FORMAT_VERSION_SKETCHES ? SEC_N : SEC_N_V1;
+    size_t tl = toc_len(nsec);
+    if (b->maplen < HDR_LEN + tl) {
+        why = "file too short";
+        goto corrupt;
+    }
+    const uint8_t *toc = b->map + b->maplen - tl;
+    if (memcmp(toc + tl - 4, TOC_MAGIC, 4) != 0 ||
+        get32(toc + tl - 8) != sl_crc32c(0, toc, tl - 8)) {
         why = "table of contents checksum";
         goto corrupt;
     }
@@ -652,8 +863,8 @@ int sl_block_open(const char *dir, struct sl_block **out)
         why = "header fields";
         goto corrupt;
     }
-    size_t limit = b->maplen - TOC_LEN;
-    for (int i = 0; i < SEC_N; i++) {
+    size_t limit = b->maplen - tl;
+    for (unsigned i = 0; i < nsec; i++) {
         uint64_t off = get64(toc + 24 * i), len = get64(toc + 24 * i + 8);
         if (off < HDR_LEN || off > limit || len > limit - off) {
             why = sec_name[i];
@@ -673,11 +884,17 @@ int sl_block_open(const char *dir, struct sl_block **out)
     b->nentries = b->seclen[SEC_POSTINGS_OFFS] / 4;
     b->meta.index_bytes = b->seclen[SEC_SERIES] + b->seclen[SEC_SERIES_OFFS] +
                           b->seclen[SEC_POSTINGS] + b->seclen[SEC_POSTINGS_OFFS];
-    b->meta.data_bytes = b->maplen - b->meta.index_bytes;
+    if (nsec > SEC_SKETCHES)
+        b->meta.sketch_bytes = b->seclen[SEC_SKETCHES] + b->seclen[SEC_SKETCH_INDEX];
+    b->meta.data_bytes = b->maplen - b->meta.index_bytes - b->meta.sketch_bytes;
     if ((rc = unpack(b, SEC_SERIES)))
         why = "series (unpack)";
     else if ((rc = unpack(b, SEC_POSTINGS)))
         why = "postings (unpack)";
+    else if (nsec > SEC_SKETCHES && (rc = unpack(b, SEC_SKETCH_INDEX)))
+        why = "sketch_index (unpack)";
+    else if (nsec > SEC_SKETCHES && (rc = sketch_index_load(b)))
+        why = "sketch_index";
     if (rc == SL_E_CORRUPT)
         goto corrupt;
     if (rc)
@@ -966,4 +1183,186 @@ int sl_block_find(const struct sl_block *b, const char *key, size_t keylen, uint
             hi = mid;
     }
     return -ENOENT;
+}
+
+/* ---- sketches ------------------------------------------------------------------------ */
+
+int sl_block_sketch_series(const struct sl_block *b, uint32_t id, const char **key,
+                           size_t *keylen, struct sl_block_chunk *chunks, size_t cap)
+{
+    if (id >= b->meta.nsketch_series)
+        return -EINVAL;
+    const uint8_t *base = b->sec[SEC_SKETCH_INDEX], *end = base + b->seclen[SEC_SKETCH_INDEX];
+    const uint8_t *p = base + b->skoffs[id];
+    uint64_t kl, nch, coff;
+    /* bounds were checked by sketch_index_load(); varints are re-read with the same limits */
+    size_t m = sl_varint_get(p, end, &kl);
+    p += m;
+    *key = (const char *)p;
+    *keylen = (size_t)kl;
+    p += kl;
+    p += sl_varint_get(p, end, &nch);
+    p += sl_varint_get(p, end, &coff);
+    for (uint64_t c = 0; c < nch; c++) {
+        uint64_t zmin, span, len;
+        p += sl_varint_get(p, end, &zmin);
+        p += sl_varint_get(p, end, &span);
+        p += sl_varint_get(p, end, &len);
+        if (c < cap) {
+            chunks[c].mint = sl_unzigzag(zmin);
+            chunks[c].maxt = (int64_t)((uint64_t)chunks[c].mint + span);
+            chunks[c].p = b->sec[SEC_SKETCHES] + coff;
+            chunks[c].len = (size_t)len;
+        }
+        coff += len;
+    }
+    return (int)nch;
+}
+
+int sl_block_sketch_find(const struct sl_block *b, const char *key, size_t keylen, uint32_t *id)
+{
+    size_t lo = 0, hi = b->meta.nsketch_series;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const char *k;
+        size_t kl;
+        sl_block_sketch_series(b, (uint32_t)mid, &k, &kl, NULL, 0);
+        int c = key_cmp(k, kl, key, keylen);
+        if (c == 0) {
+            *id = (uint32_t)mid;
+            return 0;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -ENOENT;
+}
+
+static int run_push(struct sl_sketch_run *r, int64_t t, const uint8_t *enc, uint32_t len)
+{
+    if (r->n == r->cap) {
+        size_t nc = r->cap ? r->cap * 2 : 64;
+        int64_t *nt = realloc(r->t, nc * sizeof *nt);
+        if (!nt)
+            return -ENOMEM;
+        r->t = nt;
+        const uint8_t **ne = realloc(r->enc, nc * sizeof *ne);
+        if (!ne)
+            return -ENOMEM;
+        r->enc = ne;
+        uint32_t *nl = realloc(r->len, nc * sizeof *nl);
+        if (!nl)
+            return -ENOMEM;
+        r->len = nl;
+        r->cap = nc;
+    }
+    r->t[r->n] = t;
+    r->enc[r->n] = enc;
+    r->len[r->n] = len;
+    r->n++;
+    return 0;
+}
+
+/* Decode sketch chunk @c, appending the entries in [mint, maxt] to @r. Every timestamp must
+ * lie in the chunk's range from the index, which keeps a series in time order. */
+static int sketch_chunk_read(const struct sl_block_chunk *c, int64_t mint, int64_t maxt,
+                             struct sl_sketch_run *r)
+{
+    const uint8_t *p = c->p;
+    size_t len = c->len;
+    const uint8_t *end = p + len;
+    uint64_t n, raw;
+    size_t m;
+    if (!(m = sl_varint_get(p, end, &n)) || n == 0 || n > SKETCH_CHUNK_MAX || m >= len)
+        return SL_E_CORRUPT;
+    p += m;
+    uint8_t flags = *p++;
+    if (flags > 1)
+        return SL_E_CORRUPT;
+    if (flags & 1) {
+        if (!(m = sl_varint_get(p, end, &raw)))
+            return SL_E_CORRUPT;
+        p += m;
+        size_t blen = (size_t)(end - p);
+        if (raw == 0 || raw > (uint64_t)blen * 255 + 16 || raw > (uint64_t)LZ4_MAX_INPUT_SIZE ||
+            blen > (size_t)INT_MAX)
+            return SL_E_CORRUPT;
+        if (r->nbufs == r->bufcap) {
+            size_t nc = r->bufcap ? r->bufcap * 2 : 8;
+            uint8_t **nb = realloc(r->bufs, nc * sizeof *nb);
+            if (!nb)
+                return -ENOMEM;
+            r->bufs = nb;
+            r->bufcap = nc;
+        }
+        uint8_t *u = malloc((size_t)raw);
+        if (!u)
+            return -ENOMEM;
+        if (LZ4_decompress_safe((const char *)p, (char *)u, (int)blen, (int)raw) != (int)raw) {
+            free(u);
+            return SL_E_CORRUPT;
+        }
+        r->bufs[r->nbufs++] = u;
+        p = u;
+        end = u + raw;
+    }
+    int64_t t = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t zd, l;
+        if (!(m = sl_varint_get(p, end, &zd)))
+            return SL_E_CORRUPT;
+        p += m;
+        if (!(m = sl_varint_get(p, end, &l)) || l == 0 || l > (uint64_t)(end - p - (ptrdiff_t)m))
+            return SL_E_CORRUPT;
+        p += m;
+        int64_t nt = (int64_t)((uint64_t)t + (uint64_t)sl_unzigzag(zd));
+        if ((i && nt <= t) || nt < c->mint || nt > c->maxt)
+            return SL_E_CORRUPT;
+        t = nt;
+        if (t >= mint && t <= maxt) {
+            int rc = run_push(r, t, p, (uint32_t)l);
+            if (rc)
+                return rc;
+        }
+        p += l;
+    }
+    return p == end ? 0 : SL_E_CORRUPT;
+}
+
+int sl_block_sketch_read(const struct sl_block *b, uint32_t id, int64_t mint, int64_t maxt,
+                         struct sl_sketch_run *r)
+{
+    struct sl_block_chunk stack[8], *ch = stack;
+    const char *key;
+    size_t kl;
+    int nch = sl_block_sketch_series(b, id, &key, &kl, ch, 8);
+    if (nch > 8) {
+        if (!(ch = malloc((size_t)nch * sizeof *ch)))
+            return -ENOMEM;
+        nch = sl_block_sketch_series(b, id, &key, &kl, ch, (size_t)nch);
+    }
+    int rc = nch < 0 ? nch : 0;
+    for (int c = 0; c < nch && !rc; c++) {
+        if (ch[c].maxt < mint || ch[c].mint > maxt)
+            continue;
+        rc = sketch_chunk_read(&ch[c], mint, maxt, r);
+    }
+    if (rc == SL_E_CORRUPT)
+        SL_ERROR("storage=block event=sketch_chunk_corrupt dir=%s series=%u", b->dir, id);
+    if (ch != stack)
+        free(ch);
+    return rc;
+}
+
+void sl_sketch_run_fini(struct sl_sketch_run *r)
+{
+    for (size_t i = 0; i < r->nbufs; i++)
+        free(r->bufs[i]);
+    free(r->bufs);
+    free(r->t);
+    free(r->enc);
+    free(r->len);
+    memset(r, 0, sizeof *r);
 }

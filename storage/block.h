@@ -28,10 +28,12 @@
 #include "storage/codec.h"
 #include "storage/match.h"
 
-/* Version 2: integer columns of 64+ residuals use the split Rice layout (FORMAT.md).
- * Version 1 blocks (classic layout only) are still read. */
-#define SL_BLOCK_FORMAT_VERSION 2
+/* Version 2: integer columns of 64+ residuals may use the split Rice layout (FORMAT.md).
+ * Version 3: version 2 plus the two timer sketch sections; written only for blocks that
+ * hold sketches, so blocks of plain metrics stay version 2. Versions 1 and 2 are read. */
+#define SL_BLOCK_FORMAT_VERSION 3
 #define SL_BLOCK_FORMAT_VERSION_MIN 1
+#define SL_BLOCK_FORMAT_VERSION_SKETCHES 3 /* first version with sketch sections */
 
 /** Fixed facts of a block, from its header and table of contents. */
 struct sl_block_meta {
@@ -43,6 +45,8 @@ struct sl_block_meta {
     uint64_t nseries, nsamples, nchunks;
     uint64_t data_bytes;  /* header + chunk section + table of contents */
     uint64_t index_bytes; /* series and postings sections with their offset tables */
+    uint64_t sketch_bytes; /* sketch section and sketch index (0 in version 1 blocks) */
+    uint64_t nsketch_series, nsketches;
 };
 
 /** One chunk of one series in an open block; @p BORROWED from the block's mapping. */
@@ -76,6 +80,18 @@ void sl_block_writer_set_source(struct sl_block_writer *w, uint32_t src_seq);
  */
 int sl_block_writer_add(struct sl_block_writer *w, const char *key, size_t keylen,
                         const int64_t *ts, const double *const *cols, size_t n);
+
+/**
+ * Add the quantile sketches of one timer series: @n encodings (engine/ddsketch.h) @enc[i]
+ * of @len[i] bytes at strictly increasing @ts[i] (flush times for raw blocks, bucket starts
+ * for tiers). Sketch series come after every sample series (sl_block_writer_add() fails
+ * once this was called) in strictly increasing key order of their own. All BORROWED.
+ * A block with sketches is written in format version 2 (FORMAT.md, "sketch section").
+ * @return 0, -EINVAL (order, n == 0, an empty encoding), -ENOMEM, -errno from write.
+ */
+int sl_block_writer_add_sketches(struct sl_block_writer *w, const char *key, size_t keylen,
+                                 const int64_t *ts, const uint8_t *const *enc,
+                                 const uint32_t *len, size_t n);
 
 /**
  * Write the index, make everything durable, publish the block. Frees @w in every case.
@@ -123,5 +139,37 @@ int sl_block_series(const struct sl_block *b, uint32_t id, const char **key, siz
  * @return 0 with *id set, -ENOENT, SL_E_CORRUPT.
  */
 int sl_block_find(const struct sl_block *b, const char *key, size_t keylen, uint32_t *id);
+
+/**
+ * Key and sketch chunks of sketch series @id (< meta.nsketch_series); as sl_block_series().
+ * @return number of chunks, -EINVAL (id out of range).
+ */
+int sl_block_sketch_series(const struct sl_block *b, uint32_t id, const char **key,
+                           size_t *keylen, struct sl_block_chunk *chunks, size_t cap);
+
+/** Id of the sketch series with exactly this key. @return 0, -ENOENT. */
+int sl_block_sketch_find(const struct sl_block *b, const char *key, size_t keylen, uint32_t *id);
+
+/**
+ * Sketches read from blocks, in time order per series. enc[i] is BORROWED from the block's
+ * mapping (valid while the block is open) or from buffers the run owns (valid until
+ * sl_sketch_run_fini()). Zero-initialise before the first read.
+ */
+struct sl_sketch_run {
+    size_t n, cap;
+    int64_t *t;
+    const uint8_t **enc;
+    uint32_t *len;
+    uint8_t **bufs; /* inflated lz4 chunks */
+    size_t nbufs, bufcap;
+};
+
+/**
+ * Append the sketches of series @id with mint <= t <= maxt to @r.
+ * @return 0, -ENOMEM, SL_E_CORRUPT (a chunk does not decode; logged with the block).
+ */
+int sl_block_sketch_read(const struct sl_block *b, uint32_t id, int64_t mint, int64_t maxt,
+                         struct sl_sketch_run *r);
+void sl_sketch_run_fini(struct sl_sketch_run *r);
 
 #endif

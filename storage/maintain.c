@@ -35,10 +35,18 @@ static int64_t win_of(const struct sl_store *s, int64_t t)
 /* Start of the block range that in-order appends may still write into. */
 static int64_t head_boundary(const struct sl_store *s)
 {
-    if (s->head.maxt == INT64_MIN)
+    int64_t maxt = sl_store__head_maxt(s);
+    if (maxt == INT64_MIN)
         return INT64_MIN;
     int64_t r = s->cfg.block_range_ms;
-    return sl_agg_bucket(s->head.maxt - r / 2, r);
+    return sl_agg_bucket(maxt - r / 2, r);
+}
+
+/* Oldest timestamp in the head, samples or sketches (O(series)). */
+static int64_t head_mint(const struct sl_store *s)
+{
+    int64_t a = sl_head_mint(&s->head), b = sl_skhead_mint(&s->skhead);
+    return a < b ? a : b;
 }
 
 /* Uses the head facts cached by sl_store_maintain(): it runs without wmu. */
@@ -67,10 +75,10 @@ static int keyidx_cmp(const void *a, const void *b)
 static int step_cut(struct sl_store *s, int force)
 {
     struct sl_head *h = &s->head;
-    if (h->nsamples == 0)
+    if (h->nsamples == 0 && s->skhead.nsketches == 0)
         return 0;
     int64_t r = s->cfg.block_range_ms, bound = force ? INT64_MAX : head_boundary(s);
-    int64_t hm = sl_head_mint(h);
+    int64_t hm = head_mint(s);
     if (hm >= bound)
         return 0;
     int64_t w0 = sl_agg_bucket(hm, r), w1 = w0 + r - 1;
@@ -96,6 +104,8 @@ static int step_cut(struct sl_store *s, int force)
         }
     }
     free(ki);
+    if (!rc)
+        rc = sl_store__cut_sketches(s, w, w0, w1);
     if (rc) {
         if (w)
             sl_block_writer_abort(w);
@@ -110,7 +120,9 @@ static int step_cut(struct sl_store *s, int force)
     }
     pthread_rwlock_wrlock(&s->lock);
     rc = sl_head_drop_range(h, w0, w1);
+    int rc2 = sl_skhead_drop_range(&s->skhead, w0, w1);
     pthread_rwlock_unlock(&s->lock);
+    rc = rc ? rc : rc2;
     if (rc)
         return rc;
     /* The WAL now holds samples that are in a block: rewrite what the head still needs
@@ -348,6 +360,8 @@ static int merge_blocks(struct sl_store *s, struct sl_bref **src, size_t k, cons
         if (!rc)
             rc = rows_write(&r, mk, mkl, w);
     }
+    if (!rc)
+        rc = sl_store__merge_sketches(s, src, k, w);
     rows_free(&r);
     free(cur);
     free(scratch);
@@ -380,7 +394,9 @@ static int block_has_tombs(struct sl_store *s, const struct sl_block *b)
         if (t->maxt < sl_block_meta(b)->mint - sl_block_meta(b)->resolution_ms ||
             t->mint > sl_block_meta(b)->maxt + sl_block_meta(b)->resolution_ms)
             continue;
-        if (sl_block_meta(b)->seq < t->seq_limit && sl_block_find(b, t->key, t->keylen, &id) == 0)
+        if (sl_block_meta(b)->seq < t->seq_limit &&
+            (sl_block_find(b, t->key, t->keylen, &id) == 0 ||
+             sl_store__block_has_sketch(b, t->key, t->keylen)))
             return 1;
     }
     return 0;
@@ -585,6 +601,8 @@ static int build_tier(struct sl_store *s, unsigned k, struct sl_bref *src, int64
             cc[c] = cols[c];
         rc = sl_block_writer_add(w, key, kl, bt, cc, nb);
     }
+    if (!rc)
+        rc = sl_store__tier_sketches(s, src, res, w);
     rows_free(&r);
     free(scratch);
     free(agg);
@@ -698,9 +716,9 @@ int sl_store_maintain(struct sl_store *s, int64_t now_ms)
     int rc = step_cut(s, 0);
     /* The steps below work on immutable blocks and need from the head only these facts,
      * taken once (sl_head_mint is O(series)), so appends go on while they write. */
-    s->hmint = sl_head_mint(&s->head);
+    s->hmint = head_mint(s);
     s->hbound = head_boundary(s);
-    s->hsealed = s->sealed && s->head.nsamples == 0;
+    s->hsealed = s->sealed && s->head.nsamples == 0 && s->skhead.nsketches == 0;
     pthread_mutex_unlock(&s->wmu);
     if (!rc)
         rc = step_purge(s);

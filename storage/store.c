@@ -26,9 +26,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/ddsketch.h"
 #include "engine/errors.h"
 #include "engine/key.h"
 #include "engine/log.h"
+#include "engine/record.h"
 #include "storage/codec.h"
 #include "storage/crc32c.h"
 #include "storage/store_pvt.h"
@@ -464,6 +466,37 @@ static int idx_reserve(struct sl_store *s, size_t n)
     return 0;
 }
 
+/* The samples part of a SAMPLES or SKETCHES record. @return 0, 1 (malformed), -ENOMEM. */
+static int replay_samples(struct sl_store *s, const uint8_t **pp, const uint8_t *end)
+{
+    const uint8_t *p = *pp;
+    uint64_t n, kl;
+    size_t m;
+    if (!(m = sl_varint_get(p, end, &n)))
+        return 1;
+    p += m;
+    for (uint64_t i = 0; i < n; i++) {
+        if (!(m = sl_varint_get(p, end, &kl)) || kl < 2 || kl > SL_KEY_MAX ||
+            (size_t)(end - p) - m < kl + 16)
+            return 1;
+        p += m;
+        const char *key = (const char *)p;
+        uint32_t klen = (uint32_t)kl, x;
+        int64_t t = (int64_t)get64le(p + kl);
+        uint64_t u = get64le(p + kl + 8);
+        double v;
+        memcpy(&v, &u, 8);
+        p += kl + 16;
+        if (t <= -SL_STORE_T_LIMIT || t >= SL_STORE_T_LIMIT)
+            return 1; /* appends refuse these: not a record this store wrote */
+        if (sl_head_prepare(&s->head, &key, &klen, 1, 0, &x))
+            return -ENOMEM;
+        sl_head_commit(&s->head, x, t, v);
+    }
+    *pp = p;
+    return 0;
+}
+
 /* Apply a WAL record to the head (replay, no WAL write, no window check). */
 static int replay_rec(void *ctx, uint32_t seg, uint8_t type, const uint8_t *p, size_t len)
 {
@@ -471,26 +504,14 @@ static int replay_rec(void *ctx, uint32_t seg, uint8_t type, const uint8_t *p, s
     const uint8_t *end = p + len;
     uint64_t n, kl;
     size_t m;
-    if (type == SL_WAL_REC_SAMPLES) {
-        if (!(m = sl_varint_get(p, end, &n)))
+    if (type == SL_WAL_REC_SAMPLES || type == SL_WAL_REC_SKETCHES) {
+        int rc = replay_samples(s, &p, end);
+        if (rc == 0 && type == SL_WAL_REC_SKETCHES)
+            rc = sl_store__replay_sketches(s, p, end);
+        if (rc < 0)
+            return rc;
+        if (rc)
             goto bad;
-        p += m;
-        for (uint64_t i = 0; i < n; i++) {
-            if (!(m = sl_varint_get(p, end, &kl)) || kl < 2 || kl > SL_KEY_MAX ||
-                (size_t)(end - p) - m < kl + 16)
-                goto bad;
-            p += m;
-            const char *key = (const char *)p;
-            uint32_t klen = (uint32_t)kl, x;
-            int64_t t = (int64_t)get64le(p + kl);
-            uint64_t u = get64le(p + kl + 8);
-            double v;
-            memcpy(&v, &u, 8);
-            p += kl + 16;
-            if (sl_head_prepare(&s->head, &key, &klen, 1, 0, &x))
-                return -ENOMEM;
-            sl_head_commit(&s->head, x, t, v);
-        }
         return 0;
     }
     if (type == SL_WAL_REC_SERIES) {
@@ -534,6 +555,7 @@ static int replay_rec(void *ctx, uint32_t seg, uint8_t type, const uint8_t *p, s
                 goto bad;
             p += m;
             sl_head_delete(&s->head, (const char *)p, (size_t)kl, mint, maxt);
+            sl_skhead_delete(&s->skhead, (const char *)p, (size_t)kl, mint, maxt);
             p += kl;
         }
         return 0;
@@ -590,6 +612,8 @@ int sl_store__wal_checkpoint(struct sl_store *s)
         }
     }
     if (cnt && (rc = ckpt_flush(s, cnt, o)))
+        return rc;
+    if ((rc = sl_store__wal_checkpoint_sketches(s)))
         return rc;
     return sl_wal_truncate_before(s->wal, first);
 }
@@ -691,6 +715,7 @@ int sl_store_open(const struct sl_store_cfg *cfg, struct sl_store **out)
     s->lock_fd = -1;
     s->next_seq = 1;
     sl_head_init(&s->head);
+    sl_skhead_init(&s->skhead);
     sl_keymap_init(&s->tomb_map);
     pthread_mutex_init(&s->mmu, NULL);
     pthread_mutex_init(&s->wmu, NULL);
@@ -701,6 +726,8 @@ int sl_store_open(const struct sl_store_cfg *cfg, struct sl_store **out)
         rc = -ENOMEM;
         goto fail;
     }
+    if ((rc = sl_ddsketch_create(SL_DDSKETCH_ALPHA, SL_DDSKETCH_MAX_BINS, &s->skcheck)))
+        goto fail;
     s->cfg.dir = s->dir;
     if (mkdir(s->dir, 0755) < 0 && errno != EEXIST) {
         rc = -errno;
@@ -741,6 +768,11 @@ void sl_store_close(struct sl_store *s)
         sl_bref_put(s->blocks[i]);
     free(s->blocks);
     sl_head_fini(&s->head);
+    sl_skhead_fini(&s->skhead);
+    sl_ddsketch_destroy(s->skcheck);
+    free(s->skidx);
+    free(s->skbuf);
+    free(s->sklen);
     tombs_clear(s);
     free(s->tombs);
     free(s->rec);
@@ -759,13 +791,22 @@ void sl_store_close(struct sl_store *s)
 
 int sl_store_append(struct sl_store *s, const struct sl_sample_batch *b)
 {
-    if (b->n == 0)
+    return sl_store_append_sketches(s, b, NULL, 0);
+}
+
+int sl_store_append_sketches(struct sl_store *s, const struct sl_sample_batch *b,
+                             const struct sl_sketch_sample *sk, size_t nsk)
+{
+    if (!sk)
+        nsk = 0;
+    if (b->n == 0 && nsk == 0)
         return 0;
     size_t need = 10;
     int64_t bmin = INT64_MAX, bmax = INT64_MIN;
     for (size_t i = 0; i < b->n; i++) {
         const struct sl_sample *x = &b->samples[i];
-        if (!x->key || x->key_len < 2 || x->key_len > SL_KEY_MAX || x->key[x->key_len - 1] != 0)
+        if (!x->key || x->key_len < 2 || x->key_len > SL_KEY_MAX ||
+            x->key[x->key_len - 1] != 0 || x->t <= -SL_STORE_T_LIMIT || x->t >= SL_STORE_T_LIMIT)
             return -EINVAL;
         need += 10 + x->key_len + 16;
         if (x->t < bmin)
@@ -773,9 +814,22 @@ int sl_store_append(struct sl_store *s, const struct sl_sample_batch *b)
         if (x->t > bmax)
             bmax = x->t;
     }
+    for (size_t i = 0; i < nsk; i++) {
+        if (sk[i].t <= -SL_STORE_T_LIMIT || sk[i].t >= SL_STORE_T_LIMIT)
+            return -EINVAL;
+        if (sk[i].t < bmin)
+            bmin = sk[i].t;
+        if (sk[i].t > bmax)
+            bmax = sk[i].t;
+    }
     pthread_mutex_lock(&s->wmu);
-    int64_t newest = s->head.maxt > bmax ? s->head.maxt : bmax;
+    size_t nreserved = 0;
     int rc = 0;
+    if (nsk && ((rc = sl_store__sk_reserve(s, nsk)) ||
+                (need += 10, rc = sl_store__sketches_check(s, sk, nsk, &need))))
+        goto out;
+    int64_t hmax = sl_store__head_maxt(s);
+    int64_t newest = hmax > bmax ? hmax : bmax;
     pthread_rwlock_rdlock(&s->lock); /* maintenance changes the block list without wmu */
     for (size_t i = 0; i < s->nblocks; i++)
         if (s->blocks[i]->m->resolution_ms == 0 && s->blocks[i]->m->maxt > newest)
@@ -796,25 +850,62 @@ int sl_store_append(struct sl_store *s, const struct sl_sample_batch *b)
         const struct sl_sample *x = &b->samples[i];
         o += put_sample(s->rec + o, x->key, x->key_len, x->t, x->v);
     }
+    if (nsk) {
+        /* SKETCHES record: the samples as above, then `varint n` and per sketch
+         * `varint key_len, key, i64 t, varint len, encoding` */
+        o += sl_varint_put(s->rec + o, nsk);
+        for (size_t i = 0; i < nsk; i++) {
+            const struct sl_sketch_sample *x = &sk[i];
+            o += sl_varint_put(s->rec + o, x->key_len);
+            memcpy(s->rec + o, x->key, x->key_len);
+            o += x->key_len;
+            put64le(s->rec + o, (uint64_t)x->t);
+            o += 8;
+            int el = (int)s->sklen[i];
+            o += sl_varint_put(s->rec + o, (uint64_t)el);
+            uint8_t *enc = malloc((size_t)el);
+            if (!enc) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            s->skbuf[nreserved++] = enc;
+            sl_ddsketch_encode(x->sketch, s->rec + o, (size_t)el);
+            memcpy(enc, s->rec + o, (size_t)el);
+            o += (size_t)el;
+        }
+    }
     /* Reserve head room first (may create empty series, invisible to queries), so the
      * commit after the WAL write cannot fail. */
     pthread_rwlock_wrlock(&s->lock);
-    rc = sl_head_prepare(&s->head, &b->samples[0].key, &b->samples[0].key_len, b->n,
-                         sizeof(struct sl_sample), s->idx);
+    rc = b->n ? sl_head_prepare(&s->head, &b->samples[0].key, &b->samples[0].key_len, b->n,
+                                sizeof(struct sl_sample), s->idx)
+              : 0;
+    for (size_t i = 0; i < nsk && !rc; i++)
+        if ((rc = sl_skhead_prepare(&s->skhead, sk[i].key, sk[i].key_len,
+                                    &s->skidx[i]))) {
+            sl_head_unreserve(&s->head, s->idx, b->n);
+            sl_skhead_unreserve(&s->skhead);
+        }
     pthread_rwlock_unlock(&s->lock);
     if (rc)
         goto out;
     struct iovec v = {s->rec, o};
-    if ((rc = sl_wal_append(s->wal, SL_WAL_REC_SAMPLES, &v, 1))) {
+    if ((rc = sl_wal_append(s->wal, nsk ? SL_WAL_REC_SKETCHES : SL_WAL_REC_SAMPLES, &v, 1))) {
         sl_head_unreserve(&s->head, s->idx, b->n);
+        sl_skhead_unreserve(&s->skhead);
         goto out;
     }
     pthread_rwlock_wrlock(&s->lock);
     for (size_t i = 0; i < b->n; i++)
         sl_head_commit(&s->head, s->idx[i], b->samples[i].t, b->samples[i].v);
+    for (size_t i = 0; i < nsk; i++)
+        sl_skhead_commit(&s->skhead, s->skidx[i], sk[i].t, s->skbuf[i], s->sklen[i]);
     pthread_rwlock_unlock(&s->lock);
+    nreserved = 0; /* the head owns the encodings now */
     s->sealed = 0;
 out:
+    for (size_t i = 0; i < nreserved; i++)
+        free(s->skbuf[i]);
     pthread_mutex_unlock(&s->wmu);
     return rc;
 }
@@ -1302,7 +1393,13 @@ int sl_store_delete(struct sl_store *s, const struct sl_store_matcher *m, size_t
     pthread_mutex_lock(&s->mmu);
     pthread_mutex_lock(&s->wmu);
     struct sl_series_set *ss = NULL;
+    char **skeys = NULL;
+    uint32_t *sklens = NULL;
+    size_t nsk = 0;
     rc = sl_store__select(s, ms, mint, maxt, SL_SELECT_KEYS_ONLY, &ss);
+    /* timer sketches are series of their own (kind SL_METRIC_TIMER keys): same matchers */
+    if (!rc)
+        rc = sl_store__sketch_keys(s, ms, mint, maxt, &skeys, &sklens, &nsk);
     sl_matchers_destroy(ms);
     if (rc)
         goto out;
@@ -1310,16 +1407,23 @@ int sl_store_delete(struct sl_store *s, const struct sl_store_matcher *m, size_t
     size_t need = 16 + 10;
     for (size_t i = 0; i < ss->n; i++)
         need += 10 + ss->a[i].keylen;
+    for (size_t i = 0; i < nsk; i++)
+        need += 10 + sklens[i];
     /* The WAL record comes first: if we crash before the tombstone file is written, replay
      * still removes the samples from the head, and the caller, who got no answer, retries. */
     if (!(rc = rec_reserve(s, need))) {
         put64le(s->rec, (uint64_t)mint);
         put64le(s->rec + 8, (uint64_t)maxt);
-        size_t o = 16 + sl_varint_put(s->rec + 16, ss->n);
+        size_t o = 16 + sl_varint_put(s->rec + 16, ss->n + nsk);
         for (size_t i = 0; i < ss->n; i++) {
             o += sl_varint_put(s->rec + o, ss->a[i].keylen);
             memcpy(s->rec + o, ss->a[i].key, ss->a[i].keylen);
             o += ss->a[i].keylen;
+        }
+        for (size_t i = 0; i < nsk; i++) {
+            o += sl_varint_put(s->rec + o, sklens[i]);
+            memcpy(s->rec + o, skeys[i], sklens[i]);
+            o += sklens[i];
         }
         struct iovec v = {s->rec, o};
         rc = sl_wal_append(s->wal, SL_WAL_REC_DELETE, &v, 1);
@@ -1327,6 +1431,8 @@ int sl_store_delete(struct sl_store *s, const struct sl_store_matcher *m, size_t
     pthread_rwlock_wrlock(&s->tlock);
     for (size_t i = 0; i < ss->n && !rc; i++)
         rc = tomb_add(s, ss->a[i].key, ss->a[i].keylen, mint, maxt, s->next_seq);
+    for (size_t i = 0; i < nsk && !rc; i++)
+        rc = tomb_add(s, skeys[i], sklens[i], mint, maxt, s->next_seq);
     if (!rc)
         rc = sl_store__tombs_save(s);
     if (rc) {
@@ -1353,10 +1459,16 @@ int sl_store_delete(struct sl_store *s, const struct sl_store_matcher *m, size_t
      * cut. Out of memory only keeps them (empty, so no query returns them) until then. */
     if (sl_head_forget_empty(&s->head))
         SL_WARN("storage=store event=head_forget_failed err=\"%s\"", sl_strerror(-ENOMEM));
+    for (size_t i = 0; i < nsk; i++)
+        sl_skhead_delete(&s->skhead, skeys[i], sklens[i], mint, maxt);
     pthread_rwlock_unlock(&s->lock);
     if (nseries)
-        *nseries = ss->n;
+        *nseries = ss->n + nsk;
 out:
+    for (size_t i = 0; i < nsk; i++)
+        free(skeys[i]);
+    free(skeys);
+    free(sklens);
     sl_series_set_destroy(ss);
     pthread_mutex_unlock(&s->wmu);
     pthread_mutex_unlock(&s->mmu);
@@ -1376,11 +1488,16 @@ void sl_store_stats(struct sl_store *s, struct sl_store_stats *st)
             st->block_samples += m->nsamples;
             st->block_data_bytes += m->data_bytes;
             st->block_index_bytes += m->index_bytes;
+            st->block_sketches += m->nsketches;
+            st->block_sketch_bytes += m->sketch_bytes;
         } else {
             st->tier_blocks++;
-            st->tier_bytes += m->data_bytes + m->index_bytes;
+            st->tier_bytes += m->data_bytes + m->index_bytes + m->sketch_bytes;
+            st->tier_sketch_bytes += m->sketch_bytes;
         }
     }
+    st->head_sketches = s->skhead.nsketches;
+    st->head_sketch_bytes = s->skhead.bytes;
     st->corrupt_blocks = s->corrupt_blocks;
     st->replay = s->replay;
     pthread_rwlock_unlock(&s->lock);

@@ -4,6 +4,9 @@
  * The time-series store: the facade over the WAL (wal.h), the in-memory head, immutable
  * blocks (block.h) with their label index, downsampled tiers (tier.h), tombstones and
  * retention. The daemon's flush sink appends into it; the PromQL engine reads from it.
+ * Timer series also bring the DDSketch of each flush interval (sl_store_append_sketches),
+ * which the store keeps beside the samples through the same WAL, head, blocks and tiers
+ * (merged per bucket) so quantiles over any range come from sl_store_read_sketch().
  *
  * Data directory layout (details in storage/FORMAT.md):
  *     <dir>/wal/NNNNNNNN.wal      WAL segments
@@ -87,11 +90,30 @@ void sl_store_close(struct sl_store *s);
  * One sample. @key is a canonical series key (engine/key.h) with its kind byte, e.g.
  * SL_KIND_PLAIN; BORROWED for the call.
  */
+/* Largest |timestamp| accepted, ms (about 36 million years): bucket and window arithmetic
+ * (floor division times a width of up to a compaction window) never overflows below it. */
+#define SL_STORE_T_LIMIT (INT64_C(1) << 60)
+
 struct sl_sample {
     const char *key;
     uint32_t key_len;
-    int64_t t; /* milliseconds since the epoch */
+    int64_t t; /* milliseconds since the epoch, |t| < SL_STORE_T_LIMIT */
     double v;  /* any bit pattern, stored exactly (NaN payloads included) */
+};
+
+struct sl_ddsketch;
+
+/**
+ * The quantile sketch (engine/ddsketch.h) of one timer series over one flush interval.
+ * @key is the timer's own canonical key (kind SL_METRIC_TIMER: the base series, not one of
+ * its expanded _sum/_count/quantile samples); @sketch must use SL_DDSKETCH_ALPHA, so that
+ * every sketch of the store merges with every other. Both BORROWED for the call.
+ */
+struct sl_sketch_sample {
+    const char *key;
+    uint32_t key_len;
+    int64_t t; /* the flush time, ms */
+    const struct sl_ddsketch *sketch;
 };
 
 struct sl_sample_batch {
@@ -100,14 +122,26 @@ struct sl_sample_batch {
 };
 
 /**
- * Append a batch: WAL first (durable per cfg.fsync), then the head. All-or-nothing.
- * Samples with a timestamp already present for their series overwrite it (last write wins).
- * @return 0; -EINVAL (a key that is not canonical: empty, too long, not NUL-terminated);
+ * Append a batch: WAL first (durable per cfg.fsync), then the head. All-or-nothing: the
+ * samples and the sketches of a batch are one WAL record and one head update.
+ * Samples (and sketches) with a timestamp already present for their series overwrite it
+ * (last write wins).
+ * @return 0; -EINVAL (a key that is not canonical: empty, too long, not NUL-terminated;
+ *         a NULL sketch or one whose alpha is not SL_DDSKETCH_ALPHA; |t| >= SL_STORE_T_LIMIT);
  *         SL_E_LIMIT (a sample older than newest - ooo_window: nothing is written);
  *         -ENOMEM; -errno from the WAL write or fsync (nothing is applied; retry later).
  * Thread: any; serialised internally.
  */
 int sl_store_append(struct sl_store *s, const struct sl_sample_batch *b);
+
+/**
+ * sl_store_append() of @b together with @nsk timer interval sketches @sk (BORROWED for the
+ * call), as one unit: one WAL record, one head update, so a query sees a flush's samples
+ * and sketches together or not at all. @b may hold no samples. Same returns.
+ * Thread: any; serialised internally.
+ */
+int sl_store_append_sketches(struct sl_store *s, const struct sl_sample_batch *b,
+                             const struct sl_sketch_sample *sk, size_t nsk);
 
 /** One series of a result set; every pointer BORROWED until sl_series_set_destroy(). */
 struct sl_store_series {
@@ -244,6 +278,31 @@ struct sl_tier_span {
  */
 int sl_store_tier_span(struct sl_store *s, unsigned k, struct sl_tier_span *out);
 
+/** One bucket of sl_store_read_sketch(). */
+struct sl_sketch_bucket {
+    int64_t t;                  /* bucket start (the flush time at resolution 0) */
+    struct sl_ddsketch *sketch; /* OWNED by the array: sl_sketch_buckets_free() */
+};
+
+/**
+ * Per-bucket merged quantile sketches of the timer series @key (kind SL_METRIC_TIMER, as
+ * appended) for buckets starting in [mint, maxt]. @resolution_ms 0 returns each flush
+ * interval's sketch as it was appended; > 0 merges every interval sketch of each bucket
+ * (a bucket starting in range includes all of its intervals). For a configured tier the
+ * buckets come from tier blocks where maintenance built them and are merged from the raw
+ * sketches (blocks and head) for the rest, like sl_store_read_agg(); the two give the same
+ * bins. Deleted intervals are left out (a tier bucket touched by a deletion goes entirely).
+ * @param[out] out OWNED, sorted by t; NULL when *n == 0.
+ * @return 0, -EINVAL (resolution < 0, mint > maxt, empty key), -ENOMEM, SL_E_CORRUPT.
+ * Thread: any.
+ */
+int sl_store_read_sketch(struct sl_store *s, const char *key, size_t keylen,
+                         int64_t resolution_ms, int64_t mint, int64_t maxt,
+                         struct sl_sketch_bucket **out, size_t *n);
+
+/** Free what sl_store_read_sketch() returned. NULL is a no-op. */
+void sl_sketch_buckets_free(struct sl_sketch_bucket *b, size_t n);
+
 /**
  * One bounded step of background work, the first that applies, in this order: cut the
  * oldest complete block range out of the head (then checkpoint and trim the WAL); rewrite a
@@ -272,6 +331,9 @@ struct sl_store_stats {
     uint64_t head_series, head_samples;
     uint64_t blocks, block_samples, block_data_bytes, block_index_bytes;
     uint64_t tier_blocks, tier_bytes;
+    uint64_t head_sketches, head_sketch_bytes; /* timer interval sketches in the head */
+    uint64_t block_sketches, block_sketch_bytes; /* in raw blocks (sections, compressed) */
+    uint64_t tier_sketch_bytes;
     uint64_t wal_bytes;
     uint64_t tombstones;
     uint64_t corrupt_blocks; /* quarantined since open */

@@ -25,9 +25,15 @@
 #include "storage/block.h"
 #include "storage/head.h"
 #include "storage/keymap.h"
+#include "storage/sketchstore.h"
 #include "storage/store.h"
 
-enum { SL_WAL_REC_SAMPLES = 1, SL_WAL_REC_DELETE = 2, SL_WAL_REC_SERIES = 3 };
+enum {
+    SL_WAL_REC_SAMPLES = 1,
+    SL_WAL_REC_DELETE = 2,
+    SL_WAL_REC_SERIES = 3,
+    SL_WAL_REC_SKETCHES = 4, /* samples as in SAMPLES, then timer interval sketches */
+};
 
 /** A published block; the store holds one reference while it is listed. */
 struct sl_bref {
@@ -55,6 +61,7 @@ struct sl_store {
     pthread_rwlock_t tlock;
     struct sl_wal *wal;
     struct sl_head head;
+    struct sl_skhead skhead; /* interval sketches of timer series, changed like head */
     struct sl_bref **blocks; /* sorted by seq */
     size_t nblocks, blocks_cap;
     uint64_t next_seq;
@@ -74,6 +81,11 @@ struct sl_store {
     size_t rec_cap;
     uint32_t *idx;
     size_t idx_cap;
+    struct sl_ddsketch *skcheck; /* empty sketch of SL_DDSKETCH_ALPHA: validates appends */
+    uint32_t *skidx;             /* sketch head reservations of one append */
+    uint8_t **skbuf;             /* their encodings until committed */
+    uint32_t *sklen;             /* and their lengths */
+    size_t sk_cap;
 };
 
 /* store.c */
@@ -100,6 +112,40 @@ int sl_store__wal_checkpoint(struct sl_store *s);
 /** sl_store_select() on compiled matchers. */
 int sl_store__select(struct sl_store *s, const struct sl_matchers *ms, int64_t mint, int64_t maxt,
                      unsigned flags, struct sl_series_set **out);
+/* sketchtier.c: the sketch side of appends, replay, cutting, rewriting, downsampling,
+ * deleting and reading */
+/** Room for @n sketches in the append scratch (skidx, skbuf, sklen; under wmu). */
+int sl_store__sk_reserve(struct sl_store *s, size_t n);
+/** Validate @sk (keys, alpha), note each encoding's length in s->sklen and add the WAL bytes
+ * they need to *@need (under wmu, after sl_store__sk_reserve). @return 0, -EINVAL. */
+int sl_store__sketches_check(struct sl_store *s, const struct sl_sketch_sample *sk, size_t nsk,
+                             size_t *need);
+/** Apply the sketches part of a SKETCHES WAL record, all or (when any entry is malformed or
+ *  does not decode with the store's alpha) none of it. @return 0, 1 (malformed), -ENOMEM. */
+int sl_store__replay_sketches(struct sl_store *s, const uint8_t *p, const uint8_t *end);
+/** Newest timestamp in the head, samples or sketches; INT64_MIN when empty. */
+int64_t sl_store__head_maxt(const struct sl_store *s);
+/** Add the head's sketches in [mint, maxt] to @w (after its sample series). */
+int sl_store__cut_sketches(struct sl_store *s, struct sl_block_writer *w, int64_t mint,
+                           int64_t maxt);
+/** k-way merge of the sketch series of @src (sorted by seq; later wins on equal t) into @w,
+ * leaving out what tombstones hide. */
+int sl_store__merge_sketches(struct sl_store *s, struct sl_bref *const *src, size_t k,
+                             struct sl_block_writer *w);
+/** Merge the sketches of @src into buckets of @res and add them to @w (a tier block). */
+int sl_store__tier_sketches(struct sl_store *s, const struct sl_bref *src, int64_t res,
+                            struct sl_block_writer *w);
+/** Does @b hold sketches of @key? */
+int sl_store__block_has_sketch(const struct sl_block *b, const char *key, size_t len);
+/**
+ * Keys of sketch series matching @ms with sketches in [mint, maxt] (head and blocks), for
+ * deletion. @param[out] keys, lens OWNED: free each key, then both arrays. Caller holds wmu.
+ */
+int sl_store__sketch_keys(struct sl_store *s, const struct sl_matchers *ms, int64_t mint,
+                          int64_t maxt, char ***keys, uint32_t **lens, size_t *n);
+/** WAL SERIES-style checkpoint records of the sketch head (under wmu). */
+int sl_store__wal_checkpoint_sketches(struct sl_store *s);
+
 /** Stable sort of a permutation by timestamp. */
 void sl_store__sort_perm(const int64_t *t, uint32_t *perm, uint32_t *tmp, size_t n);
 

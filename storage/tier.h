@@ -15,6 +15,10 @@
  * Merging buckets (count, sum, incr add; min, max combine; last takes the latest) is
  * exact for min, max, last and count, and for sum and incr whenever the additions are exact
  * (integer-valued data below 2^53); otherwise it differs from raw only by float rounding.
+ * Timer series also keep, per bucket, the merged DDSketch (engine/ddsketch.h) of every
+ * flush interval in it. DDSketch merging adds bin counts, so a bucket merged from the
+ * buckets of a finer tier has exactly the bins of one merged from the raw interval
+ * sketches; count, min and max are exact too and sum follows the rule above.
  * Thread: any.
  */
 #ifndef SL_TIER_H
@@ -53,5 +57,33 @@ size_t sl_agg_from_raw(const int64_t *t, const double *v, size_t n, int64_t res,
  * @param out room for @n buckets. @return number written.
  */
 size_t sl_agg_from_aggs(const struct sl_agg *in, size_t n, int64_t res, struct sl_agg *out);
+
+/** One encoded sketch (sl_ddsketch_encode) at time @t; @enc BORROWED. */
+struct sl_sketch_ref {
+    int64_t t;
+    const uint8_t *enc;
+    uint32_t len;
+};
+
+/** One merged sketch of a bucket; @enc OWNED (sl_sketch_enc_free). */
+struct sl_sketch_enc {
+    int64_t t; /* bucket start */
+    uint8_t *enc;
+    uint32_t len;
+};
+
+/**
+ * Merge @n encoded sketches (sorted by t, interval sketches or the buckets of a finer tier)
+ * into one sketch per bucket of @res ms (> 0).
+ * @param[out] out OWNED array of the buckets in time order, NULL when none;
+ *                 sl_sketch_enc_free(*out, count).
+ * @return number of buckets, SL_E_CORRUPT or SL_E_VERSION (an input does not decode),
+ *         -EINVAL (inputs of different alpha, res <= 0), -ENOMEM.
+ */
+int sl_sketch_from_sketches(const struct sl_sketch_ref *in, size_t n, int64_t res,
+                            struct sl_sketch_enc **out);
+
+/** Free @n buckets and the array. NULL is a no-op. */
+void sl_sketch_enc_free(struct sl_sketch_enc *v, size_t n);
 
 #endif

@@ -208,8 +208,10 @@ static int replay_segment(struct sl_wal *w, uint32_t seg, sl_wal_replay_fn *fn, 
     uint64_t recs = 0;
     if (len >= SEG_HDR && memcmp(buf, SEG_MAGIC, 8) == 0 &&
         get32(buf + 12) == sl_crc32c(0, buf, 12)) {
-        if (get32(buf + 8) != SL_WAL_FORMAT_VERSION) {
-            SL_ERROR("storage=wal event=foreign_version file=%s version=%u want=%u", path,
+        /* every earlier version is a subset of this one (version 2 only added a record
+         * type), so old segments replay as they are */
+        if (get32(buf + 8) < 1 || get32(buf + 8) > SL_WAL_FORMAT_VERSION) {
+            SL_ERROR("storage=wal event=foreign_version file=%s version=%u want=1..%u", path,
                      get32(buf + 8), SL_WAL_FORMAT_VERSION);
             free(buf);
             return SL_E_VERSION;

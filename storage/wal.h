@@ -48,7 +48,8 @@ struct sl_wal_replay_stats {
 
 /** Largest payload of one record. */
 #define SL_WAL_RECORD_MAX (256u << 20)
-#define SL_WAL_FORMAT_VERSION 1
+/* Segments are written in this version; replay reads every version from 1 up to it. */
+#define SL_WAL_FORMAT_VERSION 2
 
 /**
  * Replay callback: one valid record. @p BORROWED for the call. Returning non-zero aborts

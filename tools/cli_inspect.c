@@ -3,8 +3,11 @@
  * `sluice inspect DIR`: what is in a data directory. One row per block (raw blocks first,
  * then each downsampled tier, each in time order): id, tier, time range, series, samples
  * (buckets for tiers), and bytes per sample split by column — timestamps, values, index —
- * plus the total including headers and tables; then totals per tier and overall, the WAL
- * segments, and the head.
+ * plus the total including headers and tables; then the timer sketches (FORMAT.md "sketch
+ * section": interval sketches in raw blocks, merged per bucket in tiers) and the bytes of
+ * their two sections, which the sample columns and TOTAL BYTES leave out so bytes per sample
+ * mean the same with or without timers; then totals per tier and overall, the WAL segments,
+ * and the head.
  *
  * Blocks are read directly with sl_block_open() (which verifies every checksum) and never
  * modified, so a corrupt block is reported with its file and the reason, not moved aside.
@@ -43,6 +46,7 @@ struct binfo {
 
 struct totals {
     uint64_t blocks, samples, ts_bytes, val_bytes, index_bytes, all_bytes;
+    uint64_t sketches, sketch_bytes;
 };
 
 /* Add the column bytes of one chunk to @bi. @return 0 or SL_E_CORRUPT. */
@@ -174,10 +178,11 @@ static void print_totals(const char *label, const struct totals *t)
     /* A series spans several blocks, so the sum of block series counts is not a count of
      * series: totals leave that column empty rather than print a misleading number. */
     printf("%-18s %-5s %-24s %-24s %8s %11" PRIu64 " %7.3f %7.3f %7.3f %7.3f %11" PRIu64
-           " %12" PRIu64 "\n",
+           " %12" PRIu64 " %9" PRIu64 " %12" PRIu64 "\n",
            label, "", "", "", "-", t->samples, per(t->ts_bytes, t->samples),
            per(t->val_bytes, t->samples), per(t->index_bytes, t->samples),
-           per(t->all_bytes, t->samples), t->index_bytes, t->all_bytes);
+           per(t->all_bytes, t->samples), t->index_bytes, t->all_bytes, t->sketches,
+           t->sketch_bytes);
 }
 
 static void add_totals(struct totals *t, const struct binfo *bi)
@@ -188,6 +193,8 @@ static void add_totals(struct totals *t, const struct binfo *bi)
     t->val_bytes += bi->val_bytes;
     t->index_bytes += bi->m.index_bytes;
     t->all_bytes += bi->m.data_bytes + bi->m.index_bytes;
+    t->sketches += bi->m.nsketches;
+    t->sketch_bytes += bi->m.sketch_bytes;
 }
 
 static const char usage[] = "usage: sluice inspect [--no-head] DIR\n";
@@ -282,21 +289,21 @@ int sl_cli_inspect(int argc, char **argv)
     if (nb)
         qsort(bs, nb, sizeof *bs, binfo_cmp);
 
-    printf("%-18s %-5s %-24s %-24s %8s %11s %7s %7s %7s %7s %11s %12s\n", "BLOCK", "TIER",
-           "MIN TIME", "MAX TIME", "SERIES", "SAMPLES", "TS B/S", "VAL B/S", "IDX B/S",
-           "ALL B/S", "INDEX BYTES", "TOTAL BYTES");
+    printf("%-18s %-5s %-24s %-24s %8s %11s %7s %7s %7s %7s %11s %12s %9s %12s\n", "BLOCK",
+           "TIER", "MIN TIME", "MAX TIME", "SERIES", "SAMPLES", "TS B/S", "VAL B/S", "IDX B/S",
+           "ALL B/S", "INDEX BYTES", "TOTAL BYTES", "SKETCHES", "SKETCH BYTES");
     struct totals tier = {0}, all = {0};
     char t1[48], t2[48], tn[32];
     for (size_t i = 0; i < nb; i++) {
         const struct binfo *bi = &bs[i];
         printf("%-18s %-5s %-24s %-24s %8" PRIu64 " %11" PRIu64 " %7.3f %7.3f %7.3f %7.3f %11" PRIu64
-               " %12" PRIu64 "\n",
+               " %12" PRIu64 " %9" PRIu64 " %12" PRIu64 "\n",
                bi->name, tier_name(bi->m.resolution_ms, tn, sizeof tn),
                sl_cli_rfc3339(bi->m.mint, t1, sizeof t1), sl_cli_rfc3339(bi->m.maxt, t2, sizeof t2),
                bi->m.nseries, bi->m.nsamples, per(bi->ts_bytes, bi->m.nsamples),
                per(bi->val_bytes, bi->m.nsamples), per(bi->m.index_bytes, bi->m.nsamples),
                per(bi->m.data_bytes + bi->m.index_bytes, bi->m.nsamples), bi->m.index_bytes,
-               bi->m.data_bytes + bi->m.index_bytes);
+               bi->m.data_bytes + bi->m.index_bytes, bi->m.nsketches, bi->m.sketch_bytes);
         add_totals(&tier, bi);
         add_totals(&all, bi);
         if (i + 1 == nb || bs[i + 1].m.resolution_ms != bi->m.resolution_ms) {
@@ -355,9 +362,11 @@ int sl_cli_inspect(int argc, char **argv)
             sl_store_stats(st, &s);
             printf("head: %" PRIu64 " series, %" PRIu64 " samples; WAL replay: %" PRIu64
                    " records, %" PRIu64 " bytes, %" PRIu64 " dropped bytes in %" PRIu64
-                   " corrupt segments; %" PRIu64 " pending tombstones\n",
+                   " corrupt segments; %" PRIu64 " pending tombstones; %" PRIu64
+                   " timer sketches (%" PRIu64 " bytes)\n",
                    s.head_series, s.head_samples, s.replay.records, s.replay.bytes,
-                   s.replay.dropped_bytes, s.replay.corrupt_segments, s.tombstones);
+                   s.replay.dropped_bytes, s.replay.corrupt_segments, s.tombstones,
+                   s.head_sketches, s.head_sketch_bytes);
             sl_store_close(st);
         }
     }

@@ -661,6 +661,8 @@ int main(int argc, char **argv)
         {NULL, "/-/healthy", 0, handle_healthy, NULL},
         {NULL, "/-/ready", 0, handle_ready, NULL},
         {NULL, "/api/v1/admin/tsdb/delete_series", 0, sl_store_handle_delete_series, d.store},
+        {NULL, "/api/v1/sketch_quantile", 0, sl_store_handle_sketch_quantile, d.store},
+        {NULL, "/api/v1/admin/tsdb/flush_head", 0, sl_store_handle_flush_head, d.store},
         {"GET", "/api/v1/read_raw", 0, sl_raw_read_handle, &d.src},
     };
     size_t nown = sizeof own / sizeof own[0], napi = 0;

@@ -2,8 +2,10 @@
 /*
  * storage/ <-> engine/ sink and storage/ <-> query/ source.
  *
- * Sink: one flush of one shard becomes one sl_store_append() batch, so the store's
- * all-or-nothing append makes a flush atomic for queries too. Keys are rebuilt as plain
+ * Sink: one flush of one shard becomes one sl_store_append_sketches() batch, so the store's
+ * all-or-nothing append makes a flush atomic for queries too. Timer entries also hand over
+ * their interval DDSketch, keyed by the timer's own key (kind SL_METRIC_TIMER), so tiers can
+ * keep the merged sketch per bucket and answer quantiles over any range (sketch_quantile). Keys are rebuilt as plain
  * series (kind SL_KIND_PLAIN): name + suffix ("_total", "_sum"...), the entry's labels,
  * plus "quantile" for timer quantiles. A failed append (disk full, permission) is counted
  * and logged by the shard; the interval is lost for storage only, never for /metrics.
@@ -17,6 +19,7 @@
 #include "tools/store_bridge.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +27,8 @@
 #include <string.h>
 
 #include "engine/buf.h"
+#include "engine/clock.h"
+#include "engine/ddsketch.h"
 #include "engine/errors.h"
 #include "engine/key.h"
 #include "engine/log.h"
@@ -79,14 +84,19 @@ int sl_store_sink_flush(void *ctx, const struct sl_flush_batch *b)
     size_t cap = b->n * 4 + 16, n = 0;
     struct sl_sample *samples = malloc(cap * sizeof *samples);
     size_t *offs = malloc(cap * sizeof *offs);
+    struct sl_sketch_sample *sks = malloc((b->n + 1) * sizeof *sks);
+    size_t nsk = 0;
     int rc = 0;
-    if (!samples || !offs) {
+    if (!samples || !offs || !sks) {
         rc = -ENOMEM;
         goto out;
     }
     struct sl_flush_point pts[SL_FLUSH_MAX_POINTS];
     for (size_t i = 0; i < b->n; i++) {
         const struct sl_flush_entry *e = &b->entries[i];
+        if (e->mtype == SL_METRIC_TIMER && e->timer.sketch &&
+            sl_ddsketch_count(e->timer.sketch) > 0)
+            sks[nsk++] = (struct sl_sketch_sample){e->key, e->key_len, b->ts_ms, e->timer.sketch};
         int np = sl_flush_expand(sk->flush, e, pts);
         for (int k = 0; k < np; k++) {
             if (n == cap) {
@@ -118,17 +128,20 @@ int sl_store_sink_flush(void *ctx, const struct sl_flush_batch *b)
     /* The key buffer has stopped growing: now its offsets can become pointers. */
     for (size_t i = 0; i < n; i++)
         samples[i].key = keys.data + offs[i];
-    if (n) {
+    if (n || nsk) {
         struct sl_sample_batch batch = {.samples = samples, .n = n};
-        rc = sl_store_append(sk->store, &batch);
+        rc = sl_store_append_sketches(sk->store, &batch, sks, nsk);
     }
-    if (rc == 0)
+    if (rc == 0) {
         atomic_fetch_add_explicit(&sk->samples_written, n, memory_order_relaxed);
-    else
+        atomic_fetch_add_explicit(&sk->sketches_written, nsk, memory_order_relaxed);
+    } else {
         atomic_fetch_add_explicit(&sk->append_failures, 1, memory_order_relaxed);
+    }
 out:
     free(samples);
     free(offs);
+    free(sks);
     sl_buf_fini(&keys);
     return rc;
 }
@@ -368,6 +381,167 @@ int sl_store_handle_delete_series(void *ctx, const struct sl_http_request *req,
         }
     }
     resp->status = 204;
+    return 0;
+}
+
+/* ---- admin: flush head ------------------------------------------------------------ */
+
+int sl_store_handle_flush_head(void *ctx, const struct sl_http_request *req,
+                               struct sl_http_response *resp)
+{
+    struct sl_store *st = ctx;
+    if (strcmp(req->method, "POST") && strcmp(req->method, "PUT"))
+        return api_error(resp, 405, "bad_data", "method %s not allowed (use POST or PUT)",
+                         req->method);
+    int rc = sl_store_flush_head(st);
+    /* then the maintenance the daemon's thread would do over the next intervals: compaction,
+     * tiers and retention of every window the cut closed; bounded like that thread's loop */
+    for (int steps = 0; rc == 0 && steps < 100000; steps++) {
+        int m = sl_store_maintain(st, sl_clock_wall_ms());
+        if (m <= 0) {
+            rc = m;
+            break;
+        }
+    }
+    if (rc)
+        return api_error(resp, 500, "internal", "flushing the head failed: %s", sl_strerror(rc));
+    resp->status = 204;
+    return 0;
+}
+
+/* ---- sketch quantiles ------------------------------------------------------------------- */
+
+/* "1h", "90s" or float seconds, as Prometheus' step parameter. */
+static int parse_resolution(const char *s, int64_t *ms)
+{
+    char *end;
+    double f = strtod(s, &end);
+    if (*s && !*end && end != s) {
+        if (!(f >= 0) || !(f * 1000 < 9.2e15))
+            return -1;
+        *ms = (int64_t)llround(f * 1000);
+        return 0;
+    }
+    return sl_promql_parse_duration(s, strlen(s), ms);
+}
+
+static void json_num(struct sl_buf *b, const char *name, double v)
+{
+    /* values as strings, as Prometheus writes sample values (NaN and Inf stay valid JSON) */
+    sl_buf_printf(b, ",\"%s\":\"", name);
+    sl_buf_put_double(b, v);
+    sl_buf_putc(b, '"');
+}
+
+/* The timer key of @sel: `name{l="v",...}` with equality matchers only. */
+static int selector_key(const char *sel, char *key, size_t cap, char *why, size_t whylen)
+{
+    struct sl_promql_expr *x;
+    const struct sl_matcher *m;
+    size_t nm;
+    struct sl_promql_error perr;
+    int rc = sl_promql_parse_selector(sel, &x, &m, &nm, &perr);
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc) {
+        snprintf(why, whylen, "%s", perr.msg);
+        return -EINVAL;
+    }
+    struct sl_label l[SL_LABELS_MAX];
+    size_t n = 0;
+    const char *name = NULL;
+    for (size_t i = 0; i < nm && !rc; i++) {
+        if (m[i].op != SL_MATCH_EQ) {
+            snprintf(why, whylen, "only equality matchers name one series (label %s)",
+                     m[i].name);
+            rc = -EINVAL;
+        } else if (strcmp(m[i].name, "__name__") == 0) {
+            name = m[i].value;
+        } else if (n < SL_LABELS_MAX) {
+            l[n++] = (struct sl_label){m[i].name, m[i].value, (uint32_t)strlen(m[i].name),
+                                       (uint32_t)strlen(m[i].value)};
+        }
+    }
+    if (!rc && (!name || !*name)) {
+        snprintf(why, whylen, "%s", "the series needs a metric name");
+        rc = -EINVAL;
+    }
+    int kl = rc ? rc : sl_key_build(SL_METRIC_TIMER, name, strlen(name), l, n, key, cap);
+    if (!rc && kl < 0) {
+        snprintf(why, whylen, "%s", "series key too long");
+        rc = -EINVAL;
+    }
+    sl_promql_expr_free(x);
+    return rc ? rc : kl;
+}
+
+int sl_store_handle_sketch_quantile(void *ctx, const struct sl_http_request *req,
+                                    struct sl_http_response *resp)
+{
+    struct sl_store *st = ctx;
+    if (strcmp(req->method, "GET") && strcmp(req->method, "POST"))
+        return api_error(resp, 405, "bad_data", "method %s not allowed", req->method);
+    const char *ser = sl_http_param(req, "series"), *qs = sl_http_param(req, "q");
+    const char *s = sl_http_param(req, "start"), *e = sl_http_param(req, "end");
+    const char *r = sl_http_param(req, "resolution");
+    if (!ser)
+        return api_error(resp, 400, "bad_data", "%s", "missing parameter \"series\"");
+    if (!qs)
+        return api_error(resp, 400, "bad_data", "%s", "missing parameter \"q\"");
+    char *qend;
+    double q = strtod(qs, &qend);
+    if (!*qs || *qend || !(q >= 0 && q <= 1))
+        return api_error(resp, 400, "bad_data",
+                         "invalid parameter \"q\": \"%s\" (a quantile in [0, 1])", qs);
+    int64_t start = INT64_MIN, end = INT64_MAX, res = 0;
+    if (s && sl_query_parse_time(s, &start))
+        return api_error(resp, 400, "bad_data", "invalid parameter \"start\": \"%s\"", s);
+    if (e && sl_query_parse_time(e, &end))
+        return api_error(resp, 400, "bad_data", "invalid parameter \"end\": \"%s\"", e);
+    if (r && parse_resolution(r, &res))
+        return api_error(resp, 400, "bad_data", "invalid parameter \"resolution\": \"%s\"", r);
+    if (start > end)
+        return api_error(resp, 400, "bad_data", "%s",
+                         "invalid parameter \"end\": end timestamp must not be before start time");
+    char key[SL_KEY_MAX], why[256] = "";
+    int kl = selector_key(ser, key, sizeof key, why, sizeof why);
+    if (kl == -ENOMEM)
+        return kl;
+    if (kl < 0)
+        return api_error(resp, 400, "bad_data", "invalid parameter \"series\": %s", why);
+    struct sl_sketch_bucket *bk = NULL;
+    size_t nb = 0;
+    int rc = sl_store_read_sketch(st, key, (size_t)kl, res, start, end, &bk, &nb);
+    struct sl_ddsketch *m = NULL;
+    if (rc == 0)
+        rc = sl_ddsketch_create(SL_DDSKETCH_ALPHA, SL_DDSKETCH_MAX_BINS, &m);
+    for (size_t i = 0; i < nb && rc == 0; i++)
+        rc = sl_ddsketch_merge(m, bk[i].sketch);
+    sl_sketch_buckets_free(bk, nb);
+    if (rc) {
+        sl_ddsketch_destroy(m);
+        if (rc == -ENOMEM)
+            return rc;
+        return api_error(resp, 500, "internal", "reading sketches failed: %s", sl_strerror(rc));
+    }
+    struct sl_buf b = SL_BUF_INIT;
+    sl_buf_puts(&b, "{\"status\":\"success\",\"data\":{\"resultType\":\"sketch\"");
+    json_num(&b, "q", q);
+    json_num(&b, "quantile", sl_ddsketch_quantile(m, q));
+    json_num(&b, "count", sl_ddsketch_count(m));
+    json_num(&b, "sum", sl_ddsketch_sum(m));
+    json_num(&b, "min", sl_ddsketch_min(m));
+    json_num(&b, "max", sl_ddsketch_max(m));
+    json_num(&b, "relative_accuracy", SL_DDSKETCH_ALPHA);
+    sl_buf_printf(&b, ",\"resolution_ms\":%lld,\"buckets\":%zu}}", (long long)res, nb);
+    sl_ddsketch_destroy(m);
+    if (sl_buf_failed(&b)) {
+        sl_buf_fini(&b);
+        return -ENOMEM;
+    }
+    resp->status = 200;
+    resp->content_type = "application/json";
+    resp->body = sl_buf_steal(&b, &resp->body_len);
     return 0;
 }
 

@@ -6,7 +6,10 @@
  * re-adds a third series, a churner keeps creating new series (the head's postings index
  * grows while cuts renumber it), and two readers check that every snapshot holds both
  * series of a pair with the same sample count (no half-applied batch) and that a negative
- * matcher, answered through the index's complement, never returns a churned series.
+ * matcher, answered through the index's complement, never returns a churned series. Every
+ * batch also carries a timer interval sketch (sl_store_append_sketches), which maintenance
+ * carries into blocks and tiers, the deleter tombstones for one timer and the readers merge
+ * (sl_store_read_sketch).
  * Bounded to a few seconds.
  */
 #include <pthread.h>
@@ -16,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine/ddsketch.h"
 #include "engine/errors.h"
 #include "engine/key.h"
 #include "engine/log.h"
@@ -27,20 +31,30 @@ static atomic_int stop;
 static _Atomic int64_t newest; /* writer 0's latest timestamp, for the churner */
 static char keys[5][64];
 static uint32_t kl[5];
+static char tkeys[2][64];
+static uint32_t tkl[2];
 
 static void *writer(void *p)
 {
     int w = (int)(intptr_t)p; /* writer 0 owns series 0,1; writer 1 owns 2,3 */
+    struct sl_ddsketch *sk;
+    if (sl_ddsketch_create(SL_DDSKETCH_ALPHA, SL_DDSKETCH_MAX_BINS, &sk))
+        abort();
     for (int64_t t = 0; !atomic_load_explicit(&stop, memory_order_relaxed); t += 1000) {
         struct sl_sample b[3] = {{keys[2 * w], kl[2 * w], t, (double)t},
                                  {keys[2 * w + 1], kl[2 * w + 1], t, (double)t},
                                  {keys[4], kl[4], t + w, 1}};
         struct sl_sample_batch bb = {b, 3};
-        if (sl_store_append(st, &bb) != 0)
+        sl_ddsketch_reset(sk);
+        for (int i = 0; i < 10; i++)
+            sl_ddsketch_add(sk, (double)(1 + (t / 1000 + i) % 500), 1);
+        struct sl_sketch_sample x = {tkeys[w], tkl[w], t, sk};
+        if (sl_store_append_sketches(st, &bb, &x, 1) != 0)
             abort();
         if (w == 0)
             atomic_store_explicit(&newest, t, memory_order_relaxed); /* a hint only */
     }
+    sl_ddsketch_destroy(sk);
     return NULL;
 }
 
@@ -82,8 +96,10 @@ static void *deleter(void *p)
 {
     (void)p;
     struct sl_store_matcher m = {SL_STORE_MATCH_EQ, "s", "4"};
+    struct sl_store_matcher tm = {SL_STORE_MATCH_EQ, "s", "t1"};
     while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-        if (sl_store_delete(st, &m, 1, 0, 50000, NULL) != 0)
+        if (sl_store_delete(st, &m, 1, 0, 50000, NULL) != 0 ||
+            sl_store_delete(st, &tm, 1, 20000, 30000, NULL) != 0)
             abort();
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
@@ -137,6 +153,17 @@ static void *reader(void *p)
         if (sl_store_read_agg(st, keys[0], kl[0], 10000, 0, INT64_MAX / 2, &agg, &na) != 0)
             abort();
         free(agg);
+        for (int res = 0; res <= 10000; res += 10000) {
+            struct sl_sketch_bucket *bk;
+            size_t nb;
+            if (sl_store_read_sketch(st, tkeys[res ? 1 : 0], tkl[res ? 1 : 0], res, 0,
+                                     INT64_MAX / 2, &bk, &nb) != 0)
+                abort();
+            for (size_t i = 1; i < nb; i++)
+                if (bk[i].t <= bk[i - 1].t)
+                    abort();
+            sl_sketch_buckets_free(bk, nb);
+        }
     }
     printf("reader: %ld pair checks\n", checks);
     return NULL;
@@ -153,6 +180,11 @@ int main(void)
         snprintf(v, sizeof v, "%d", i);
         struct sl_label l = {"s", v, 1, 1};
         kl[i] = (uint32_t)sl_key_build(SL_KIND_PLAIN, "x", 1, &l, 1, keys[i], sizeof keys[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        struct sl_label l = {"s", i ? "t1" : "t0", 1, 2};
+        tkl[i] = (uint32_t)sl_key_build(SL_METRIC_TIMER, "tm", 2, &l, 1, tkeys[i],
+                                        sizeof tkeys[i]);
     }
     struct sl_store_cfg cfg;
     sl_store_cfg_defaults(&cfg);
