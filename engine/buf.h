@@ -31,6 +31,16 @@ void sl_buf_vprintf(struct sl_buf *b, const char *fmt, va_list ap) __attribute__
 /** Append a double the way Prometheus formats sample values: NaN, +Inf, -Inf, else %.17g
  *  shortest round-trip form. */
 void sl_buf_put_double(struct sl_buf *b, double v);
+/**
+ * The shortest decimal digits that read back (round-to-nearest-even) as |@v|, as Go's
+ * strconv 'g'/-1 and Prometheus print them; among equally short ones, the one closest to
+ * the exact value.
+ * @param v       finite and != 0 (the sign is ignored)
+ * @param digits  receives 1..17 ASCII digits without trailing zeros, NUL-terminated
+ * @param exp10   receives the decimal exponent of the first digit (|v| ~ d.ddd x 10^exp10)
+ * @return the number of digits. Thread: any; no allocation.
+ */
+int sl_shortest_digits(double v, char digits[static 18], int *exp10);
 /** 0, or -ENOMEM if any append failed since init/reset. */
 static inline int sl_buf_failed(const struct sl_buf *b)
 {
