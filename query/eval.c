@@ -5,10 +5,12 @@
  *
  * Model: before evaluation one pass over the tree computes, for every selector, the widest
  * time window any step (including nested subquery steps) can read, and loads those series
- * once (labels sorted, samples copied into the result arena). A query is then evaluated step
- * by step: pq_eval_node() yields the instant value of a node at ev->ts (a vector, scalar,
- * string, or for range selectors and subqueries the windows of points at that time), which
- * keeps every operator's code about one instant, as in Prometheus' rangeEval callbacks.
+ * once (labels sorted; samples copied into the result arena, or read in place when the source
+ * keeps them (SL_SOURCE_F_STABLE) or hands them over (SL_SOURCE_F_TRANSFER)). A query is then
+ * evaluated step by step: pq_eval_node() yields the instant value of a node at ev->ts (a
+ * vector, scalar, string, or for range selectors and subqueries the windows of points at that
+ * time), which keeps every operator's code about one instant, as in Prometheus' rangeEval
+ * callbacks.
  * Per-step scratch lives in ev->tmp and is released after the step's output is appended.
  * One exception for speed: in a range query, a range function over a plain selector
  * (rate(x[5m]), max_over_time(...)) is computed before the steps, series by series, so each
@@ -368,6 +370,7 @@ struct load_ctx {
     int drop_stale;
     int want_corr;
     int stable;
+    int transfer; /* the source's arrays may be taken (SL_SOURCE_F_TRANSFER) */
 };
 
 static int load_cb(void *arg, const struct sl_qlabel *ls, size_t nls, const int64_t *ts,
@@ -395,21 +398,28 @@ static int load_cb(void *arg, const struct sl_qlabel *ls, size_t nls, const int6
     s->nrst = 0;
     int stale = (lc->drop_stale || lc->want_corr) &&
                 scan_values(ev, vs, n, lc->drop_stale, lc->want_corr ? s : NULL);
-    if (lc->stable && !stale) {
-        /* the source keeps these arrays for its lifetime: no copy (see source.h) */
+    int take = lc->transfer && !stale && n;
+    if ((lc->stable || take) && !stale) {
+        /* the source keeps these arrays for its lifetime, or hands them over: no copy */
         s->ts = (int64_t *)ts;
         s->vs = (double *)vs;
         s->n = n;
     } else {
-        s->ts = pq_alloc(ev->res, (n ? n : 1) * sizeof *s->ts);
-        s->vs = pq_alloc(ev->res, (n ? n : 1) * sizeof *s->vs);
+        s->ts = pq_alloc_raw(ev->res, (n ? n : 1) * sizeof *s->ts);
+        s->vs = pq_alloc_raw(ev->res, (n ? n : 1) * sizeof *s->vs);
         size_t k = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (lc->drop_stale && is_stale(vs[i]))
-                continue;
-            s->ts[k] = ts[i];
-            s->vs[k] = vs[i];
-            k++;
+        if (!stale && n) { /* nothing to drop (or not asked to): a straight copy */
+            memcpy(s->ts, ts, n * sizeof *ts);
+            memcpy(s->vs, vs, n * sizeof *vs);
+            k = n;
+        } else if (n) {
+            for (size_t i = 0; i < n; i++) {
+                if (lc->drop_stale && is_stale(vs[i]))
+                    continue;
+                s->ts[k] = ts[i];
+                s->vs[k] = vs[i];
+                k++;
+            }
         }
         s->n = k;
         if (stale && lc->want_corr) {
@@ -423,7 +433,23 @@ static int load_cb(void *arg, const struct sl_qlabel *ls, size_t nls, const int6
     if (ev->cur_samples > ev->max_samples)
         pq_fail(ev, SL_PQ_ERR_EXEC,
                 "query processing would load too many samples into memory in query execution");
+    if (take) {
+        /* registered last: a failure above leaves the arrays with the source */
+        struct pq_owned *o = PQ_PUSH(ev->res, ev->owned, ev->nowned, ev->capowned);
+        o->ts = (void *)ts;
+        o->vs = (void *)vs;
+        return SL_SERIES_TAKEN;
+    }
     return 0;
+}
+
+static void free_owned(struct pq_ev *ev)
+{
+    for (size_t i = 0; i < ev->nowned; i++) {
+        free(ev->owned[i].ts);
+        free(ev->owned[i].vs);
+    }
+    ev->nowned = 0;
 }
 
 static int cmp_sel_series(const void *a, const void *b)
@@ -446,7 +472,8 @@ static void load_selector(struct pq_ev *ev, struct pq_node *sel, int64_t mint, i
                           int drop_stale)
 {
     struct load_ctx lc = {.ev = ev, .drop_stale = drop_stale, .want_corr = sel->want_corr,
-                          .stable = (ev->src->ops->flags & SL_SOURCE_F_STABLE) != 0};
+                          .stable = (ev->src->ops->flags & SL_SOURCE_F_STABLE) != 0,
+                          .transfer = (ev->src->ops->flags & SL_SOURCE_F_TRANSFER) != 0};
     int rc = ev->src->ops->select(ev->src->ctx, sel->m, sel->nm, mint, maxt, load_cb, &lc);
     if (rc) {
         const char *why = ev->src->ops->error ? ev->src->ops->error(ev->src->ctx) : NULL;
@@ -1006,12 +1033,14 @@ int sl_promql_eval(struct sl_promql_expr *e, const struct sl_source *src,
         r->nseries = acc.n;
     }
     ri->arena.oom = NULL;
+    free_owned(ev);
     pq_arena_fini(tmp);
     free(tmp);
     free(ev);
     *out = r;
     return 0;
 fail:
+    free_owned(ev);
     pq_arena_fini(tmp);
     pq_arena_fini(&ri->arena);
     free(tmp);

@@ -274,6 +274,12 @@ struct pq_ev {
     unsigned ticks;
     int64_t ts; /* current evaluation time */
     int64_t step_k; /* index of the top-level range step, -1 inside subqueries/instant */
+    /* sample arrays taken over from the source (SL_SOURCE_F_TRANSFER), free()d when the
+     * evaluation ends */
+    struct pq_owned {
+        void *ts, *vs;
+    } *owned;
+    size_t nowned, capowned;
 };
 
 _Noreturn void pq_fail(struct pq_ev *ev, int kind, const char *fmt, ...)
