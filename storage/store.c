@@ -856,6 +856,7 @@ struct acc {
     uint32_t keylen;
     int hit;
     size_t est; /* samples the sizing pass counted (an upper bound, minus head appends) */
+    int unsorted; /* some timestamp is not above the one before it: coll_finish merges */
     int64_t *t;
     double *v;
     size_t n, cap;
@@ -973,6 +974,11 @@ static void keep_window(struct sl_store *s, struct acc *a, size_t got, int64_t m
             k++;
         }
     }
+    /* order checked while the chunk is still in cache, not in a pass over every series */
+    int bad = k && a->n && t[0] <= a->t[a->n - 1];
+    for (size_t j = 1; j < k; j++)
+        bad |= t[j] <= t[j - 1];
+    a->unsorted |= bad;
     if (k)
         a->hit = 1;
     a->n += k;
@@ -1033,6 +1039,18 @@ static int count_block(const struct sl_block *b, const uint32_t *ids, size_t n, 
     return rc;
 }
 
+/* First index of head series @hs with t >= @t. Queries mostly read the newest samples
+ * (an instant query's 5 minutes, a dashboard's last hour): a short walk back from the end
+ * finds those without the binary search's cache misses over the whole series. */
+static size_t head_from(const struct sl_head_series *hs, int64_t t)
+{
+    size_t j = hs->n;
+    for (int k = 0; k < 64 && j > 0; k++, j--)
+        if (hs->t[j - 1] < t)
+            return j;
+    return j == 0 ? 0 : sl_head_lower(hs, t);
+}
+
 /* The head's part of the sizing pass; under the caller's read lock. */
 static int count_head(struct sl_store *s, const struct sl_matchers *ms, int64_t mint,
                       int64_t maxt, struct coll *c)
@@ -1044,8 +1062,8 @@ static int count_head(struct sl_store *s, const struct sl_matchers *ms, int64_t 
             continue;
         if (!sl_matchers_key_ok(ms, hs->key, hs->keylen))
             continue;
-        size_t j = sl_head_lower(hs, mint);
-        size_t e = hs->t[hs->n - 1] <= maxt ? hs->n : sl_head_lower(hs, maxt + 1);
+        size_t j = head_from(hs, mint);
+        size_t e = hs->t[hs->n - 1] <= maxt ? hs->n : head_from(hs, maxt + 1);
         struct acc *a;
         if (e > j && !(rc = coll_get(c, hs->key, hs->keylen, &a)))
             a->est += e - j;
@@ -1120,7 +1138,7 @@ static int read_head(struct sl_store *s, const struct sl_matchers *ms, int64_t m
             continue;
         if (!sl_matchers_key_ok(ms, hs->key, hs->keylen))
             continue;
-        size_t j = sl_head_lower(hs, mint);
+        size_t j = head_from(hs, mint);
         if (j >= hs->n || hs->t[j] > maxt)
             continue;
         struct acc *a;
@@ -1130,9 +1148,12 @@ static int read_head(struct sl_store *s, const struct sl_matchers *ms, int64_t m
         if (keys_only)
             continue;
         /* [j, e): the samples in the window, copied in two memcpy */
-        size_t e = hs->t[hs->n - 1] <= maxt ? hs->n : sl_head_lower(hs, maxt + 1);
+        size_t e = hs->t[hs->n - 1] <= maxt ? hs->n : head_from(hs, maxt + 1);
         if ((rc = acc_reserve(a, e - j)))
             break;
+        /* head series are sorted and unique; only the junction with blocks can overlap */
+        if (e > j && a->n && hs->t[j] <= a->t[a->n - 1])
+            a->unsorted = 1;
         memcpy(a->t + a->n, hs->t + j, (e - j) * sizeof *a->t);
         memcpy(a->v + a->n, hs->v + j, (e - j) * sizeof *a->v);
         a->n += e - j;
@@ -1162,11 +1183,9 @@ static int coll_finish(struct coll *c, int keys_only, struct sl_series_set **out
             continue;
         }
         /* Sources come in time order (blocks by time, head last) and rarely overlap: a
-         * series already strictly ascending needs no merge, sort or copy. */
-        int ascending = 1;
-        for (size_t k = 1; k < a->n && ascending; k++)
-            ascending = a->t[k - 1] < a->t[k];
-        if (!ascending) {
+         * series already strictly ascending (checked as it was read) needs no merge, sort
+         * or copy. */
+        if (a->unsorted && a->n > 1) {
             if (a->n > pcap) {
                 free(perm);
                 free(tmp);
@@ -1256,7 +1275,9 @@ int sl_store__select(struct sl_store *s, const struct sl_matchers *ms, int64_t m
         if (!rc && !keys_only)
             rc = count_block(bl[i]->b, sel[i].ids, sel[i].n, mint, maxt, &c);
     }
-    if (!rc && !keys_only) {
+    /* With no block in the window (instant queries, recent ranges) the head read sizes
+     * each series exactly by itself: no second walk over the head. */
+    if (!rc && !keys_only && c.n) {
         pthread_rwlock_rdlock(&s->lock);
         rc = count_head(s, ms, mint, maxt, &c);
         pthread_rwlock_unlock(&s->lock);
