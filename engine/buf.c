@@ -39,7 +39,7 @@ int sl_buf_reserve(struct sl_buf *b, size_t extra)
     return 0;
 }
 
-void sl_buf_append(struct sl_buf *b, const void *p, size_t n)
+void sl_buf_append_slow(struct sl_buf *b, const void *p, size_t n)
 {
     if (sl_buf_reserve(b, n))
         return;
@@ -47,16 +47,6 @@ void sl_buf_append(struct sl_buf *b, const void *p, size_t n)
         memcpy(b->data + b->len, p, n);
     b->len += n;
     b->data[b->len] = 0;
-}
-
-void sl_buf_puts(struct sl_buf *b, const char *s)
-{
-    sl_buf_append(b, s, strlen(s));
-}
-
-void sl_buf_putc(struct sl_buf *b, char c)
-{
-    sl_buf_append(b, &c, 1);
 }
 
 void sl_buf_vprintf(struct sl_buf *b, const char *fmt, va_list ap)

@@ -479,7 +479,11 @@ static void load_selector(struct pq_ev *ev, struct pq_node *sel, int64_t mint, i
         const char *why = ev->src->ops->error ? ev->src->ops->error(ev->src->ctx) : NULL;
         pq_fail(ev, SL_PQ_ERR_INTERNAL, "reading series: %s", why ? why : sl_strerror(rc));
     }
-    if (lc.n > 1)
+    /* stores hand series out in key order, which is usually label order already */
+    int sorted = 1;
+    for (size_t i = 1; i < lc.n && sorted; i++)
+        sorted = pq_lset_cmp(lc.s[i - 1].ls, lc.s[i].ls) <= 0;
+    if (!sorted)
         qsort(lc.s, lc.n, sizeof *lc.s, cmp_sel_series);
     struct pq_sel_cache *c = pq_alloc(ev->res, sizeof *c);
     c->s = lc.s;

@@ -186,3 +186,40 @@ Test(buf, shortest_digits_equal_bruteforce_on_random_values)
         check_digits(v);
     }
 }
+
+/* The inline fast paths must honour a sticky failure even when the bytes would fit. */
+Test(buf, appends_after_failure_are_noops_even_with_room)
+{
+    struct sl_buf b = SL_BUF_INIT;
+    sl_buf_puts(&b, "ab");
+    cr_assert(gt(sz, b.cap, 8));
+    b.failed = -12;
+    sl_buf_putc(&b, 'c');
+    sl_buf_append(&b, "de", 2);
+    sl_buf_puts(&b, "f");
+    cr_assert(eq(sz, b.len, 2));
+    cr_assert(eq(str, b.data, "ab"));
+    sl_buf_fini(&b);
+}
+
+/* Growth across the inline/out-of-line boundary keeps every byte and the terminator. */
+Test(buf, byte_appends_across_growth_keep_contents)
+{
+    struct sl_buf b = SL_BUF_INIT;
+    char want[10000];
+    size_t n = 0;
+    for (int i = 0; i < 5000; i++) {
+        if (i % 3) {
+            sl_buf_putc(&b, (char)('a' + i % 26));
+            want[n++] = (char)('a' + i % 26);
+        } else {
+            sl_buf_append(&b, "xyz", 3);
+            memcpy(want + n, "xyz", 3);
+            n += 3;
+        }
+    }
+    want[n] = 0;
+    cr_assert(eq(sz, b.len, n));
+    cr_assert(eq(str, b.data, want));
+    sl_buf_fini(&b);
+}
