@@ -435,9 +435,7 @@ static int load_cb(void *arg, const struct sl_qlabel *ls, size_t nls, const int6
                 "query processing would load too many samples into memory in query execution");
     if (take) {
         /* registered last: a failure above leaves the arrays with the source */
-        struct pq_owned *o = PQ_PUSH(ev->res, ev->owned, ev->nowned, ev->capowned);
-        o->ts = (void *)ts;
-        o->vs = (void *)vs;
+        *PQ_PUSH(ev->res, ev->owned, ev->nowned, ev->capowned) = (void *)ts;
         return SL_SERIES_TAKEN;
     }
     return 0;
@@ -445,10 +443,8 @@ static int load_cb(void *arg, const struct sl_qlabel *ls, size_t nls, const int6
 
 static void free_owned(struct pq_ev *ev)
 {
-    for (size_t i = 0; i < ev->nowned; i++) {
-        free(ev->owned[i].ts);
-        free(ev->owned[i].vs);
-    }
+    for (size_t i = 0; i < ev->nowned; i++)
+        free(ev->owned[i]);
     ev->nowned = 0;
 }
 
@@ -666,7 +662,7 @@ static void accum_add(struct pq_ev *ev, struct accum *acc, const struct pq_lset 
     }
     if (idx == acc->n) {
         struct acc_series *s = PQ_PUSH(acc->a, acc->s, acc->n, acc->cap);
-        if (deep_copy) {
+        if (deep_copy && !ls->cacheable) { /* cacheable sets already live in ev->res */
             struct sl_qlabel *tmp = pq_alloc(acc->a, (ls->n ? ls->n : 1) * sizeof *tmp);
             for (uint32_t i = 0; i < ls->n; i++) {
                 tmp[i].name = pq_strdup(acc->a, ls->l[i].name);
@@ -969,16 +965,20 @@ int sl_promql_eval(struct sl_promql_expr *e, const struct sl_source *src,
         case SL_PQ_VECTOR: {
             pq_check_dup(ev, &v.vec);
             struct sl_promql_series *s = pq_alloc(ev->res, (v.vec.n ? v.vec.n : 1) * sizeof *s);
+            struct sl_promql_point *pts = pq_alloc_raw(ev->res, (v.vec.n ? v.vec.n : 1) * sizeof *pts);
             for (size_t i = 0; i < v.vec.n; i++) {
-                struct sl_qlabel *l = pq_alloc(ev->res, (v.vec.s[i].ls->n + 1) * sizeof *l);
-                for (uint32_t j = 0; j < v.vec.s[i].ls->n; j++) {
-                    l[j].name = pq_strdup(ev->res, v.vec.s[i].ls->l[j].name);
-                    l[j].value = pq_strdup(ev->res, v.vec.s[i].ls->l[j].value);
+                const struct pq_lset *ls = v.vec.s[i].ls;
+                const struct sl_qlabel *l = ls->l; /* a selector's set lives in ev->res */
+                if (!ls->cacheable) {
+                    struct sl_qlabel *c = pq_alloc(ev->res, (ls->n + 1) * sizeof *c);
+                    for (uint32_t j = 0; j < ls->n; j++) {
+                        c[j].name = pq_strdup(ev->res, ls->l[j].name);
+                        c[j].value = pq_strdup(ev->res, ls->l[j].value);
+                    }
+                    l = c;
                 }
-                struct sl_promql_point *pt = pq_alloc(ev->res, sizeof *pt);
-                pt->t = ev->start;
-                pt->v = v.vec.s[i].v;
-                s[i] = (struct sl_promql_series){l, v.vec.s[i].ls->n, pt, 1};
+                pts[i] = (struct sl_promql_point){ev->start, v.vec.s[i].v};
+                s[i] = (struct sl_promql_series){l, ls->n, &pts[i], 1};
             }
             r->series = s;
             r->nseries = v.vec.n;

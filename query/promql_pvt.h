@@ -195,7 +195,7 @@ struct pq_lset {
     size_t aux_idx;
     int aux_ok;
     uint32_t n;
-    int cacheable;
+    int cacheable; /* also: the set, l[] and its strings are in ev->res (the result's arena) */
     struct sl_qlabel l[];
 };
 
@@ -274,11 +274,9 @@ struct pq_ev {
     unsigned ticks;
     int64_t ts; /* current evaluation time */
     int64_t step_k; /* index of the top-level range step, -1 inside subqueries/instant */
-    /* sample arrays taken over from the source (SL_SOURCE_F_TRANSFER), free()d when the
-     * evaluation ends */
-    struct pq_owned {
-        void *ts, *vs;
-    } *owned;
+    /* sample blocks taken over from the source (SL_SOURCE_F_TRANSFER: ts and vs in one
+     * block starting at ts), free()d when the evaluation ends */
+    void **owned;
     size_t nowned, capowned;
 };
 

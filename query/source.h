@@ -75,10 +75,11 @@ typedef int sl_series_fn(void *arg, const struct sl_qlabel *ls, size_t nls, cons
  *  source itself is modified or destroyed (immutable blocks, a loaded memsource): the
  *  evaluator then reads them in place instead of copying its window. */
 #define SL_SOURCE_F_STABLE 1u
-/** The sample arrays a source's select passes to its callback are two separate malloc()
- *  blocks built for this call (the store decodes into them): the callback may keep them
- *  instead of copying, by returning SL_SERIES_TAKEN; they are then TRANSFERRED to it (it
- *  free()s both). A query over 10,000 series x 6 h otherwise copies ~170 MB it then drops. */
+/** The sample arrays a source's select passes to its callback live in one malloc() block
+ *  that starts at @ts (@vs points inside it), built for this call (the store decodes into
+ *  it): the callback may keep it instead of copying, by returning SL_SERIES_TAKEN; the
+ *  block is then TRANSFERRED to it (free(ts) releases both arrays). A query over 10,000
+ *  series x 6 h otherwise copies ~170 MB it then drops. */
 #define SL_SOURCE_F_TRANSFER 2u
 #define SL_SERIES_TAKEN 1
 

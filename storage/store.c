@@ -903,8 +903,10 @@ static int coll_get(struct coll *c, const char *key, size_t len, struct acc **ou
     return 0;
 }
 
-/* Room for @more samples after a->n: grown to at least double, so a series read chunk by
- * chunk is reallocated O(log n) times. */
+/* Room for @more samples after a->n. The timestamps and values of a series share one
+ * malloc block (v = t + cap): one allocation per series instead of two, which is what an
+ * instant query over 10,000 series spends its time on. Grown to at least double, so a
+ * series read chunk by chunk (when the sizing pass did not run) is moved O(log n) times. */
 static int acc_reserve(struct acc *a, size_t more)
 {
     if (a->cap - a->n >= more)
@@ -912,13 +914,18 @@ static int acc_reserve(struct acc *a, size_t more)
     size_t nc = a->cap ? a->cap * 2 : 64;
     if (nc < a->n + more)
         nc = a->n + more;
-    int64_t *nt = realloc(a->t, nc * sizeof *nt);
+    if (nc > SIZE_MAX / 16)
+        return -ENOMEM;
+    int64_t *nt = malloc(nc * (sizeof *nt + sizeof *a->v));
     if (!nt)
         return -ENOMEM;
+    double *nv = (double *)(nt + nc);
+    if (a->n) {
+        memcpy(nt, a->t, a->n * sizeof *nt);
+        memcpy(nv, a->v, a->n * sizeof *nv);
+    }
+    free(a->t);
     a->t = nt;
-    double *nv = realloc(a->v, nc * sizeof *nv);
-    if (!nv)
-        return -ENOMEM;
     a->v = nv;
     a->cap = nc;
     return 0;
@@ -929,7 +936,6 @@ static void coll_free(struct coll *c)
     for (size_t i = 0; i < c->n; i++) {
         free(c->a[i].key);
         free(c->a[i].t);
-        free(c->a[i].v);
     }
     free(c->a);
     sl_keymap_fini(&c->map);
@@ -1179,7 +1185,6 @@ static int coll_finish(struct coll *c, int keys_only, struct sl_series_set **out
         if (!a->hit || (!keys_only && a->n == 0)) {
             free(a->key);
             free(a->t);
-            free(a->v);
             continue;
         }
         /* Sources come in time order (blocks by time, head last) and rarely overlap: a
@@ -1199,11 +1204,9 @@ static int coll_finish(struct coll *c, int keys_only, struct sl_series_set **out
             }
             if (!rc) {
                 sl_store__sort_perm(a->t, perm, tmp, a->n);
-                int64_t *nt = malloc(a->n * sizeof *nt);
-                double *nv = malloc(a->n * sizeof *nv);
-                if (!nt || !nv) {
-                    free(nt);
-                    free(nv);
+                int64_t *nt = malloc(a->n * (sizeof *nt + sizeof *a->v));
+                double *nv = nt ? (double *)(nt + a->n) : NULL; /* one block, as acc_reserve */
+                if (!nt) {
                     rc = -ENOMEM;
                 } else {
                     size_t m = 0;
@@ -1218,9 +1221,9 @@ static int coll_finish(struct coll *c, int keys_only, struct sl_series_set **out
                         m++;
                     }
                     free(a->t);
-                    free(a->v);
                     a->t = nt;
                     a->v = nv;
+                    a->cap = a->n; /* v = t + cap, as acc_reserve lays the block out */
                     a->n = m;
                 }
             }
@@ -1350,7 +1353,6 @@ void sl_series_set_destroy(struct sl_series_set *ss)
     for (size_t i = 0; i < ss->n; i++) {
         free(ss->a[i].key);
         free(ss->a[i].t);
-        free(ss->a[i].v);
     }
     free(ss->a);
     free(ss);

@@ -141,8 +141,9 @@ size_t sl_series_set_count(const struct sl_series_set *ss);
 void sl_series_set_get(const struct sl_series_set *ss, size_t i, struct sl_store_series *out);
 /**
  * Hand series @i's sample arrays (out->t and out->v of sl_series_set_get(), when n > 0) over
- * to the caller: they are TRANSFERRED (two separate malloc() blocks; free() both) and the
- * set no longer frees them. The series' samples must not be read through the set after.
+ * to the caller: they are TRANSFERRED as ONE malloc() block that starts at out->t (out->v
+ * points inside it): free(out->t) releases both. The set no longer frees them; the
+ * series' samples must not be read through the set after.
  */
 void sl_series_set_take(struct sl_series_set *ss, size_t i);
 void sl_series_set_destroy(struct sl_series_set *ss);
