@@ -73,15 +73,45 @@ static int is_stale(double v)
 
 /* ---- label sets ------------------------------------------------------------------------ */
 
-static uint64_t lset_hash(const struct sl_qlabel *l, size_t n)
+/* XXH3 of "name\0value\0..." over the labels (all, or those @keep selects: on=1 keeps only
+ * @names, on=0 all but __name__ and @names). Gathered into one buffer and hashed in one
+ * call when it fits - the streaming API costs more per label than the label is long -
+ * which gives the same value as streaming the pieces. */
+static int keep_label(const char *name, char *const *names, size_t nn, int on);
+
+static uint64_t labels_hash(const struct sl_qlabel *l, size_t n, int filter, char *const *names,
+                            size_t nn, int on)
 {
+    char buf[1024];
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (filter && !keep_label(l[i].name, names, nn, on))
+            continue;
+        size_t a = strlen(l[i].name) + 1, b = strlen(l[i].value) + 1;
+        if (a + b > sizeof buf - len) {
+            len = SIZE_MAX; /* does not fit: stream instead */
+            break;
+        }
+        memcpy(buf + len, l[i].name, a);
+        memcpy(buf + len + a, l[i].value, b);
+        len += a + b;
+    }
+    if (len != SIZE_MAX)
+        return XXH3_64bits(buf, len);
     XXH3_state_t st;
     XXH3_64bits_reset(&st);
     for (size_t i = 0; i < n; i++) {
+        if (filter && !keep_label(l[i].name, names, nn, on))
+            continue;
         XXH3_64bits_update(&st, l[i].name, strlen(l[i].name) + 1);
         XXH3_64bits_update(&st, l[i].value, strlen(l[i].value) + 1);
     }
     return XXH3_64bits_digest(&st);
+}
+
+static uint64_t lset_hash(const struct sl_qlabel *l, size_t n)
+{
+    return labels_hash(l, n, 0, NULL, 0, 0);
 }
 
 const struct pq_lset *pq_lset_make(struct pq_arena *a, const struct sl_qlabel *l, size_t n)
@@ -176,15 +206,7 @@ static int keep_label(const char *name, char *const *names, size_t nn, int on)
 
 uint64_t pq_lset_sig(const struct pq_lset *ls, char *const *names, size_t nn, int on)
 {
-    XXH3_state_t st;
-    XXH3_64bits_reset(&st);
-    for (uint32_t i = 0; i < ls->n; i++) {
-        if (!keep_label(ls->l[i].name, names, nn, on))
-            continue;
-        XXH3_64bits_update(&st, ls->l[i].name, strlen(ls->l[i].name) + 1);
-        XXH3_64bits_update(&st, ls->l[i].value, strlen(ls->l[i].value) + 1);
-    }
-    return XXH3_64bits_digest(&st);
+    return labels_hash(ls->l, ls->n, 1, names, nn, on);
 }
 
 uint64_t pq_lset_sig_cached(const struct pq_lset *ls, const void *owner, char *const *names,

@@ -862,15 +862,54 @@ struct acc {
     size_t n, cap;
 };
 
+/* The keys of a selection are copied into 64 KiB slabs, one malloc per few hundred keys
+ * instead of one per series; the slabs go with the series set. */
+struct keyslab {
+    struct keyslab *next;
+    size_t used, cap;
+    char data[];
+};
+
+static char *slab_copy(struct keyslab **head, const char *p, size_t n)
+{
+    struct keyslab *s = *head;
+    if (!s || s->cap - s->used < n) {
+        size_t cap = 65536 - sizeof *s;
+        if (cap < n)
+            cap = n;
+        if (!(s = malloc(sizeof *s + cap)))
+            return NULL;
+        s->next = *head;
+        s->used = 0;
+        s->cap = cap;
+        *head = s;
+    }
+    char *q = s->data + s->used;
+    memcpy(q, p, n);
+    s->used += n;
+    return q;
+}
+
+static void slabs_free(struct keyslab *s)
+{
+    while (s) {
+        struct keyslab *next = s->next;
+        free(s);
+        s = next;
+    }
+}
+
 struct sl_series_set {
     struct acc *a;
     size_t n;
+    struct keyslab *slabs; /* the keys of a[] */
 };
 
 struct coll {
     struct sl_keymap map;
     struct acc *a;
     size_t n, cap;
+    struct keyslab *slabs;
 };
 
 static int coll_get(struct coll *c, const char *key, size_t len, struct acc **out)
@@ -885,18 +924,15 @@ static int coll_get(struct coll *c, const char *key, size_t len, struct acc **ou
                 return -ENOMEM;
             c->a = na;
             c->cap = nc;
-            /* keys are separately allocated, so the map's borrowed pointers stay valid */
+            /* keys live in slabs that never move, so the map's borrowed pointers stay valid */
         }
         struct acc *a = &c->a[c->n];
         memset(a, 0, sizeof *a);
-        if (!(a->key = malloc(len)))
+        if (!(a->key = slab_copy(&c->slabs, key, len)))
             return -ENOMEM;
-        memcpy(a->key, key, len);
         a->keylen = (uint32_t)len;
-        if (sl_keymap_put(&c->map, a->key, len, h, (uint32_t)c->n)) {
-            free(a->key);
+        if (sl_keymap_put(&c->map, a->key, len, h, (uint32_t)c->n))
             return -ENOMEM;
-        }
         x = (uint32_t)c->n++;
     }
     *out = &c->a[x];
@@ -933,11 +969,10 @@ static int acc_reserve(struct acc *a, size_t more)
 
 static void coll_free(struct coll *c)
 {
-    for (size_t i = 0; i < c->n; i++) {
-        free(c->a[i].key);
+    for (size_t i = 0; i < c->n; i++)
         free(c->a[i].t);
-    }
     free(c->a);
+    slabs_free(c->slabs);
     sl_keymap_fini(&c->map);
 }
 
@@ -1183,7 +1218,6 @@ static int coll_finish(struct coll *c, int keys_only, struct sl_series_set **out
     for (size_t i = 0; i < c->n; i++) {
         struct acc *a = &c->a[i];
         if (!a->hit || (!keys_only && a->n == 0)) {
-            free(a->key);
             free(a->t);
             continue;
         }
@@ -1247,6 +1281,7 @@ static int coll_finish(struct coll *c, int keys_only, struct sl_series_set **out
     }
     ss->a = c->a;
     ss->n = c->n;
+    ss->slabs = c->slabs;
     *out = ss;
     return 0;
 }
@@ -1350,11 +1385,10 @@ void sl_series_set_destroy(struct sl_series_set *ss)
 {
     if (!ss)
         return;
-    for (size_t i = 0; i < ss->n; i++) {
-        free(ss->a[i].key);
+    for (size_t i = 0; i < ss->n; i++)
         free(ss->a[i].t);
-    }
     free(ss->a);
+    slabs_free(ss->slabs);
     free(ss);
 }
 
