@@ -941,13 +941,14 @@ static int coll_get(struct coll *c, const char *key, size_t len, struct acc **ou
 
 /* Room for @more samples after a->n. The timestamps and values of a series share one
  * malloc block (v = t + cap): one allocation per series instead of two, which is what an
- * instant query over 10,000 series spends its time on. Grown to at least double, so a
- * series read chunk by chunk (when the sizing pass did not run) is moved O(log n) times. */
+ * instant query over 10,000 series spends its time on. Later growth (head appends after the
+ * sizing pass, tombstoned reads) at least doubles, so a series moves O(log n) times. */
 static int acc_reserve(struct acc *a, size_t more)
 {
     if (a->cap - a->n >= more)
         return 0;
-    size_t nc = a->cap ? a->cap * 2 : 64;
+    /* exact the first time (the sizing pass or the head read knows the count) */
+    size_t nc = a->cap ? a->cap * 2 : more;
     if (nc < a->n + more)
         nc = a->n + more;
     if (nc > SIZE_MAX / 16)
