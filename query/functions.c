@@ -67,17 +67,6 @@ static void over_range(struct pq_ev *ev, struct pq_node *call, struct pq_val *ar
 
 /* extrapolatedRate over the window [rs, re]; range_s is its length in seconds,
  * (double)(re - rs) / 1000, passed in so that a caller looping over steps divides once. */
-/* (double)d / 1000, as Prometheus writes it, without the division when d is a whole number
- * of seconds below 2^53 ms: (double)d is then exact and so is the quotient, which the
- * division would return rounded to itself. Scrape-aligned data takes this path for most
- * windows, where a chain of divisions was the cost of rate() over many steps. */
-static inline double ms_to_s(int64_t d)
-{
-    if (d % 1000 == 0 && d < ((int64_t)1 << 53) && d > -((int64_t)1 << 53))
-        return (double)(d / 1000);
-    return (double)d / 1000;
-}
-
 /* inlined: the hot loop of pq_func_precompute calls it for every series and step */
 static inline __attribute__((always_inline)) int
 extrapolated_w(const struct pq_mseries *s, int64_t rs, int64_t re, double range_s,
@@ -96,9 +85,9 @@ extrapolated_w(const struct pq_mseries *s, int64_t rs, int64_t re, double range_
             last = s->vs[i];
         }
     }
-    double to_start = ms_to_s(s->ts[0] - rs);
-    double to_end = ms_to_s(re - s->ts[s->n - 1]);
-    double sampled = ms_to_s(s->ts[s->n - 1] - s->ts[0]);
+    double to_start = (double)(s->ts[0] - rs) / 1000;
+    double to_end = (double)(re - s->ts[s->n - 1]) / 1000;
+    double sampled = (double)(s->ts[s->n - 1] - s->ts[0]) / 1000;
     double avg = sampled / (double)(s->n - 1);
     if (is_counter && result > 0 && s->vs[0] >= 0) {
         double to_zero = sampled * (s->vs[0] / result);
