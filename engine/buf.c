@@ -39,7 +39,7 @@ int sl_buf_reserve(struct sl_buf *b, size_t extra)
     return 0;
 }
 
-void sl_buf_append(struct sl_buf *b, const void *p, size_t n)
+void sl_buf_append_slow(struct sl_buf *b, const void *p, size_t n)
 {
     if (sl_buf_reserve(b, n))
         return;
@@ -47,16 +47,6 @@ void sl_buf_append(struct sl_buf *b, const void *p, size_t n)
         memcpy(b->data + b->len, p, n);
     b->len += n;
     b->data[b->len] = 0;
-}
-
-void sl_buf_puts(struct sl_buf *b, const char *s)
-{
-    sl_buf_append(b, s, strlen(s));
-}
-
-void sl_buf_putc(struct sl_buf *b, char c)
-{
-    sl_buf_append(b, &c, 1);
 }
 
 void sl_buf_vprintf(struct sl_buf *b, const char *fmt, va_list ap)
@@ -86,6 +76,133 @@ void sl_buf_printf(struct sl_buf *b, const char *fmt, ...)
     va_end(ap);
 }
 
+/* ---- shortest round-trip digits ------------------------------------------------------- */
+
+__extension__ typedef unsigned __int128 u128; /* GCC and Clang on 64-bit targets */
+
+static const uint64_t pow10_64[20] = {
+    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+    100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,
+    10000000000000ULL, 100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+    100000000000000000ULL, 1000000000000000000ULL, 10000000000000000000ULL};
+
+static u128 pow10_128(int p) /* p <= 38 */
+{
+    return p <= 19 ? pow10_64[p] : (u128)pow10_64[19] * pow10_64[p - 19];
+}
+
+/* The general path: printf's exact conversion at 15, 16 and 17 digits, checked by reading
+ * back. Any value whose shortest form has <= 15 digits comes out of a 15-digit rounding
+ * exactly (the rounding error, at most half an ulp, is far below half a unit of the 15th
+ * digit); 17 digits always round-trip. Subnormals carry fewer significant bits, so for
+ * them the search starts at one digit. */
+static int slow_digits(double v, char *d, int *exp10)
+{
+    char m[40];
+    for (int prec = v < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
+        snprintf(m, sizeof m, "%.*e", prec - 1, v);
+        if (prec == 17 || strtod(m, NULL) == v)
+            break;
+    }
+    /* m = d.ddddde[+-]XX */
+    int n = 0;
+    const char *p = m;
+    for (; *p && *p != 'e'; p++)
+        if (*p >= '0' && *p <= '9')
+            d[n++] = *p;
+    while (n > 1 && d[n - 1] == '0')
+        n--;
+    d[n] = 0;
+    *exp10 = atoi(p + 1);
+    return n;
+}
+
+/* The same digits without printf or strtod, for normal values in [1e-6, 2^53): those are
+ * the values queries print, and printf's bignum conversion plus a strtod per try made
+ * number formatting the largest cost of large query responses.
+ *
+ * v = m * 2^-k with m < 2^53. Scaling by 10^p (p <= 22) so that the integer part q of
+ * X = m * 10^p / 2^k has 17 digits keeps every quantity below 2^128: X is then known
+ * exactly as q + r / 2^k. The n-digit candidate is X correctly rounded at digit n (ties to
+ * even, as printf), and it reads back as v iff it lies inside the rounding interval of v,
+ * whose bounds (m +- 1/2) * 10^p / 2^k (the lower one a quarter ulp for a power of two)
+ * are also exact in 128 bits; a bound itself reads back as v iff m is even. When the
+ * closest candidate falls outside a lopsided interval, its neighbour on the other side of
+ * X may still be inside. Returns 0 when the value is out of this path's range. */
+static int fast_digits(double v, char *d, int *exp10)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    int be = (int)((bits >> 52) & 0x7ff);
+    uint64_t frac = bits & ((1ULL << 52) - 1), m = frac | (1ULL << 52);
+    if (be == 0 || be == 0x7ff || be > 1075)
+        return 0; /* subnormal, not finite, or >= 2^53 */
+    int k = 1075 - be;
+    /* decimal exponent of 2^(52-k), the bottom of v's binade: E is this or one more */
+    int e = (int)floor((double)(52 - k) * 0.30102999566398120);
+    int p = 16 - e;
+    if (p > 22)
+        return 0; /* below ~1e-6: X would not fit */
+    u128 n128 = (u128)m * pow10_128(p);
+    uint64_t q = (uint64_t)(n128 >> k);
+    if (q >= pow10_64[17]) {
+        e++;
+        p--;
+        n128 = (u128)m * pow10_128(p);
+        q = (uint64_t)(n128 >> k);
+    }
+    if (q < pow10_64[16] || q >= pow10_64[17])
+        return 0; /* cannot happen; keep the general path as the net */
+    u128 r = n128 & (((u128)1 << k) - 1);
+    int even = (m & 1) == 0;
+    int lopsided = frac == 0 && be > 1;
+    int sh = lopsided ? k + 2 : k + 1;
+    u128 p10 = pow10_128(p);
+    u128 un = (u128)(lopsided ? 4 * m + 2 : 2 * m + 1) * p10;
+    u128 ln = (u128)(lopsided ? 4 * m - 1 : 2 * m - 1) * p10;
+    u128 smask = ((u128)1 << sh) - 1;
+    uint64_t uq = (uint64_t)(un >> sh), lq = (uint64_t)(ln >> sh);
+    int uexact = (un & smask) == 0, lexact = (ln & smask) == 0;
+    for (int n = 15; n <= 17; n++) {
+        uint64_t pw = pow10_64[17 - n], qq = q / pw, rem = q % pw;
+        /* rem + r/2^k against pw/2, all doubled and scaled by 2^k */
+        u128 lhs = ((u128)rem << (k + 1)) + (r << 1), rhs = (u128)pw << k;
+        int up = lhs > rhs || (lhs == rhs && (qq & 1));
+        uint64_t cand[2] = {(qq + up) * pw, up ? qq * pw : (qq + 1) * pw};
+        for (int i = 0; i < 2; i++) {
+            uint64_t c = cand[i];
+            int below_u = c < uq || (c == uq && (!uexact || even));
+            int above_l = c > lq || (c == lq && lexact && even);
+            if (!below_u || !above_l)
+                continue;
+            uint64_t dv = c / pw;
+            int ex = e;
+            if (dv >= pow10_64[n]) { /* rounded up to 10^n */
+                dv /= 10;
+                ex++;
+            }
+            for (int j = n - 1; j >= 0; j--) {
+                d[j] = (char)('0' + dv % 10);
+                dv /= 10;
+            }
+            int nd = n;
+            while (nd > 1 && d[nd - 1] == '0')
+                nd--;
+            d[nd] = 0;
+            *exp10 = ex;
+            return nd;
+        }
+    }
+    return 0;
+}
+
+int sl_shortest_digits(double v, char digits[static 18], int *exp10)
+{
+    v = fabs(v);
+    int n = fast_digits(v, digits, exp10);
+    return n ? n : slow_digits(v, digits, exp10);
+}
+
 void sl_buf_put_double(struct sl_buf *b, double v)
 {
     if (isnan(v)) {
@@ -99,44 +216,23 @@ void sl_buf_put_double(struct sl_buf *b, double v)
     /* Go's strconv.FormatFloat(v, 'g', -1, 64), which Prometheus' text format uses: the
      * shortest digits that round-trip, written as %e when the decimal exponent is < -4 or
      * >= 6 (Go fixes that threshold at 6 in shortest mode, so 1e6 prints "1e+06").
-     *
-     * Cost matters here (every series at every flush): whole numbers below 1e6 print as
-     * integers directly; otherwise %.15e is tried first, since any value whose shortest
-     * form has <= 15 digits comes out of a 15-digit rounding exactly (the rounding error,
-     * at most half an ulp, is far below half a unit of the 15th digit); then 16, then 17,
-     * which always round-trips. Trailing zeros of the mantissa are the digits not needed. */
+     * Whole numbers below 1e6 print as integers directly (every series at every flush). */
     if (v == (double)(int64_t)v && fabs(v) < 1e6 && !(v == 0 && signbit(v))) {
         char tmp[24];
         int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
         sl_buf_append(b, tmp, (size_t)n);
         return;
     }
-    char m[40];
-    /* Subnormals carry fewer significant bits, so the 15-digit shortcut does not hold for
-     * them: search from one digit up (rare values; correctness over speed). */
-    for (int prec = fabs(v) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
-        snprintf(m, sizeof m, "%.*e", prec - 1, v);
-        if (prec == 17 || strtod(m, NULL) == v)
-            break;
+    if (v == 0) {
+        sl_buf_puts(b, "-0");
+        return;
     }
-    /* m = [-]d.ddddde[+-]XX: collect the significant digits and the exponent. */
-    const char *p = m;
-    int neg = 0;
-    if (*p == '-') {
-        neg = 1;
-        p++;
-    }
-    char dig[20];
-    int nd = 0;
-    for (; *p && *p != 'e'; p++)
-        if (*p >= '0' && *p <= '9')
-            dig[nd++] = *p;
-    int exp = atoi(p + 1);
-    while (nd > 1 && dig[nd - 1] == '0')
-        nd--;
+    char dig[18];
+    int exp;
+    int nd = sl_shortest_digits(v, dig, &exp);
     char out[48];
     int o = 0;
-    if (neg)
+    if (signbit(v))
         out[o++] = '-';
     if (exp < -4 || exp >= 6) {
         out[o++] = dig[0];

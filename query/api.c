@@ -36,11 +36,21 @@ struct sl_query_api {
 
 /* ---- JSON output ----------------------------------------------------------------------- */
 
+/* Label values are written for every series of a response: runs of characters that need no
+ * escape are appended whole instead of one byte at a time. */
 static void json_str(struct sl_buf *b, const char *s)
 {
     sl_buf_putc(b, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
+    const unsigned char *p = (const unsigned char *)s, *run = p;
+    for (;; p++) {
+        unsigned char c = *p;
+        if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&')
+            continue;
+        if (p > run)
+            sl_buf_append(b, run, (size_t)(p - run));
+        run = p + 1;
+        switch (c) {
+        case 0: sl_buf_putc(b, '"'); return;
         case '"': sl_buf_puts(b, "\\\""); break;
         case '\\': sl_buf_puts(b, "\\\\"); break;
         case '\n': sl_buf_puts(b, "\\n"); break;
@@ -50,25 +60,32 @@ static void json_str(struct sl_buf *b, const char *s)
         case '<': sl_buf_puts(b, "\\u003c"); break;
         case '>': sl_buf_puts(b, "\\u003e"); break;
         case '&': sl_buf_puts(b, "\\u0026"); break;
-        default:
-            if (*p < 0x20)
-                sl_buf_printf(b, "\\u%04x", *p);
-            else
-                sl_buf_putc(b, (char)*p);
+        default: sl_buf_printf(b, "\\u%04x", c);
         }
     }
-    sl_buf_putc(b, '"');
 }
 
-/* seconds with the millisecond fraction written only when non-zero, always 3 digits */
+/* seconds with the millisecond fraction written only when non-zero, always 3 digits;
+ * without printf, as it runs once per point */
 static void json_ts(struct sl_buf *b, int64_t t)
 {
     uint64_t a = t < 0 ? (uint64_t)0 - (uint64_t)t : (uint64_t)t;
+    char tmp[32];
+    int k = (int)sizeof tmp;
+    uint64_t ms = a % 1000, sec = a / 1000;
+    if (ms) {
+        tmp[--k] = (char)('0' + ms % 10);
+        tmp[--k] = (char)('0' + ms / 10 % 10);
+        tmp[--k] = (char)('0' + ms / 100);
+        tmp[--k] = '.';
+    }
+    do {
+        tmp[--k] = (char)('0' + sec % 10);
+        sec /= 10;
+    } while (sec);
     if (t < 0)
-        sl_buf_putc(b, '-');
-    sl_buf_printf(b, "%llu", (unsigned long long)(a / 1000));
-    if (a % 1000)
-        sl_buf_printf(b, ".%03llu", (unsigned long long)(a % 1000));
+        tmp[--k] = '-';
+    sl_buf_append(b, tmp + k, sizeof tmp - (size_t)k);
 }
 
 static void json_value(struct sl_buf *b, double v)

@@ -5,10 +5,12 @@
  *
  * Model: before evaluation one pass over the tree computes, for every selector, the widest
  * time window any step (including nested subquery steps) can read, and loads those series
- * once (labels sorted, samples copied into the result arena). A query is then evaluated step
- * by step: pq_eval_node() yields the instant value of a node at ev->ts (a vector, scalar,
- * string, or for range selectors and subqueries the windows of points at that time), which
- * keeps every operator's code about one instant, as in Prometheus' rangeEval callbacks.
+ * once (labels sorted; samples copied into the result arena, or read in place when the source
+ * keeps them (SL_SOURCE_F_STABLE) or hands them over (SL_SOURCE_F_TRANSFER)). A query is then
+ * evaluated step by step: pq_eval_node() yields the instant value of a node at ev->ts (a
+ * vector, scalar, string, or for range selectors and subqueries the windows of points at that
+ * time), which keeps every operator's code about one instant, as in Prometheus' rangeEval
+ * callbacks.
  * Per-step scratch lives in ev->tmp and is released after the step's output is appended.
  * One exception for speed: in a range query, a range function over a plain selector
  * (rate(x[5m]), max_over_time(...)) is computed before the steps, series by series, so each
@@ -73,15 +75,45 @@ static int is_stale(double v)
 
 /* ---- label sets ------------------------------------------------------------------------ */
 
-static uint64_t lset_hash(const struct sl_qlabel *l, size_t n)
+/* XXH3 of "name\0value\0..." over the labels (all, or those @keep selects: on=1 keeps only
+ * @names, on=0 all but __name__ and @names). Gathered into one buffer and hashed in one
+ * call when it fits - the streaming API costs more per label than the label is long -
+ * which gives the same value as streaming the pieces. */
+static int keep_label(const char *name, char *const *names, size_t nn, int on);
+
+static uint64_t labels_hash(const struct sl_qlabel *l, size_t n, int filter, char *const *names,
+                            size_t nn, int on)
 {
+    char buf[1024];
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (filter && !keep_label(l[i].name, names, nn, on))
+            continue;
+        size_t a = strlen(l[i].name) + 1, b = strlen(l[i].value) + 1;
+        if (a + b > sizeof buf - len) {
+            len = SIZE_MAX; /* does not fit: stream instead */
+            break;
+        }
+        memcpy(buf + len, l[i].name, a);
+        memcpy(buf + len + a, l[i].value, b);
+        len += a + b;
+    }
+    if (len != SIZE_MAX)
+        return XXH3_64bits(buf, len);
     XXH3_state_t st;
     XXH3_64bits_reset(&st);
     for (size_t i = 0; i < n; i++) {
+        if (filter && !keep_label(l[i].name, names, nn, on))
+            continue;
         XXH3_64bits_update(&st, l[i].name, strlen(l[i].name) + 1);
         XXH3_64bits_update(&st, l[i].value, strlen(l[i].value) + 1);
     }
     return XXH3_64bits_digest(&st);
+}
+
+static uint64_t lset_hash(const struct sl_qlabel *l, size_t n)
+{
+    return labels_hash(l, n, 0, NULL, 0, 0);
 }
 
 const struct pq_lset *pq_lset_make(struct pq_arena *a, const struct sl_qlabel *l, size_t n)
@@ -176,15 +208,7 @@ static int keep_label(const char *name, char *const *names, size_t nn, int on)
 
 uint64_t pq_lset_sig(const struct pq_lset *ls, char *const *names, size_t nn, int on)
 {
-    XXH3_state_t st;
-    XXH3_64bits_reset(&st);
-    for (uint32_t i = 0; i < ls->n; i++) {
-        if (!keep_label(ls->l[i].name, names, nn, on))
-            continue;
-        XXH3_64bits_update(&st, ls->l[i].name, strlen(ls->l[i].name) + 1);
-        XXH3_64bits_update(&st, ls->l[i].value, strlen(ls->l[i].value) + 1);
-    }
-    return XXH3_64bits_digest(&st);
+    return labels_hash(ls->l, ls->n, 1, names, nn, on);
 }
 
 uint64_t pq_lset_sig_cached(const struct pq_lset *ls, const void *owner, char *const *names,
@@ -370,6 +394,7 @@ struct load_ctx {
     int drop_stale;
     int want_corr;
     int stable;
+    int transfer; /* the source's arrays may be taken (SL_SOURCE_F_TRANSFER) */
 };
 
 static int load_cb(void *arg, const struct sl_qlabel *ls, size_t nls, const int64_t *ts,
@@ -397,21 +422,28 @@ static int load_cb(void *arg, const struct sl_qlabel *ls, size_t nls, const int6
     s->nrst = 0;
     int stale = (lc->drop_stale || lc->want_corr) &&
                 scan_values(ev, vs, n, lc->drop_stale, lc->want_corr ? s : NULL);
-    if (lc->stable && !stale) {
-        /* the source keeps these arrays for its lifetime: no copy (see source.h) */
+    int take = lc->transfer && !stale && n;
+    if ((lc->stable || take) && !stale) {
+        /* the source keeps these arrays for its lifetime, or hands them over: no copy */
         s->ts = (int64_t *)ts;
         s->vs = (double *)vs;
         s->n = n;
     } else {
-        s->ts = pq_alloc(ev->res, (n ? n : 1) * sizeof *s->ts);
-        s->vs = pq_alloc(ev->res, (n ? n : 1) * sizeof *s->vs);
+        s->ts = pq_alloc_raw(ev->res, (n ? n : 1) * sizeof *s->ts);
+        s->vs = pq_alloc_raw(ev->res, (n ? n : 1) * sizeof *s->vs);
         size_t k = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (lc->drop_stale && is_stale(vs[i]))
-                continue;
-            s->ts[k] = ts[i];
-            s->vs[k] = vs[i];
-            k++;
+        if (!stale && n) { /* nothing to drop (or not asked to): a straight copy */
+            memcpy(s->ts, ts, n * sizeof *ts);
+            memcpy(s->vs, vs, n * sizeof *vs);
+            k = n;
+        } else if (n) {
+            for (size_t i = 0; i < n; i++) {
+                if (lc->drop_stale && is_stale(vs[i]))
+                    continue;
+                s->ts[k] = ts[i];
+                s->vs[k] = vs[i];
+                k++;
+            }
         }
         s->n = k;
         if (stale && lc->want_corr) {
@@ -425,7 +457,19 @@ static int load_cb(void *arg, const struct sl_qlabel *ls, size_t nls, const int6
     if (ev->cur_samples > ev->max_samples)
         pq_fail(ev, SL_PQ_ERR_EXEC,
                 "query processing would load too many samples into memory in query execution");
+    if (take) {
+        /* registered last: a failure above leaves the arrays with the source */
+        *PQ_PUSH(ev->res, ev->owned, ev->nowned, ev->capowned) = (void *)ts;
+        return SL_SERIES_TAKEN;
+    }
     return 0;
+}
+
+static void free_owned(struct pq_ev *ev)
+{
+    for (size_t i = 0; i < ev->nowned; i++)
+        free(ev->owned[i]);
+    ev->nowned = 0;
 }
 
 static int cmp_sel_series(const void *a, const void *b)
@@ -448,13 +492,18 @@ static void load_selector(struct pq_ev *ev, struct pq_node *sel, int64_t mint, i
                           int drop_stale)
 {
     struct load_ctx lc = {.ev = ev, .drop_stale = drop_stale, .want_corr = sel->want_corr,
-                          .stable = (ev->src->ops->flags & SL_SOURCE_F_STABLE) != 0};
+                          .stable = (ev->src->ops->flags & SL_SOURCE_F_STABLE) != 0,
+                          .transfer = (ev->src->ops->flags & SL_SOURCE_F_TRANSFER) != 0};
     int rc = ev->src->ops->select(ev->src->ctx, sel->m, sel->nm, mint, maxt, load_cb, &lc);
     if (rc) {
         const char *why = ev->src->ops->error ? ev->src->ops->error(ev->src->ctx) : NULL;
         pq_fail(ev, SL_PQ_ERR_INTERNAL, "reading series: %s", why ? why : sl_strerror(rc));
     }
-    if (lc.n > 1)
+    /* stores hand series out in key order, which is usually label order already */
+    int sorted = 1;
+    for (size_t i = 1; i < lc.n && sorted; i++)
+        sorted = pq_lset_cmp(lc.s[i - 1].ls, lc.s[i].ls) <= 0;
+    if (!sorted)
         qsort(lc.s, lc.n, sizeof *lc.s, cmp_sel_series);
     struct pq_sel_cache *c = pq_alloc(ev->res, sizeof *c);
     c->s = lc.s;
@@ -639,7 +688,7 @@ static void accum_add(struct pq_ev *ev, struct accum *acc, const struct pq_lset 
     }
     if (idx == acc->n) {
         struct acc_series *s = PQ_PUSH(acc->a, acc->s, acc->n, acc->cap);
-        if (deep_copy) {
+        if (deep_copy && !ls->cacheable) { /* cacheable sets already live in ev->res */
             struct sl_qlabel *tmp = pq_alloc(acc->a, (ls->n ? ls->n : 1) * sizeof *tmp);
             for (uint32_t i = 0; i < ls->n; i++) {
                 tmp[i].name = pq_strdup(acc->a, ls->l[i].name);
@@ -944,16 +993,20 @@ int sl_promql_eval(struct sl_promql_expr *e, const struct sl_source *src,
         case SL_PQ_VECTOR: {
             pq_check_dup(ev, &v.vec);
             struct sl_promql_series *s = pq_alloc(ev->res, (v.vec.n ? v.vec.n : 1) * sizeof *s);
+            struct sl_promql_point *pts = pq_alloc_raw(ev->res, (v.vec.n ? v.vec.n : 1) * sizeof *pts);
             for (size_t i = 0; i < v.vec.n; i++) {
-                struct sl_qlabel *l = pq_alloc(ev->res, (v.vec.s[i].ls->n + 1) * sizeof *l);
-                for (uint32_t j = 0; j < v.vec.s[i].ls->n; j++) {
-                    l[j].name = pq_strdup(ev->res, v.vec.s[i].ls->l[j].name);
-                    l[j].value = pq_strdup(ev->res, v.vec.s[i].ls->l[j].value);
+                const struct pq_lset *ls = v.vec.s[i].ls;
+                const struct sl_qlabel *l = ls->l; /* a selector's set lives in ev->res */
+                if (!ls->cacheable) {
+                    struct sl_qlabel *c = pq_alloc(ev->res, (ls->n + 1) * sizeof *c);
+                    for (uint32_t j = 0; j < ls->n; j++) {
+                        c[j].name = pq_strdup(ev->res, ls->l[j].name);
+                        c[j].value = pq_strdup(ev->res, ls->l[j].value);
+                    }
+                    l = c;
                 }
-                struct sl_promql_point *pt = pq_alloc(ev->res, sizeof *pt);
-                pt->t = ev->start;
-                pt->v = v.vec.s[i].v;
-                s[i] = (struct sl_promql_series){l, v.vec.s[i].ls->n, pt, 1};
+                pts[i] = (struct sl_promql_point){ev->start, v.vec.s[i].v};
+                s[i] = (struct sl_promql_series){l, ls->n, &pts[i], 1};
             }
             r->series = s;
             r->nseries = v.vec.n;
@@ -1014,12 +1067,14 @@ int sl_promql_eval(struct sl_promql_expr *e, const struct sl_source *src,
         r->nwarnings = ev->nwarnings;
     }
     ri->arena.oom = NULL;
+    free_owned(ev);
     pq_arena_fini(tmp);
     free(tmp);
     free(ev);
     *out = r;
     return 0;
 fail:
+    free_owned(ev);
     pq_arena_fini(tmp);
     pq_arena_fini(&ri->arena);
     free(tmp);

@@ -8,6 +8,8 @@
  */
 #include "query/promql_pvt.h"
 
+#include "engine/buf.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,23 +18,7 @@
  * first digit in *exp10 (v = 0.d * 10^(exp10+1)). */
 static int shortest_digits(double v, char *d, int *exp10)
 {
-    char tmp[40];
-    for (int prec = 0; prec < 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*e", prec, fabs(v));
-        if (strtod(tmp, NULL) == fabs(v))
-            break;
-    }
-    /* tmp = "D.DDDDe[+-]XX" */
-    int n = 0;
-    char *p = tmp;
-    for (; *p && *p != 'e'; p++)
-        if (*p != '.')
-            d[n++] = *p;
-    while (n > 1 && d[n - 1] == '0')
-        n--;
-    d[n] = 0;
-    *exp10 = atoi(p + 1);
-    return n;
+    return sl_shortest_digits(v, d, exp10);
 }
 
 /* mode 2: strconv 'f' -1 (count_values labels); mode 0: Go fmt %v (e when exp < -4 || exp >= 21);
@@ -53,34 +39,38 @@ static void fmt_float(struct sl_buf *b, double v, int mode)
         sl_buf_puts(b, signbit(v) ? "-0" : "0");
         return;
     }
-    char d[40];
-    int e;
+    /* built on the stack and appended once: a range query's JSON holds one per point */
+    char d[40], o[400]; /* 'f' of the largest double: 309 digits */
+    int e, k = 0;
     int n = shortest_digits(v, d, &e);
     if (v < 0)
-        sl_buf_putc(b, '-');
+        o[k++] = '-';
     int use_e = mode == 0 ? (e < -4 || e >= 21) : mode == 1 ? (e < -6 || e >= 21) : 0;
     if (use_e) {
-        sl_buf_putc(b, d[0]);
+        o[k++] = d[0];
         if (n > 1) {
-            sl_buf_putc(b, '.');
-            sl_buf_append(b, d + 1, (size_t)n - 1);
+            o[k++] = '.';
+            memcpy(o + k, d + 1, (size_t)n - 1);
+            k += n - 1;
         }
-        sl_buf_printf(b, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
-        return;
-    }
-    if (e < 0) {
-        sl_buf_puts(b, "0.");
+        k += snprintf(o + k, sizeof o - (size_t)k, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+    } else if (e < 0) {
+        o[k++] = '0';
+        o[k++] = '.';
         for (int i = 0; i < -e - 1; i++)
-            sl_buf_putc(b, '0');
-        sl_buf_append(b, d, (size_t)n);
-        return;
+            o[k++] = '0';
+        memcpy(o + k, d, (size_t)n);
+        k += n;
+    } else {
+        for (int i = 0; i <= e; i++)
+            o[k++] = i < n ? d[i] : '0';
+        if (n > e + 1) {
+            o[k++] = '.';
+            memcpy(o + k, d + e + 1, (size_t)(n - e - 1));
+            k += n - e - 1;
+        }
     }
-    for (int i = 0; i <= e; i++)
-        sl_buf_putc(b, i < n ? d[i] : '0');
-    if (n > e + 1) {
-        sl_buf_putc(b, '.');
-        sl_buf_append(b, d + e + 1, (size_t)(n - e - 1));
-    }
+    sl_buf_append(b, o, (size_t)k);
 }
 
 void pq_format_double(struct sl_buf *b, double v)

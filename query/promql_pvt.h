@@ -195,7 +195,7 @@ struct pq_lset {
     size_t aux_idx;
     int aux_ok;
     uint32_t n;
-    int cacheable;
+    int cacheable; /* also: the set, l[] and its strings are in ev->res (the result's arena) */
     struct sl_qlabel l[];
 };
 
@@ -277,6 +277,10 @@ struct pq_ev {
     int tiers;      /* enum sl_pq_tiers */
     const char **warnings; /* in ev->res; see tierplan.h */
     size_t nwarnings, capwarnings;
+    /* sample blocks taken over from the source (SL_SOURCE_F_TRANSFER: ts and vs in one
+     * block starting at ts), free()d when the evaluation ends */
+    void **owned;
+    size_t nowned, capowned;
 };
 
 _Noreturn void pq_fail(struct pq_ev *ev, int kind, const char *fmt, ...)

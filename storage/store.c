@@ -946,20 +946,61 @@ struct acc {
     char *key;
     uint32_t keylen;
     int hit;
+    size_t est; /* samples the sizing pass counted (an upper bound, minus head appends) */
+    int unsorted; /* some timestamp is not above the one before it: coll_finish merges */
     int64_t *t;
     double *v;
     size_t n, cap;
 };
 
+/* The keys of a selection are copied into 64 KiB slabs, one malloc per few hundred keys
+ * instead of one per series; the slabs go with the series set. */
+struct keyslab {
+    struct keyslab *next;
+    size_t used, cap;
+    char data[];
+};
+
+static char *slab_copy(struct keyslab **head, const char *p, size_t n)
+{
+    struct keyslab *s = *head;
+    if (!s || s->cap - s->used < n) {
+        size_t cap = 65536 - sizeof *s;
+        if (cap < n)
+            cap = n;
+        if (!(s = malloc(sizeof *s + cap)))
+            return NULL;
+        s->next = *head;
+        s->used = 0;
+        s->cap = cap;
+        *head = s;
+    }
+    char *q = s->data + s->used;
+    memcpy(q, p, n);
+    s->used += n;
+    return q;
+}
+
+static void slabs_free(struct keyslab *s)
+{
+    while (s) {
+        struct keyslab *next = s->next;
+        free(s);
+        s = next;
+    }
+}
+
 struct sl_series_set {
     struct acc *a;
     size_t n;
+    struct keyslab *slabs; /* the keys of a[] */
 };
 
 struct coll {
     struct sl_keymap map;
     struct acc *a;
     size_t n, cap;
+    struct keyslab *slabs;
 };
 
 static int coll_get(struct coll *c, const char *key, size_t len, struct acc **out)
@@ -974,105 +1015,207 @@ static int coll_get(struct coll *c, const char *key, size_t len, struct acc **ou
                 return -ENOMEM;
             c->a = na;
             c->cap = nc;
-            /* keys are separately allocated, so the map's borrowed pointers stay valid */
+            /* keys live in slabs that never move, so the map's borrowed pointers stay valid */
         }
         struct acc *a = &c->a[c->n];
         memset(a, 0, sizeof *a);
-        if (!(a->key = malloc(len)))
+        if (!(a->key = slab_copy(&c->slabs, key, len)))
             return -ENOMEM;
-        memcpy(a->key, key, len);
         a->keylen = (uint32_t)len;
-        if (sl_keymap_put(&c->map, a->key, len, h, (uint32_t)c->n)) {
-            free(a->key);
+        if (sl_keymap_put(&c->map, a->key, len, h, (uint32_t)c->n))
             return -ENOMEM;
-        }
         x = (uint32_t)c->n++;
     }
     *out = &c->a[x];
     return 0;
 }
 
-static int acc_push(struct acc *a, int64_t t, double v)
+/* Room for @more samples after a->n. The timestamps and values of a series share one
+ * malloc block (v = t + cap): one allocation per series instead of two, which is what an
+ * instant query over 10,000 series spends its time on. Later growth (head appends after the
+ * sizing pass, tombstoned reads) at least doubles, so a series moves O(log n) times. */
+static int acc_reserve(struct acc *a, size_t more)
 {
-    if (a->n == a->cap) {
-        size_t nc = a->cap ? a->cap * 2 : 64;
-        int64_t *nt = realloc(a->t, nc * sizeof *nt);
-        if (!nt)
-            return -ENOMEM;
-        a->t = nt;
-        double *nv = realloc(a->v, nc * sizeof *nv);
-        if (!nv)
-            return -ENOMEM;
-        a->v = nv;
-        a->cap = nc;
+    if (a->cap - a->n >= more)
+        return 0;
+    /* exact the first time (the sizing pass or the head read knows the count) */
+    size_t nc = a->cap ? a->cap * 2 : more;
+    if (nc < a->n + more)
+        nc = a->n + more;
+    if (nc > SIZE_MAX / 16)
+        return -ENOMEM;
+    int64_t *nt = malloc(nc * (sizeof *nt + sizeof *a->v));
+    if (!nt)
+        return -ENOMEM;
+    double *nv = (double *)(nt + nc);
+    if (a->n) {
+        memcpy(nt, a->t, a->n * sizeof *nt);
+        memcpy(nv, a->v, a->n * sizeof *nv);
     }
-    a->t[a->n] = t;
-    a->v[a->n] = v;
-    a->n++;
+    free(a->t);
+    a->t = nt;
+    a->v = nv;
+    a->cap = nc;
     return 0;
 }
 
 static void coll_free(struct coll *c)
 {
-    for (size_t i = 0; i < c->n; i++) {
-        free(c->a[i].key);
+    for (size_t i = 0; i < c->n; i++)
         free(c->a[i].t);
-        free(c->a[i].v);
-    }
     free(c->a);
+    slabs_free(c->slabs);
     sl_keymap_fini(&c->map);
 }
 
+/* lz4 scratch for chunk decoding; samples are decoded straight into the series' arrays */
 struct decode_buf {
-    int64_t *t;
-    double *v;
     uint8_t *scratch;
     size_t scratch_len;
 };
 
 static int decode_buf_init(struct decode_buf *d, unsigned ncols)
 {
-    d->t = malloc(SL_CODEC_CHUNK_MAX * sizeof *d->t);
-    d->v = malloc((size_t)SL_CODEC_CHUNK_MAX * ncols * sizeof *d->v);
     d->scratch_len = sl_codec_chunk_bound(SL_CODEC_CHUNK_MAX, ncols);
     d->scratch = malloc(d->scratch_len);
-    return d->t && d->v && d->scratch ? 0 : -ENOMEM;
+    return d->scratch ? 0 : -ENOMEM;
 }
 
 static void decode_buf_fini(struct decode_buf *d)
 {
-    free(d->t);
-    free(d->v);
     free(d->scratch);
 }
 
-static int read_block(struct sl_store *s, const struct sl_block *b, const struct sl_matchers *ms,
-                      int64_t mint, int64_t maxt, int keys_only, struct coll *c,
-                      struct decode_buf *d)
+/* The @got samples just decoded at a->t + a->n: keep those in [mint, maxt] not deleted by a
+ * tombstone of @key (NULL: none applies). @inside: the chunk lies within the window. */
+static void keep_window(struct sl_store *s, struct acc *a, size_t got, int64_t mint,
+                        int64_t maxt, int inside, const char *key, size_t kl, uint64_t seq)
+{
+    int64_t *t = a->t + a->n;
+    double *v = a->v + a->n;
+    size_t k = 0;
+    if (inside && !key) {
+        k = got;
+    } else {
+        for (size_t j = 0; j < got; j++) {
+            if (t[j] < mint || t[j] > maxt)
+                continue;
+            if (key && sl_store__tomb_overlaps(s, key, kl, t[j], t[j], seq))
+                continue;
+            t[k] = t[j];
+            v[k] = v[j];
+            k++;
+        }
+    }
+    /* order checked while the chunk is still in cache, not in a pass over every series */
+    int bad = k && a->n && t[0] <= a->t[a->n - 1];
+    for (size_t j = 1; j < k; j++)
+        bad |= t[j] <= t[j - 1];
+    a->unsorted |= bad;
+    if (k)
+        a->hit = 1;
+    a->n += k;
+}
+
+/* Chunks of series @id into *ch (grown from the caller's stack array as needed). */
+static int block_chunks(const struct sl_block *b, uint32_t id, const char **key, size_t *kl,
+                        struct sl_block_chunk **ch, size_t *chcap,
+                        struct sl_block_chunk *stack)
+{
+    int nch = sl_block_series(b, id, key, kl, *ch, *chcap);
+    if (nch > (int)*chcap) {
+        struct sl_block_chunk *nc = malloc((size_t)nch * sizeof *nc);
+        if (!nc)
+            return -ENOMEM;
+        if (*ch != stack)
+            free(*ch);
+        *ch = nc;
+        *chcap = (size_t)nch;
+        nch = sl_block_series(b, id, key, kl, *ch, *chcap);
+    }
+    return nch;
+}
+
+/* Sizing pass over one block: add each series' sample count in the chunks overlapping
+ * [mint, maxt] (read from chunk headers, nothing decoded) to its acc->est, so that its
+ * arrays are allocated once at their final size instead of growing chunk by chunk (the
+ * reallocs copied each 6 h series about twice and touched fresh pages each time). */
+static int count_block(const struct sl_block *b, const uint32_t *ids, size_t n, int64_t mint,
+                       int64_t maxt, struct coll *c)
+{
+    struct sl_block_chunk stack[16], *ch = stack;
+    size_t chcap = 16;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const char *key;
+        size_t kl;
+        int nch = block_chunks(b, ids[i], &key, &kl, &ch, &chcap, stack);
+        if (nch < 0) {
+            rc = nch;
+            break;
+        }
+        size_t cnt = 0;
+        for (int k = 0; k < nch; k++) {
+            size_t cn;
+            unsigned ncols;
+            if (ch[k].maxt < mint || ch[k].mint > maxt ||
+                sl_codec_chunk_info(ch[k].p, ch[k].len, &cn, &ncols))
+                continue; /* a corrupt chunk is reported by the read */
+            cnt += cn;
+        }
+        struct acc *a;
+        if (cnt && !(rc = coll_get(c, key, kl, &a)))
+            a->est += cnt;
+    }
+    if (ch != stack)
+        free(ch);
+    return rc;
+}
+
+/* First index of head series @hs with t >= @t. Queries mostly read the newest samples
+ * (an instant query's 5 minutes, a dashboard's last hour): a short walk back from the end
+ * finds those without the binary search's cache misses over the whole series. */
+static size_t head_from(const struct sl_head_series *hs, int64_t t)
+{
+    size_t j = hs->n;
+    for (int k = 0; k < 64 && j > 0; k++, j--)
+        if (hs->t[j - 1] < t)
+            return j;
+    return j == 0 ? 0 : sl_head_lower(hs, t);
+}
+
+/* The head's part of the sizing pass; under the caller's read lock. */
+static int count_head(struct sl_store *s, const struct sl_matchers *ms, int64_t mint,
+                      int64_t maxt, struct coll *c)
 {
     uint32_t *ids;
-    size_t n;
-    int rc = sl_block_select(b, ms, &ids, &n);
-    if (rc)
-        return rc;
+    size_t nids;
+    int rc = sl_head_match(&s->head, ms, &ids, &nids); /* the postings index, as read_head */
+    for (size_t x = 0; x < nids && !rc; x++) {
+        const struct sl_head_series *hs = &s->head.s[ids[x]];
+        if (hs->n == 0 || hs->t[0] > maxt || hs->t[hs->n - 1] < mint)
+            continue;
+        size_t j = head_from(hs, mint);
+        size_t e = hs->t[hs->n - 1] <= maxt ? hs->n : head_from(hs, maxt + 1);
+        struct acc *a;
+        if (e > j && !(rc = coll_get(c, hs->key, hs->keylen, &a)))
+            a->est += e - j;
+    }
+    free(ids);
+    return rc;
+}
+
+static int read_block(struct sl_store *s, const struct sl_block *b, const uint32_t *ids,
+                      size_t n, int64_t mint, int64_t maxt, int keys_only, struct coll *c,
+                      struct decode_buf *d)
+{
+    int rc = 0;
     struct sl_block_chunk stack[16], *ch = stack;
     size_t chcap = 16;
     for (size_t i = 0; i < n && !rc; i++) {
         const char *key;
         size_t kl;
-        int nch = sl_block_series(b, ids[i], &key, &kl, ch, chcap);
-        if (nch > (int)chcap) {
-            struct sl_block_chunk *nc = malloc((size_t)nch * sizeof *nc);
-            if (!nc) {
-                rc = -ENOMEM;
-                break;
-            }
-            if (ch != stack)
-                free(ch);
-            ch = nc;
-            chcap = (size_t)nch;
-            nch = sl_block_series(b, ids[i], &key, &kl, ch, chcap);
-        }
+        int nch = block_chunks(b, ids[i], &key, &kl, &ch, &chcap, stack);
         if (nch < 0) {
             rc = nch;
             break;
@@ -1089,29 +1232,33 @@ static int read_block(struct sl_store *s, const struct sl_block *b, const struct
                 a->hit = 1;
                 break;
             }
-            double *cols[1] = {d->v};
-            int got = sl_codec_chunk_decode(ch[k].p, ch[k].len, d->t, cols, 1, SL_CODEC_CHUNK_MAX,
-                                            d->scratch, d->scratch_len);
-            if (got < 0) {
+            /* decoded straight into the series' arrays: no per-sample copy or check
+             * unless the chunk sticks out of [mint, maxt] or a tombstone covers part of it */
+            size_t cn;
+            unsigned ncols;
+            if (sl_codec_chunk_info(ch[k].p, ch[k].len, &cn, &ncols) || cn > SL_CODEC_CHUNK_MAX) {
+                rc = SL_E_CORRUPT;
+            } else if (!(rc = acc_reserve(a, cn))) {
+                double *cols[1] = {a->v + a->n};
+                int got = sl_codec_chunk_decode(ch[k].p, ch[k].len, a->t + a->n, cols, 1,
+                                                a->cap - a->n, d->scratch, d->scratch_len);
+                rc = got < 0 ? SL_E_CORRUPT : 0;
+                if (!rc) {
+                    size_t n0 = a->n;
+                    keep_window(s, a, (size_t)got, mint, maxt,
+                                ch[k].mint >= mint && ch[k].maxt <= maxt, tomb ? key : NULL, kl,
+                                seq);
+                    if (keys_only) /* only whether a sample survives the tombstones */
+                        a->n = n0;
+                }
+            }
+            if (rc == SL_E_CORRUPT)
                 SL_ERROR("storage=store event=chunk_corrupt dir=%s series=%u",
                          sl_block_dir(b), ids[i]);
-                rc = SL_E_CORRUPT;
-                break;
-            }
-            for (int j = 0; j < got && !rc; j++) {
-                if (d->t[j] < mint || d->t[j] > maxt)
-                    continue;
-                if (tomb && sl_store__tomb_overlaps(s, key, kl, d->t[j], d->t[j], seq))
-                    continue;
-                a->hit = 1;
-                if (!keys_only)
-                    rc = acc_push(a, d->t[j], d->v[j]);
-            }
         }
     }
     if (ch != stack)
         free(ch);
-    free(ids);
     return rc;
 }
 
@@ -1125,7 +1272,7 @@ static int read_head(struct sl_store *s, const struct sl_matchers *ms, int64_t m
         const struct sl_head_series *hs = &s->head.s[ids[x]];
         if (hs->n == 0 || hs->t[0] > maxt || hs->t[hs->n - 1] < mint)
             continue;
-        size_t j = sl_head_lower(hs, mint);
+        size_t j = head_from(hs, mint);
         if (j >= hs->n || hs->t[j] > maxt)
             continue;
         struct acc *a;
@@ -1134,8 +1281,16 @@ static int read_head(struct sl_store *s, const struct sl_matchers *ms, int64_t m
         a->hit = 1;
         if (keys_only)
             continue;
-        for (; j < hs->n && hs->t[j] <= maxt && !rc; j++)
-            rc = acc_push(a, hs->t[j], hs->v[j]);
+        /* [j, e): the samples in the window, copied in two memcpy */
+        size_t e = hs->t[hs->n - 1] <= maxt ? hs->n : head_from(hs, maxt + 1);
+        if ((rc = acc_reserve(a, e - j)))
+            break;
+        /* head series are sorted and unique; only the junction with blocks can overlap */
+        if (e > j && a->n && hs->t[j] <= a->t[a->n - 1])
+            a->unsorted = 1;
+        memcpy(a->t + a->n, hs->t + j, (e - j) * sizeof *a->t);
+        memcpy(a->v + a->n, hs->v + j, (e - j) * sizeof *a->v);
+        a->n += e - j;
     }
     free(ids);
     return rc;
@@ -1157,12 +1312,13 @@ static int coll_finish(struct coll *c, int keys_only, struct sl_series_set **out
     for (size_t i = 0; i < c->n; i++) {
         struct acc *a = &c->a[i];
         if (!a->hit || (!keys_only && a->n == 0)) {
-            free(a->key);
             free(a->t);
-            free(a->v);
             continue;
         }
-        if (a->n > 1) {
+        /* Sources come in time order (blocks by time, head last) and rarely overlap: a
+         * series already strictly ascending (checked as it was read) needs no merge, sort
+         * or copy. */
+        if (a->unsorted && a->n > 1) {
             if (a->n > pcap) {
                 free(perm);
                 free(tmp);
@@ -1176,11 +1332,9 @@ static int coll_finish(struct coll *c, int keys_only, struct sl_series_set **out
             }
             if (!rc) {
                 sl_store__sort_perm(a->t, perm, tmp, a->n);
-                int64_t *nt = malloc(a->n * sizeof *nt);
-                double *nv = malloc(a->n * sizeof *nv);
-                if (!nt || !nv) {
-                    free(nt);
-                    free(nv);
+                int64_t *nt = malloc(a->n * (sizeof *nt + sizeof *a->v));
+                double *nv = nt ? (double *)(nt + a->n) : NULL; /* one block, as acc_reserve */
+                if (!nt) {
                     rc = -ENOMEM;
                 } else {
                     size_t m = 0;
@@ -1195,9 +1349,9 @@ static int coll_finish(struct coll *c, int keys_only, struct sl_series_set **out
                         m++;
                     }
                     free(a->t);
-                    free(a->v);
                     a->t = nt;
                     a->v = nv;
+                    a->cap = a->n; /* v = t + cap, as acc_reserve lays the block out */
                     a->n = m;
                 }
             }
@@ -1221,6 +1375,7 @@ static int coll_finish(struct coll *c, int keys_only, struct sl_series_set **out
     }
     ss->a = c->a;
     ss->n = c->n;
+    ss->slabs = c->slabs;
     *out = ss;
     return 0;
 }
@@ -1237,12 +1392,36 @@ int sl_store__select(struct sl_store *s, const struct sl_matchers *ms, int64_t m
         return nb;
     struct decode_buf d;
     int rc = decode_buf_init(&d, 1);
+    /* each block's matching series, found once for both passes */
+    struct {
+        uint32_t *ids;
+        size_t n;
+    } *sel = calloc((size_t)nb + 1, sizeof *sel);
+    if (!sel)
+        rc = -ENOMEM;
     for (int i = 0; i < nb && !rc; i++) {
         const struct sl_block_meta *m = bl[i]->m;
         if (m->resolution_ms != 0 || m->maxt < mint || m->mint > maxt)
             continue;
-        rc = read_block(s, bl[i]->b, ms, mint, maxt, keys_only, &c, &d);
+        rc = sl_block_select(bl[i]->b, ms, &sel[i].ids, &sel[i].n);
+        if (!rc && !keys_only)
+            rc = count_block(bl[i]->b, sel[i].ids, sel[i].n, mint, maxt, &c);
     }
+    /* With no block in the window (instant queries, recent ranges) the head read sizes
+     * each series exactly by itself: no second walk over the head. */
+    if (!rc && !keys_only && c.n) {
+        pthread_rwlock_rdlock(&s->lock);
+        rc = count_head(s, ms, mint, maxt, &c);
+        pthread_rwlock_unlock(&s->lock);
+        for (size_t i = 0; i < c.n && !rc; i++)
+            rc = acc_reserve(&c.a[i], c.a[i].est);
+    }
+    for (int i = 0; i < nb && !rc; i++)
+        if (sel[i].ids)
+            rc = read_block(s, bl[i]->b, sel[i].ids, sel[i].n, mint, maxt, keys_only, &c, &d);
+    for (int i = 0; sel && i < nb; i++)
+        free(sel[i].ids);
+    free(sel);
     decode_buf_fini(&d);
     sl_store__blocks_release(bl, (size_t)nb);
     if (!rc) {
@@ -1288,16 +1467,22 @@ void sl_series_set_get(const struct sl_series_set *ss, size_t i, struct sl_store
     out->n = a->n;
 }
 
+void sl_series_set_take(struct sl_series_set *ss, size_t i)
+{
+    struct acc *a = &ss->a[i];
+    a->t = NULL;
+    a->v = NULL;
+    a->n = 0;
+}
+
 void sl_series_set_destroy(struct sl_series_set *ss)
 {
     if (!ss)
         return;
-    for (size_t i = 0; i < ss->n; i++) {
-        free(ss->a[i].key);
+    for (size_t i = 0; i < ss->n; i++)
         free(ss->a[i].t);
-        free(ss->a[i].v);
-    }
     free(ss->a);
+    slabs_free(ss->slabs);
     free(ss);
 }
 

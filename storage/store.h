@@ -173,6 +173,13 @@ int sl_store_select(struct sl_store *s, const struct sl_store_matcher *m, size_t
 size_t sl_series_set_count(const struct sl_series_set *ss);
 /** Series @i (< count) into @out; pointers BORROWED until destroy. */
 void sl_series_set_get(const struct sl_series_set *ss, size_t i, struct sl_store_series *out);
+/**
+ * Hand series @i's sample arrays (out->t and out->v of sl_series_set_get(), when n > 0) over
+ * to the caller: they are TRANSFERRED as ONE malloc() block that starts at out->t (out->v
+ * points inside it): free(out->t) releases both. The set no longer frees them; the
+ * series' samples must not be read through the set after.
+ */
+void sl_series_set_take(struct sl_series_set *ss, size_t i);
 void sl_series_set_destroy(struct sl_series_set *ss);
 
 /**

@@ -15,6 +15,8 @@
  *
  * Source: query matchers map 1:1 onto storage matchers; each stored key is decoded in
  * place (its strings are already NUL-terminated) into a sorted label array with __name__.
+ * The store decodes each series into arrays of its own, which the evaluator may take over
+ * (SL_SOURCE_F_TRANSFER) rather than copy.
  */
 #include "tools/store_bridge.h"
 
@@ -208,6 +210,12 @@ static int store_walk(void *ctx, const struct sl_matcher *m, size_t nm, int64_t 
         sl_series_set_get(set, i, &s);
         size_t nl = key_labels(s.key, s.key_len, ls);
         rc = fn(arg, ls, nl, s.t, s.v, flags ? 0 : s.n);
+        if (rc == SL_SERIES_TAKEN && !flags && s.n) {
+            sl_series_set_take(set, i); /* the evaluator keeps the arrays: no copy */
+            rc = 0;
+        } else if (rc > 0) {
+            rc = 0;
+        }
     }
     sl_series_set_destroy(set);
     return rc;
@@ -297,7 +305,8 @@ static int store_select_at(void *ctx, const struct sl_matcher *m, size_t nm, con
     return rc;
 }
 
-static const struct sl_source_ops store_source_ops = {.select = store_select,
+static const struct sl_source_ops store_source_ops = {.flags = SL_SOURCE_F_TRANSFER,
+                                                      .select = store_select,
                                                       .series = store_series,
                                                       .tiers = store_tiers,
                                                       .select_agg = store_select_agg,
