@@ -149,4 +149,26 @@ int sl_store__wal_checkpoint_sketches(struct sl_store *s);
 /** Stable sort of a permutation by timestamp. */
 void sl_store__sort_perm(const int64_t *t, uint32_t *perm, uint32_t *tmp, size_t n);
 
+/* One series of a selection being gathered (store_read.c): its key, and samples appended
+ * by every source in turn. */
+struct sl_store_acc {
+    char *key;
+    uint32_t keylen;
+    int hit;
+    size_t est; /* samples the sizing pass counted (an upper bound, minus head appends) */
+    int unsorted; /* some timestamp is not above the one before it: coll_finish merges */
+    int64_t *t;
+    double *v;
+    size_t n, cap;
+};
+
+struct sl_store_keyslab;
+
+/* A select's result; delete walks its keys (store.c). */
+struct sl_series_set {
+    struct sl_store_acc *a;
+    size_t n;
+    struct sl_store_keyslab *slabs; /* the keys of a[] */
+};
+
 #endif
