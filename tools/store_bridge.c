@@ -453,7 +453,12 @@ static int selector_key(const char *sel, char *key, size_t cap, char *why, size_
     if (rc == -ENOMEM)
         return rc;
     if (rc) {
-        snprintf(why, whylen, "%s", perr.msg);
+        /* the parser's message, cut to the caller's buffer */
+        size_t k = strnlen(perr.msg, whylen ? whylen - 1 : 0);
+        if (whylen) {
+            memcpy(why, perr.msg, k);
+            why[k] = 0;
+        }
         return -EINVAL;
     }
     struct sl_label l[SL_LABELS_MAX];

@@ -387,3 +387,29 @@ Test(postings, store_delete_and_cut_forget_head_series)
     sl_store_close(s);
     rm_rf(dir);
 }
+
+/* `.*` and `.+` skip the regex engine; they must answer exactly as the engine would, with
+ * DOTALL (a newline is any character) and for the empty value (a missing label). */
+Test(postings, any_and_nonempty_regex_shapes_match_like_the_engine)
+{
+    static const char *const pats[] = {".*", ".+", "(?:.*)", "(?:.+)"};
+    static const char *const vals[] = {"", "a", "\n", "x\ny", "long value"};
+    for (int op = SL_STORE_MATCH_RE; op <= SL_STORE_MATCH_NRE; op++) {
+        for (size_t v = 0; v < sizeof vals / sizeof vals[0]; v++) {
+            int got[4];
+            for (size_t p = 0; p < 4; p++) {
+                struct sl_store_matcher m = {.op = op, .name = "l", .value = pats[p]};
+                struct sl_matchers *ms;
+                cr_assert(eq(int, sl_matchers_compile(&m, 1, &ms, NULL, 0), 0));
+                got[p] = sl_matchers_value_ok(ms, 0, vals[v], strlen(vals[v]));
+                sl_matchers_destroy(ms);
+            }
+            /* the shortcut (p < 2) and the engine (the same pattern in a group) agree */
+            cr_assert(eq(int, got[0], got[2]), "op %d value %zu", op, v);
+            cr_assert(eq(int, got[1], got[3]), "op %d value %zu", op, v);
+            int nonempty = vals[v][0] != 0;
+            cr_assert(eq(int, got[1], op == SL_STORE_MATCH_RE ? nonempty : !nonempty));
+            cr_assert(eq(int, got[0], op == SL_STORE_MATCH_RE));
+        }
+    }
+}
