@@ -15,11 +15,13 @@
 
 usage: test_kafka.py SCENARIO SLUICED KAFKA_MOCK_CLUSTER
 """
+import json
 import os
 import signal
 import sys
 import threading
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kafka_harness import MockCluster, consumer, forwarder  # noqa: E402
@@ -85,12 +87,20 @@ def scenario_e2e():
         mc.produce("kt.raw:5|c")
         wait_until(expect_counters([c], "a", 50, 20), "50 counters at 20", 30)
 
+        def users_seen():
+            # A set's distinct count is per flush interval, so /metrics shows 0 again one
+            # interval later; the stored flushes keep the interval that saw both members.
+            q = urllib.parse.quote("max_over_time(kt_users[10m])")
+            r = json.loads(c.get(f"/api/v1/query?query={q}"))["data"]["result"]
+            return float(r[0]["value"][1]) if r else None
+
         def rest():
             m = c.metrics()
             want = {"kt_rate_total": 20, "kt_temp": 22, "kt_users": 2, "kt_lat_count": 2,
                     "kt_lat_sum": 30, 'kt_raw_total{src="plain"}': 3, "kt_raw_total": 12,
                     'kt_lat_count{env="prod",route="/api"}': 2, "kt_udp_total": 5}
             got = {k: m.get(k) for k in want}
+            got["kt_users"] = users_seen()
             return True if got == want else got
         wait_until(rest, "exact gauge/set/timer/rate/plain-StatsD values", 20)
         wait_until(lambda: (lambda s: s["delivered"] == s["taken"] == 1000 + 10 + 3 + 3 + 4 + 2
