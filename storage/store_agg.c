@@ -162,19 +162,7 @@ static int read_tier_block(struct sl_store *s, const struct sl_block *b,
     for (size_t i = 0; i < n && !rc; i++) {
         const char *key;
         size_t kl;
-        int nch = sl_block_series(b, ids[i], &key, &kl, ch, chcap);
-        if (nch > (int)chcap) {
-            struct sl_block_chunk *nc = malloc((size_t)nch * sizeof *nc);
-            if (!nc) {
-                rc = -ENOMEM;
-                break;
-            }
-            if (ch != stack)
-                free(ch);
-            ch = nc;
-            chcap = (size_t)nch;
-            nch = sl_block_series(b, ids[i], &key, &kl, ch, chcap);
-        }
+        int nch = sl_store__block_chunks(b, ids[i], &key, &kl, &ch, &chcap, stack);
         if (nch < 0) {
             rc = nch;
             break;
@@ -497,19 +485,7 @@ static int at_block(struct sl_store *s, const struct sl_block *b, const struct s
     for (size_t k = 0; k < n && !rc; k++) {
         const char *key;
         size_t kl;
-        int nch = sl_block_series(b, ids[k], &key, &kl, ch, chcap);
-        if (nch > (int)chcap) {
-            struct sl_block_chunk *nc = malloc((size_t)nch * sizeof *nc);
-            if (!nc) {
-                rc = -ENOMEM;
-                break;
-            }
-            if (ch != stack)
-                free(ch);
-            ch = nc;
-            chcap = (size_t)nch;
-            nch = sl_block_series(b, ids[k], &key, &kl, ch, chcap);
-        }
+        int nch = sl_store__block_chunks(b, ids[k], &key, &kl, &ch, &chcap, stack);
         if (nch < 0) {
             rc = nch;
             break;

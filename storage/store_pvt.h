@@ -146,6 +146,15 @@ int sl_store__sketch_keys(struct sl_store *s, const struct sl_matchers *ms, int6
 /** WAL SERIES-style checkpoint records of the sketch head (under wmu). */
 int sl_store__wal_checkpoint_sketches(struct sl_store *s);
 
+/**
+ * The chunks of block series @id into *@ch (room for *@chcap), growing it onto the heap when
+ * the series has more: *@ch then no longer points at @stack and the caller free()s it once
+ * done. @return the number of chunks, -ENOMEM, or what sl_block_series() returns.
+ */
+int sl_store__block_chunks(const struct sl_block *b, uint32_t id, const char **key, size_t *kl,
+                           struct sl_block_chunk **ch, size_t *chcap,
+                           struct sl_block_chunk *stack);
+
 /** Stable sort of a permutation by timestamp. */
 void sl_store__sort_perm(const int64_t *t, uint32_t *perm, uint32_t *tmp, size_t n);
 

@@ -217,9 +217,9 @@ static void keep_window(struct sl_store *s, struct sl_store_acc *a, size_t got, 
 }
 
 /* Chunks of series @id into *ch (grown from the caller's stack array as needed). */
-static int block_chunks(const struct sl_block *b, uint32_t id, const char **key, size_t *kl,
-                        struct sl_block_chunk **ch, size_t *chcap,
-                        struct sl_block_chunk *stack)
+int sl_store__block_chunks(const struct sl_block *b, uint32_t id, const char **key, size_t *kl,
+                           struct sl_block_chunk **ch, size_t *chcap,
+                           struct sl_block_chunk *stack)
 {
     int nch = sl_block_series(b, id, key, kl, *ch, *chcap);
     if (nch > (int)*chcap) {
@@ -248,7 +248,7 @@ static int count_block(const struct sl_block *b, const uint32_t *ids, size_t n, 
     for (size_t i = 0; i < n && !rc; i++) {
         const char *key;
         size_t kl;
-        int nch = block_chunks(b, ids[i], &key, &kl, &ch, &chcap, stack);
+        int nch = sl_store__block_chunks(b, ids[i], &key, &kl, &ch, &chcap, stack);
         if (nch < 0) {
             rc = nch;
             break;
@@ -314,7 +314,7 @@ static int read_block(struct sl_store *s, const struct sl_block *b, const uint32
     for (size_t i = 0; i < n && !rc; i++) {
         const char *key;
         size_t kl;
-        int nch = block_chunks(b, ids[i], &key, &kl, &ch, &chcap, stack);
+        int nch = sl_store__block_chunks(b, ids[i], &key, &kl, &ch, &chcap, stack);
         if (nch < 0) {
             rc = nch;
             break;
