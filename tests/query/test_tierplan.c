@@ -497,8 +497,8 @@ Test(tierplan, api_reports_tier_in_warnings_and_honours_use_tiers)
 
 Test(tierplan, sparse_tier_is_not_worth_reading)
 {
-    /* 15 s samples behind 1m buckets: four per bucket, below PQ_TIER_MIN_DENSITY */
-    fine_density = 4;
+    /* 10 s samples behind 5m-wide buckets would be 30 per bucket, below PQ_TIER_MIN_DENSITY */
+    fine_density = 30;
     struct sl_promql_result *r =
         eval("max_over_time(temp[1m])", 3 * HOUR, 4 * HOUR, MIN, SL_PQ_TIERS_EXACT);
     cr_assert(eq(int, agg_selects, 0));
@@ -509,7 +509,7 @@ Test(tierplan, sparse_tier_is_not_worth_reading)
     cr_assert(eq(sz, r->nwarnings, 1));
     cr_assert(strstr(r->warnings[0], "the 5m downsampled tier") != NULL, "%s", r->warnings[0]);
     sl_promql_result_free(r);
-    fine_density = 16;
+    fine_density = 64; /* PQ_TIER_MIN_DENSITY, query/tierplan.h */
     r = eval("max_over_time(temp[1m])", 3 * HOUR, 4 * HOUR, MIN, SL_PQ_TIERS_EXACT);
     cr_assert(eq(sz, r->nwarnings, 1));
     sl_promql_result_free(r);
