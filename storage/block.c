@@ -1240,7 +1240,7 @@ int sl_block_sketch_find(const struct sl_block *b, const char *key, size_t keyle
     return -ENOENT;
 }
 
-static int run_push(struct sl_sketch_run *r, int64_t t, const uint8_t *enc, uint32_t len)
+int sl_sketch_run_push(struct sl_sketch_run *r, int64_t t, const uint8_t *enc, uint32_t len)
 {
     if (r->n == r->cap) {
         size_t nc = r->cap ? r->cap * 2 : 64;
@@ -1322,7 +1322,7 @@ static int sketch_chunk_read(const struct sl_block_chunk *c, int64_t mint, int64
             return SL_E_CORRUPT;
         t = nt;
         if (t >= mint && t <= maxt) {
-            int rc = run_push(r, t, p, (uint32_t)l);
+            int rc = sl_sketch_run_push(r, t, p, (uint32_t)l);
             if (rc)
                 return rc;
         }

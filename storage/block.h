@@ -170,6 +170,11 @@ struct sl_sketch_run {
  */
 int sl_block_sketch_read(const struct sl_block *b, uint32_t id, int64_t mint, int64_t maxt,
                          struct sl_sketch_run *r);
+/**
+ * Append one entry (@enc BORROWED: it must outlive @r's use) to @r, growing its arrays.
+ * @return 0, or -ENOMEM with @r unchanged.
+ */
+int sl_sketch_run_push(struct sl_sketch_run *r, int64_t t, const uint8_t *enc, uint32_t len);
 void sl_sketch_run_fini(struct sl_sketch_run *r);
 
 #endif

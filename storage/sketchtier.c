@@ -196,31 +196,6 @@ int sl_store__cut_sketches(struct sl_store *s, struct sl_block_writer *w, int64_
 
 /* ---- runs: sketches gathered from several sources ---------------------------------- */
 
-static int run_add(struct sl_sketch_run *r, int64_t t, const uint8_t *enc, uint32_t len)
-{
-    if (r->n == r->cap) {
-        size_t nc = r->cap ? r->cap * 2 : 64;
-        int64_t *nt = realloc(r->t, nc * sizeof *nt);
-        if (!nt)
-            return -ENOMEM;
-        r->t = nt;
-        const uint8_t **ne = realloc(r->enc, nc * sizeof *ne);
-        if (!ne)
-            return -ENOMEM;
-        r->enc = ne;
-        uint32_t *nl = realloc(r->len, nc * sizeof *nl);
-        if (!nl)
-            return -ENOMEM;
-        r->len = nl;
-        r->cap = nc;
-    }
-    r->t[r->n] = t;
-    r->enc[r->n] = enc;
-    r->len[r->n] = len;
-    r->n++;
-    return 0;
-}
-
 /* Hand @buf to @r, which frees it in sl_sketch_run_fini(). */
 static int run_own(struct sl_sketch_run *r, uint8_t *buf)
 {
@@ -639,7 +614,7 @@ static int gather_raw(struct sl_store *s, struct sl_bref *const *bl, size_t nb, 
         }
         for (size_t j = a, o = 0; j < b && !rc; j++) {
             memcpy(copy + o, hs->enc[j], hs->len[j]);
-            rc = run_add(r, hs->t[j], copy + o, hs->len[j]);
+            rc = sl_sketch_run_push(r, hs->t[j], copy + o, hs->len[j]);
             o += hs->len[j];
         }
     }
