@@ -60,13 +60,14 @@ struct daemon {
     struct sl_remote_source *remote;   /* query.role=query */
 };
 
-/* Every flush goes to /metrics and to the store. The store's error is the one reported:
- * /metrics never fails short of memory, and losing the durable copy is what matters. */
+/* Every flush goes to the store and then to /metrics, so a value seen on /metrics can already
+ * be queried. The store's error is the one reported: /metrics never fails short of memory,
+ * and losing the durable copy is what matters. */
 static int tee_flush(void *ctx, const struct sl_flush_batch *b)
 {
     struct daemon *d = ctx;
-    int rc1 = sl_expo_sink_flush(d->expo, b);
     int rc2 = sl_store_sink_flush(&d->store_sink, b);
+    int rc1 = sl_expo_sink_flush(d->expo, b);
     /* A consumer may commit Kafka offsets only once the flush covering them is in the WAL. */
     if (rc2 == 0 && d->kcon)
         sl_kafka_consume_mark_durable(d->kcon, b->shard, b->ts_ms);

@@ -4,6 +4,7 @@
 Used by the integration tests; every daemon started here is stopped by its PID when the
 test ends, and every wait is bounded in time.
 """
+import json
 import os
 import re
 import signal
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 
@@ -80,6 +82,12 @@ class Sluiced:
             series, _, value = line.rpartition(" ")
             out[series] = float(value)
         return out
+
+    def query_value(self, promql):
+        """One instant query's single value, or None when it returns no series."""
+        q = urllib.parse.quote(promql)
+        r = json.loads(self.get(f"/api/v1/query?query={q}"))["data"]["result"]
+        return float(r[0]["value"][1]) if r else None
 
     def counter(self, name):
         return sum(v for k, v in self.metrics().items() if k.split("{")[0] == name)
