@@ -182,13 +182,38 @@ int sl_store__add_block(struct sl_store *s, const char *name)
     return rc;
 }
 
+/* Remove a block directory that is already out of the store's sight (a leftover .tmp or
+ * .del directory): its data file, then the directory. */
 static void rm_block_dir(const char *dir)
 {
     char p[4200];
     snprintf(p, sizeof p, "%s/data", dir);
     if (unlink(p) < 0 && errno != ENOENT)
         SL_ERROR("storage=store event=unlink_failed file=%s err=\"%s\"", p, strerror(errno));
-    rmdir(dir);
+    if (rmdir(dir) < 0 && errno != ENOENT)
+        SL_ERROR("storage=store event=rmdir_failed dir=%s err=\"%s\"", dir, strerror(errno));
+}
+
+/* Delete a published block so that a crash at any point leaves either the whole block or
+ * no block: the directory is first renamed to <name>.del (atomic, and made durable by
+ * syncing the parent) and only then emptied. Unlinking the data file first would leave an
+ * empty b-<seq> directory behind a kill, which the next open could not read. */
+static void delete_block_dir(struct sl_store *s, const char *dir)
+{
+    char del[4200];
+    snprintf(del, sizeof del, "%s.del", dir);
+    if (rename(dir, del) < 0) {
+        SL_ERROR("storage=store event=rename_failed dir=%s err=\"%s\"", dir, strerror(errno));
+        return;
+    }
+    int dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        if (fsync(dfd) < 0)
+            SL_ERROR("storage=store event=fsync_failed dir=%s err=\"%s\"", s->dir,
+                     strerror(errno));
+        close(dfd);
+    }
+    rm_block_dir(del);
 }
 
 void sl_store__remove_block(struct sl_store *s, struct sl_bref *r)
@@ -202,7 +227,7 @@ void sl_store__remove_block(struct sl_store *s, struct sl_bref *r)
         }
     pthread_rwlock_unlock(&s->lock);
     /* the mapping stays valid for readers still holding a reference after the unlink */
-    rm_block_dir(sl_block_dir(r->b));
+    delete_block_dir(s, sl_block_dir(r->b));
     sl_bref_put(r);
 }
 
@@ -631,7 +656,8 @@ static int load_blocks(struct sl_store *s)
     while (!rc && (e = readdir(d))) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", s->dir, e->d_name);
-        if (is_hex_name(e->d_name, ".tmp")) {
+        if (is_hex_name(e->d_name, ".tmp") || is_hex_name(e->d_name, ".del")) {
+            /* a block write or a block delete that a crash interrupted */
             SL_INFO("storage=store event=remove_partial_block dir=%s", path);
             rm_block_dir(path);
             continue;
@@ -641,6 +667,16 @@ static int load_blocks(struct sl_store *s)
         uint64_t seq = strtoull(e->d_name + 2, NULL, 16);
         if (seq >= s->next_seq)
             s->next_seq = seq + 1;
+        char data[4200];
+        struct stat st;
+        snprintf(data, sizeof data, "%s/data", path);
+        if (stat(data, &st) < 0 && errno == ENOENT && rmdir(path) == 0) {
+            /* an empty block directory: a delete interrupted by a crash in versions that
+             * unlinked the data file before the directory (publishing is atomic, so a
+             * block that was ever visible always has its data file) */
+            SL_WARN("storage=store event=remove_empty_block_dir dir=%s", path);
+            continue;
+        }
         struct sl_bref *r;
         rc = open_block(s, e->d_name, &r);
         if (rc == SL_E_CORRUPT) {

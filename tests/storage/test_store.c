@@ -316,13 +316,20 @@ static void flip_block_byte(int nth)
     close(fd);
 }
 
-Test(store, corrupt_block_quarantined_rest_readable)
+/* A store of several raw blocks (no tiers) and nothing in the head, open. */
+static struct sl_store *open_store_with_blocks(void)
 {
     keys_init();
     cfg.ntiers = 0;
     struct sl_store *s = open_store();
     fill(s, 0, 300000, 10000);
     maintain_all(s, 0);
+    return s;
+}
+
+Test(store, corrupt_block_quarantined_rest_readable)
+{
+    struct sl_store *s = open_store_with_blocks();
     struct sl_store_stats st;
     sl_store_stats(s, &st);
     uint64_t blocks = st.blocks;
@@ -338,6 +345,36 @@ Test(store, corrupt_block_quarantined_rest_readable)
     char cmd[160];
     snprintf(cmd, sizeof cmd, "ls -d %s/b-*.corrupt >/dev/null", dir);
     cr_assert(eq(int, system(cmd), 0));
+}
+
+/* A kill at any point of a block delete leaves either the block or a leftover that the
+ * next open removes; it never leaves a directory the open cannot read. */
+Test(store, interrupted_block_deletes_are_cleaned_on_open)
+{
+    struct sl_store *s = open_store_with_blocks();
+    size_t want = count_samples(s, NULL, 0);
+    sl_store_close(s);
+    /* a delete killed after its rename, and one killed (by older versions) after the unlink */
+    char del[300], del_data[320], empty[300];
+    snprintf(del, sizeof del, "%s/b-00000000000000f0.del", dir);
+    snprintf(del_data, sizeof del_data, "%s/data", del);
+    snprintf(empty, sizeof empty, "%s/b-00000000000000f1", dir);
+    cr_assert(eq(int, mkdir(del, 0755), 0));
+    FILE *f = fopen(del_data, "w");
+    cr_assert(not(eq(ptr, f, NULL)));
+    fputs("partial", f);
+    fclose(f);
+    cr_assert(eq(int, mkdir(empty, 0755), 0));
+    s = open_store();
+    cr_assert(eq(sz, count_samples(s, NULL, 0), want));
+    sl_store_close(s);
+    struct stat st;
+    cr_assert(eq(int, stat(del, &st), -1), "%s was not removed", del);
+    cr_assert(eq(int, stat(empty, &st), -1), "%s was not removed", empty);
+    /* compaction deleted the blocks it replaced without leaving .del directories behind */
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "ls -d %s/b-*.del 2>/dev/null | grep -q .", dir);
+    cr_assert(not(eq(int, system(cmd), 0)));
 }
 
 static void check_agg(struct sl_store *s, int i, int64_t res, int64_t from, int64_t to,
