@@ -119,6 +119,13 @@ uint64_t sl_statsd_keycache_prefetch(const struct sl_statsd_keycache *c,
     return h;
 }
 
+/* The set an identity spills into when its home set (h & mask) is full: other hash bits,
+ * so identities sharing a home set spread over different spill sets. */
+static inline uint32_t spill_set(const struct sl_statsd_keycache *c, uint64_t h)
+{
+    return (uint32_t)(h >> 32) & c->mask;
+}
+
 static inline int slot_matches(const struct kc_slot *s, uint64_t h,
                                const struct sl_statsd_line *l)
 {
@@ -156,9 +163,14 @@ int sl_statsd_keycache_key(struct sl_statsd_keycache *c, const struct sl_statsd_
     }
     uint64_t h = hash ? hash : raw_hash(line);
     assert(h == raw_hash(line));
-    struct kc_slot *set = &c->slots[2 * (h & c->mask)];
-    for (int w = 0; w < 2; w++) {
-        struct kc_slot *s = &set[w];
+    /* The four ways an identity may live in: its home set (prefetched), then its spill set,
+     * which takes what a full home set cannot (one extra cache miss beats a rebuild). */
+    struct kc_slot *ways[4] = {&c->slots[2 * (h & c->mask)], &c->slots[2 * (h & c->mask) + 1],
+                               &c->slots[2 * spill_set(c, h)],
+                               &c->slots[2 * spill_set(c, h) + 1]};
+    int nways = ways[2] == ways[0] ? 2 : 4;
+    for (int w = 0; w < nways; w++) {
+        struct kc_slot *s = ways[w];
         if (slot_matches(s, h, line)) {
             s->ref = KC_REF_HIT;
             *key = s->data + raw;
@@ -181,17 +193,19 @@ int sl_statsd_keycache_key(struct sl_statsd_keycache *c, const struct sl_statsd_
         return klen;
     }
     *outcome = SL_STATSD_KEYCACHE_MISS;
-    /* Victim: an empty way, else one whose mark ran out. When both are still marked,
-     * age them instead and keep them: an entry must miss its set's traffic three times
-     * in a row without a hit before it goes. */
+    /* Victim: an empty way, else one whose mark ran out, home set first. When all are
+     * still marked, age them instead and keep them: an entry must miss its sets' traffic
+     * three times in a row without a hit before it goes. */
     struct kc_slot *v = NULL;
-    if (set[0].h == 0 || (set[1].h != 0 && set[0].ref == 0))
-        v = &set[0];
-    else if (set[1].h == 0 || set[1].ref == 0)
-        v = &set[1];
+    for (int w = 0; w < nways && !v; w++)
+        if (ways[w]->h == 0)
+            v = ways[w];
+    for (int w = 0; w < nways && !v; w++)
+        if (ways[w]->ref == 0)
+            v = ways[w];
     if (!v) {
-        set[0].ref--;
-        set[1].ref--;
+        for (int w = 0; w < nways; w++)
+            ways[w]->ref--;
         return klen;
     }
     v->h = h;

@@ -12,9 +12,12 @@
  * Lines whose tags are sent in another order are different raw identities: each gets its
  * own slot and both map to the same canonical key.
  *
- * Layout: 2-way set-associative, fixed 192-byte slots allocated once at create, so a
- * lookup allocates nothing. Replacement ages entries: a hit marks its way, a miss takes an
- * empty way or one whose mark has run out, and otherwise only ages both ways and does not
+ * Layout: 2-way sets of fixed 192-byte slots allocated once at create, so a lookup
+ * allocates nothing. An identity lives in its home set or, when that was full, in a spill
+ * set picked by other hash bits: the home set is prefetched and holds most identities, and
+ * the spill set lifts the hit ratio at 100k series in 2^17 entries from 71% to 91%.
+ * Replacement ages entries: a hit marks its way, a miss takes an empty way or one whose
+ * mark has run out (home set first), and otherwise only ages the four ways and does not
  * insert. A working set larger than the cache (many series sent round-robin) then keeps
  * the entries it holds hitting instead of evicting each one just before its next use, as
  * plain LRU would; a series that stops being sent ages out after a few misses.
