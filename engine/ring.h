@@ -60,8 +60,9 @@ void *sl_ring_sp_alloc(struct sl_ring *r, uint32_t len);
 /** Producer: make every message alloc()ed since the last publish visible. */
 void sl_ring_sp_publish(struct sl_ring *r);
 /** Producer: bytes published or allocated and not yet released by the consumer, as last
- *  seen (an upper bound; the consumer may have freed more). No shared-memory access. */
-static inline uint32_t sl_ring_sp_used(const struct sl_ring *r)
+ *  seen: an upper bound that only grows until the producer next looks at the consumer's
+ *  position (when the ring seems full, or in sl_ring_sp_free()). No shared-memory access. */
+static inline uint32_t sl_ring_sp_used_cached(const struct sl_ring *r)
 {
     return r->_prod_tail - r->_prod_head_cache;
 }

@@ -56,6 +56,7 @@ struct sl_shard_stats {
     sl_counter flush_ns_last;
     sl_counter sink_errors;
     sl_counter memory_bytes;              /* series records + sketches, at last flush */
+    sl_counter sleeps;                    /* futex waits entered with nothing to drain */
 };
 
 struct sl_shardset;

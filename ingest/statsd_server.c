@@ -69,6 +69,7 @@ void sl_statsd_server_cfg_defaults(struct sl_statsd_server_cfg *cfg)
     cfg->max_conns = 16384;
     cfg->garbage_lines = 100;
     cfg->keycache_entries = SL_STATSD_KEYCACHE_DEFAULT;
+    cfg->udp_coalesce_us = 200;
 }
 
 int sl_statsd_server_cfg_check(const struct sl_statsd_server_cfg *cfg, char *err, size_t errlen)
@@ -86,6 +87,10 @@ int sl_statsd_server_cfg_check(const struct sl_statsd_server_cfg *cfg, char *err
                -EINVAL;
     if (cfg->rcvbuf < 0)
         return snprintf(err, errlen, "statsd rcvbuf: must not be negative"), -EINVAL;
+    if (cfg->udp_coalesce_us > 10000)
+        return snprintf(err, errlen, "statsd udp_coalesce: %u us is over 10000 us (10ms)",
+                        cfg->udp_coalesce_us),
+               -EINVAL;
     uint32_t kc = cfg->keycache_entries;
     if (kc && (kc < 2 || kc > (1u << 24) || (kc & (kc - 1))))
         return snprintf(err, errlen,
@@ -137,6 +142,15 @@ static void udp_recvmmsg_loop(struct sl_udp_worker *w)
         }
         sl_statsd_feed_many_nopublish(&w->feed, batch, (size_t)n);
         sl_statsd_feed_publish(&w->feed);
+        if (n < RECVMMSG_BATCH && w->coalesce_us) {
+            /* The socket is empty. Blocking in recvmmsg now would wake this thread for
+             * nearly every datagram of a steady stream, and each wake-up costs more than
+             * parsing a short datagram; a short pause lets a batch gather in the receive
+             * buffer instead (1-line datagrams: 5x fewer wake-ups). A record waits at most
+             * this much longer, against flush intervals of seconds. */
+            struct timespec ts = {0, (long)w->coalesce_us * 1000};
+            nanosleep(&ts, NULL);
+        }
     }
     free(bufs);
 }
@@ -371,6 +385,7 @@ int sl_statsd_server_open(const struct sl_statsd_server_cfg *cfg, struct sl_shar
         w->feed.block_when_full = 1;
         w->feed.max_wait_ms = 20;
         w->use_uring = use_uring;
+        w->coalesce_us = cfg->udp_coalesce_us;
         if (!w->feed.prod) {
             snprintf(err, errlen, "internal: no producer %u for udp thread", first_producer + i);
             rc = -EINVAL;

@@ -35,7 +35,9 @@ struct sl_statsd_server_cfg {
                                row with none accepted; default 100 */
     uint32_t keycache_entries; /* series key cache slots per listener thread (a power of
                                   two, 192 bytes each, touched as used) or 0 for none;
-                                  default SL_STATSD_KEYCACHE_DEFAULT */
+                                  default SL_STATSD_KEYCACHE_DEFAULT */    uint32_t udp_coalesce_us; /* recvmmsg: pause this long after a receive that emptied
+                                 the socket, so the next one takes a fuller batch; 0: never
+                                 pause; default 200, at most 10000 */
 };
 
 void sl_statsd_server_cfg_defaults(struct sl_statsd_server_cfg *cfg);

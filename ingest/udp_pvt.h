@@ -12,6 +12,7 @@
 struct sl_udp_worker {
     int fd;
     int use_uring; /* 1: io_uring loop, 0: recvmmsg loop */
+    uint32_t coalesce_us; /* recvmmsg: pause after a receive that emptied the socket */
     _Atomic int *running; /* BORROWED from the server */
     struct sl_statsd_feed feed;
     struct sl_statsd_feed_stats stats;

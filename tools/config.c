@@ -19,7 +19,7 @@
 
 enum opt_kind {
     K_STR, K_U32, K_SIZE, K_DURATION, K_BOOL, K_LEVEL, K_BACKEND, K_QUANTILES, K_FSYNC,
-    K_DURATION_OR_ZERO, K_KAFKA, K_QROLE, K_TIERS
+    K_DURATION_OR_ZERO, K_DURATION_US, K_KAFKA, K_QROLE, K_TIERS
 };
 
 struct opt {
@@ -46,6 +46,9 @@ static const struct opt opts[] = {
     {"statsd", "keycache_entries", "keycache-entries", "131072",
      "series key cache slots per listener thread (power of two; 0: off)", K_U32,
      OFF(statsd.keycache_entries), 0},
+    {"statsd", "udp_coalesce", "udp-coalesce", "200us",
+     "recvmmsg: pause after a receive that emptied the socket, so batches gather (0: off)",
+     K_DURATION_US, OFF(statsd.udp_coalesce_us), 0},
     {"statsd", "max_connections", "max-connections", "16384", "TCP connections at once", K_U32,
      OFF(statsd.max_conns), 0},
     {"http", "address", "http", "127.0.0.1:8480", "HTTP address (query, write, admin)", K_STR,
@@ -199,6 +202,22 @@ static int apply(struct sl_daemon_cfg *cfg, const struct opt *o, const char *v, 
         if (strcmp(v, "0") != 0 && sl_clock_parse_duration(v, &ms))
             goto bad;
         *(int64_t *)(void *)base = ms;
+        return 0;
+    }
+    case K_DURATION_US: {
+        /* "0", or a whole number of microseconds or milliseconds: "200us", "1ms" */
+        char *e;
+        errno = 0;
+        unsigned long long x = strtoull(v, &e, 10);
+        if (errno || e == v || *v == '-')
+            goto bad;
+        if (!strcmp(e, "ms") && x <= UINT32_MAX / 1000)
+            x *= 1000;
+        else if (strcmp(e, "us") != 0 && !(x == 0 && *e == 0))
+            goto bad;
+        if (x > UINT32_MAX)
+            goto bad;
+        *(uint32_t *)(void *)base = (uint32_t)x;
         return 0;
     }
     case K_FSYNC:

@@ -465,6 +465,9 @@ static void self_metrics(void *ctx, struct sl_buf *b)
          offsetof(struct sl_shard_stats, sink_errors)},
         {"sluice_shard_memory_bytes", "gauge", "Bytes held by series state at the last flush.",
          offsetof(struct sl_shard_stats, memory_bytes)},
+        {"sluice_shard_sleeps_total", "counter",
+         "Times the shard slept with nothing to drain (each wake-up costs a context switch).",
+         offsetof(struct sl_shard_stats, sleeps)},
     };
     uint32_t ns = sl_shardset_count(d->shards);
     for (size_t c = 0; c < sizeof shard_counters / sizeof shard_counters[0]; c++) {

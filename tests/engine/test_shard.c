@@ -127,6 +127,44 @@ static struct captured *find(uint8_t type, const char *name)
     return NULL;
 }
 
+/* A shard with a steady trickle naps NAP_MS at a time instead of being woken for every
+ * publish. The producer's view of the ring's fill only grows between its looks at the
+ * consumer, so once 1/8 of the ring had passed through, every publish used to wake the
+ * napping shard: thousands of wake-ups here instead of about one per 2 ms. */
+Test(shard, steady_trickle_does_not_wake_the_shard_per_publish)
+{
+    start(0, 0);
+    char k[128];
+    int n = key_of(SL_METRIC_COUNTER, "trickle", k);
+    uint64_t id = sl_key_hash(k, (size_t)n);
+    uint32_t rlen = (uint32_t)(sizeof(struct sl_record) + (size_t)n);
+    enum { PUBLISHES = 3000, PER_PUBLISH = 10 };
+    uint64_t before = 0, after = 0;
+    for (uint32_t s = 0; s < 2; s++)
+        before += sl_stat_get(&sl_shardset_stats(set, s)->sleeps);
+    for (int i = 0; i < PUBLISHES; i++) {
+        for (int j = 0; j < PER_PUBLISH; j++) {
+            struct sl_record *r = sl_producer_alloc(prod, id, rlen);
+            cr_assert(ne(ptr, r, NULL));
+            *r = (struct sl_record){.kind = SL_REC_SAMPLE, .mtype = SL_METRIC_COUNTER,
+                                    .key_len = (uint16_t)n, .id = id, .rate = 1.0,
+                                    .value = 1};
+            memcpy(r->key, k, (size_t)n);
+        }
+        sl_producer_publish(prod);
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, NULL);
+    }
+    for (uint32_t s = 0; s < 2; s++)
+        after += sl_stat_get(&sl_shardset_stats(set, s)->sleeps);
+    stop();
+    struct captured *c = find(SL_METRIC_COUNTER, "trickle");
+    cr_assert(ne(ptr, c, NULL));
+    cr_assert(eq(dbl, c->e.counter.total, PUBLISHES * PER_PUBLISH), "nothing lost");
+    cr_assert(lt(u64, after - before, PUBLISHES / 3), "sleeps=%llu for %d publishes",
+              (unsigned long long)(after - before), PUBLISHES);
+}
+
 Test(shard, counter_with_sample_rate_counts_inverse_rate)
 {
     start(0, 30);

@@ -30,6 +30,31 @@ Test(config, defaults_match_the_documented_ones)
     cr_assert(eq(str, cfg.data_dir, "./sluice-data"));
     cr_assert(eq(i64, cfg.shard.flush_interval_ms, 10000));
     cr_assert(eq(int, cfg.statsd.rcvbuf, 32 << 20));
+    cr_assert(eq(u32, cfg.statsd.udp_coalesce_us, 200));
+}
+
+Test(config, udp_coalesce_takes_microseconds_milliseconds_or_zero)
+{
+    const char *us[] = {"sluiced", "--udp-coalesce", "350us"};
+    cr_assert(eq(int, parse(3, us), 0), "%s", err);
+    cr_assert(eq(u32, cfg.statsd.udp_coalesce_us, 350));
+    const char *ms[] = {"sluiced", "--udp-coalesce", "2ms"};
+    cr_assert(eq(int, parse(3, ms), 0), "%s", err);
+    cr_assert(eq(u32, cfg.statsd.udp_coalesce_us, 2000));
+    const char *off[] = {"sluiced", "--udp-coalesce", "0"};
+    cr_assert(eq(int, parse(3, off), 0), "%s", err);
+    cr_assert(eq(u32, cfg.statsd.udp_coalesce_us, 0));
+    const char *bare[] = {"sluiced", "--udp-coalesce", "5"};
+    cr_assert(eq(int, parse(3, bare), -EINVAL), "a number without a unit is ambiguous");
+    cr_assert(ne(ptr, strstr(err, "statsd.udp_coalesce"), NULL), "%s", err);
+    const char *neg[] = {"sluiced", "--udp-coalesce", "-1us"};
+    cr_assert(eq(int, parse(3, neg), -EINVAL));
+    const char *big[] = {"sluiced", "--udp-coalesce", "20ms"};
+    int rc = parse(3, big);
+    if (rc == 0)
+        rc = sl_statsd_server_cfg_check(&cfg.statsd, err, sizeof err);
+    cr_assert(eq(int, rc, -EINVAL), "over 10 ms is refused");
+    cr_assert(ne(ptr, strstr(err, "udp_coalesce"), NULL), "%s", err);
 }
 
 Test(config, flags_set_values)
