@@ -12,7 +12,10 @@
  * Two sleep modes, because a wake-up costs a few microseconds of syscalls and context
  * switches on both sides, which at one datagram per wake-up is more than parsing its lines:
  *   SLEEP_LIGHT (data arrived within the last ~100 ms): the shard naps at most NAP_MS and
- *     producers wake it only once a ring is WAKE_FILL full; a record waits <= NAP_MS.
+ *     producers wake it only once a ring is 1/8 full; a record waits <= NAP_MS, and a
+ *     flush always drains the rings first, so a nap never moves a record to a later
+ *     interval. Above ~1 M lines/s the fill mark wakes the shard before the nap ends;
+ *     below, every nap costs a context switch (~30 us in a VM), so naps are long.
  *   SLEEP_DEEP (idle for longer): every publish wakes the shard, and it sleeps until the
  *     next flush, so an idle daemon does not tick.
  * The producer pays one fence per burst (per datagram), not per record.
@@ -69,8 +72,8 @@ struct sl_shardset {
 
 #define SLEEP_LIGHT 1
 #define SLEEP_DEEP 2
-#define NAP_MS 2
-#define LIGHT_NAPS 50 /* naps without data before sleeping deep: ~100 ms */
+#define NAP_MS 10
+#define LIGHT_NAPS 10 /* naps without data before sleeping deep: ~100 ms */
 
 static long futex(_Atomic int *addr, int op, int val, const struct timespec *ts)
 {

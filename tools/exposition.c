@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * /metrics exposition. Each shard keeps one sorted "page": a text buffer plus an index of
- * (family, type, line) offsets. Sorting happens on the shard at flush time (O(n log n)
- * once per interval); a scrape is a k-way merge over nshards pages, O(total · k).
+ * /metrics exposition. Each shard keeps one "page": a text buffer plus an index of
+ * (family, type, line) offsets, written by the shard at flush time. The first scrape that
+ * sees a page sorts it (O(n log n) once per page, on the scraping thread: flushes every
+ * second with scrapes every 15 s no longer sort 14 pages nobody reads); a scrape is then a
+ * k-way merge over nshards pages, O(total · k).
  */
 #include "tools/exposition.h"
 
@@ -28,6 +30,7 @@ struct page {
     struct sl_buf text;
     struct line_ref *lines;
     size_t n, cap;
+    int sorted; /* lines are in (family, line) order; guarded by sl_expo.mu once published */
 };
 
 struct sl_expo {
@@ -94,12 +97,10 @@ void sl_expo_escape(struct sl_buf *b, const char *s, size_t n)
     }
 }
 
-static const char *sort_text; /* qsort has no context argument; flushes sort one at a time */
-static pthread_mutex_t sort_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static int line_cmp(const void *a, const void *b)
+static int line_cmp(const void *a, const void *b, void *text)
 {
     const struct line_ref *x = a, *y = b;
+    const char *sort_text = text;
     size_t n = x->fam_len < y->fam_len ? x->fam_len : y->fam_len;
     int c = memcmp(sort_text + x->fam_off, sort_text + y->fam_off, n);
     if (c)
@@ -197,11 +198,6 @@ int sl_expo_sink_flush(void *ctx, const struct sl_flush_batch *batch)
             }
         }
     }
-    pthread_mutex_lock(&sort_mu);
-    sort_text = pg.text.data;
-    if (pg.n)
-        qsort(pg.lines, pg.n, sizeof *pg.lines, line_cmp);
-    pthread_mutex_unlock(&sort_mu);
     pthread_mutex_lock(&x->mu);
     struct page old = x->pages[batch->shard];
     x->pages[batch->shard] = pg;
@@ -230,6 +226,12 @@ int sl_expo_handle_metrics(void *ctx, const struct sl_http_request *req,
     if (!pos)
         return -ENOMEM;
     pthread_mutex_lock(&x->mu);
+    for (uint32_t s = 0; s < x->nshards; s++) {
+        struct page *pg = &x->pages[s];
+        if (!pg->sorted && pg->n)
+            qsort_r(pg->lines, pg->n, sizeof *pg->lines, line_cmp, pg->text.data);
+        pg->sorted = 1;
+    }
     const struct page *prev_pg = NULL;
     const struct line_ref *prev = NULL;
     for (;;) {

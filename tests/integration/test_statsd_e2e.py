@@ -55,6 +55,33 @@ def test_both_udp_backends_count_the_same():
             assert f'udp_backend="{backend}"' in info, info
 
 
+def test_metrics_page_groups_each_family_once_in_order():
+    # Families spread over both shards and flushed in hash order: the scrape must still
+    # print each family's # TYPE once, followed by all of its lines, families sorted.
+    with Sluiced(BIN, "--shards", "2") as d:
+        names = [f"fam{i % 7}:{i}|c|#k:v{i}" for i in range(200)]
+        names += [f"tim{i % 3}:{i}|ms" for i in range(30)]
+        for i in range(0, len(names), 20):
+            d.send_udp("\n".join(names[i:i + 20]))
+        d.wait_for(lambda m: sum(v for k, v in m.items() if k.startswith("fam")) == sum(range(200))
+                   and all(f"tim{j}_count" in m for j in range(3)), "every family flushed")
+        for _ in range(2):  # a second scrape of the same pages reads them sorted already
+            text = d.get("/metrics")
+            fams, seen, current = [], set(), None
+            for line in text.splitlines():
+                if line.startswith("# TYPE "):
+                    fam = line.split()[2]
+                    assert fam not in seen, f"# TYPE {fam} twice"
+                    seen.add(fam)
+                    fams.append(fam)
+                    current = fam
+                elif line and not line.startswith("#"):
+                    assert line.startswith(current), f"{line!r} outside family {current}"
+            ours = [f for f in fams if not f.startswith("sluice_")]
+            assert ours == sorted(ours), ours
+            assert {f"fam{i}_total" for i in range(7)} <= seen, seen
+
+
 def test_counter_is_cumulative_across_flushes():
     with Sluiced(BIN) as d:
         d.send_udp("hits:3|c")
