@@ -94,6 +94,11 @@ void *sl_ring_sp_alloc(struct sl_ring *r, uint32_t len)
     }
     put_hdr(r, pos, len, 0);
     r->_prod_tail += need;
+    /* Claim the lines a few records ahead for writing. The consumer read them last, on
+     * another core, so the producer's first store to each was a cross-core miss in the
+     * middle of filling a record (a third of the DPDK poller's time at 1-line datagrams). */
+    __builtin_prefetch(r->_buf + ((pos + need + 256) & r->_mask), 1);
+    __builtin_prefetch(r->_buf + ((pos + need + 320) & r->_mask), 1);
     return r->_buf + pos + HDR;
 }
 
