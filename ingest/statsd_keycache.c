@@ -46,12 +46,50 @@ static_assert(sizeof(struct kc_slot) == 192, "three cache lines per slot");
 
 #define KC_HUGE ((size_t)2 << 20)
 
+/* Growth: the table starts at KC_START entries (or the maximum, if smaller) and doubles
+ * while, over a window of KC_WINDOW lookups, more than 1/KC_MISS_DIV of them built their key
+ * and more than half the slots are in use. So a daemon with a few thousand series keeps a
+ * table of a few MiB, and one with 100k series grows to where they fit. */
+#define KC_START (1u << 14)
+#define KC_WINDOW (1u << 16)
+#define KC_MISS_DIV 50
+
 struct sl_statsd_keycache {
     uint32_t mask;         /* sets - 1 */
+    uint32_t max_entries;  /* the table never grows past this */
+    uint32_t used;         /* slots holding an entry */
+    uint64_t lookups;      /* in the current growth window */
+    uint32_t misses;
     void *map;             /* the mapping, KC_HUGE longer than the slots when aligned */
     size_t map_bytes;
     struct kc_slot *slots; /* 2 per set, ways adjacent; inside map */
 };
+
+/* Map a zeroed table of @entries slots into @c (replacing nothing). */
+static int map_table(struct sl_statsd_keycache *c, uint32_t entries)
+{
+    /* An anonymous mapping, not calloc: its pages are zero and committed only when a
+     * slot is first written, whereas calloc may reuse freed heap and zero it all.
+     * Lookups land anywhere in it, so when it spans huge pages it is 2 MiB aligned and
+     * asks for transparent huge pages: a TLB miss per line costs as much as the cache
+     * miss (the shard's series table does the same). */
+    size_t bytes = (size_t)entries * sizeof(struct kc_slot);
+    size_t align = bytes >= KC_HUGE ? KC_HUGE : 0;
+    char *m = mmap(NULL, bytes + align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (m == MAP_FAILED)
+        return -ENOMEM;
+    c->map = m;
+    c->map_bytes = bytes + align;
+    if (align) {
+        m += (KC_HUGE - (uintptr_t)m % KC_HUGE) % KC_HUGE;
+        madvise(m, bytes, MADV_HUGEPAGE); /* advice only: 4 KiB pages work too */
+    }
+    c->slots = (struct kc_slot *)(void *)m;
+    c->mask = entries / 2 - 1;
+    c->used = 0;
+    return 0;
+}
 
 int sl_statsd_keycache_create(uint32_t entries, struct sl_statsd_keycache **out)
 {
@@ -60,27 +98,11 @@ int sl_statsd_keycache_create(uint32_t entries, struct sl_statsd_keycache **out)
     struct sl_statsd_keycache *c = calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
-    /* An anonymous mapping, not calloc: its pages are zero and committed only when a
-     * slot is first written, whereas calloc may reuse freed heap and zero all 24 MiB.
-     * Lookups land anywhere in it, so when it spans huge pages it is 2 MiB aligned and
-     * asks for transparent huge pages: a TLB miss per line costs as much as the cache
-     * miss (the shard's series table does the same). */
-    size_t bytes = (size_t)entries * sizeof *c->slots;
-    size_t align = bytes >= KC_HUGE ? KC_HUGE : 0;
-    c->map_bytes = bytes + align;
-    char *m = mmap(NULL, c->map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
-    if (m == MAP_FAILED) {
+    c->max_entries = entries;
+    if (map_table(c, entries < KC_START ? entries : KC_START)) {
         free(c);
         return -ENOMEM;
     }
-    c->map = m;
-    if (align) {
-        m += (KC_HUGE - (uintptr_t)m % KC_HUGE) % KC_HUGE;
-        madvise(m, bytes, MADV_HUGEPAGE); /* advice only: 4 KiB pages work too */
-    }
-    c->slots = (struct kc_slot *)(void *)m;
-    c->mask = entries / 2 - 1;
     *out = c;
     return 0;
 }
@@ -91,6 +113,11 @@ void sl_statsd_keycache_destroy(struct sl_statsd_keycache *c)
         return;
     munmap(c->map, c->map_bytes);
     free(c);
+}
+
+uint32_t sl_statsd_keycache_entries(const struct sl_statsd_keycache *c)
+{
+    return 2 * (c->mask + 1);
 }
 
 static inline uint64_t raw_hash(const struct sl_statsd_line *l)
@@ -145,6 +172,51 @@ static int build(const struct sl_statsd_line *line, char *scratch, const char **
     return klen;
 }
 
+/* Double the table, moving every entry to its home or spill set in the new one (by its
+ * stored hash: no key is rebuilt). An entry that finds both full is dropped and will be
+ * rebuilt on its next miss. On -ENOMEM the old table stays. */
+static void grow(struct sl_statsd_keycache *c)
+{
+    struct sl_statsd_keycache old = *c;
+    uint32_t entries = 2 * sl_statsd_keycache_entries(c);
+    if (map_table(c, entries)) {
+        *c = old;
+        c->max_entries = sl_statsd_keycache_entries(c); /* stop trying */
+        return;
+    }
+    for (uint32_t i = 0; i < 2 * (old.mask + 1); i++) {
+        const struct kc_slot *s = &old.slots[i];
+        if (!s->h)
+            continue;
+        struct kc_slot *ways[4] = {&c->slots[2 * (s->h & c->mask)],
+                                   &c->slots[2 * (s->h & c->mask) + 1],
+                                   &c->slots[2 * spill_set(c, s->h)],
+                                   &c->slots[2 * spill_set(c, s->h) + 1]};
+        for (int w = 0; w < 4; w++)
+            if (!ways[w]->h) {
+                memcpy(ways[w], s, sizeof *s);
+                c->used++;
+                break;
+            }
+    }
+    munmap(old.map, old.map_bytes);
+}
+
+/* Count a miss; once a window of lookups has passed, grow if it missed too often while the
+ * table was more than half full. Only ever called on a miss, whose key lives in the
+ * caller's scratch: a hit's key points into the table, which a grow unmaps. */
+static inline void account_miss(struct sl_statsd_keycache *c)
+{
+    c->misses++;
+    if (++c->lookups < KC_WINDOW)
+        return;
+    uint32_t entries = sl_statsd_keycache_entries(c);
+    if ((uint64_t)c->misses * KC_MISS_DIV > c->lookups && c->used > entries / 2 &&
+        entries < c->max_entries)
+        grow(c);
+    c->lookups = c->misses = 0;
+}
+
 int sl_statsd_keycache_key(struct sl_statsd_keycache *c, const struct sl_statsd_line *line,
                            uint64_t hash, char *scratch, const char **key, uint64_t *id,
                            uint32_t *tag_errors, int *outcome)
@@ -178,6 +250,7 @@ int sl_statsd_keycache_key(struct sl_statsd_keycache *c, const struct sl_statsd_
             if (tag_errors)
                 *tag_errors += s->tag_errors;
             *outcome = SL_STATSD_KEYCACHE_HIT;
+            c->lookups++; /* the window is judged at the next miss */
             return s->key_len;
         }
     }
@@ -193,6 +266,8 @@ int sl_statsd_keycache_key(struct sl_statsd_keycache *c, const struct sl_statsd_
         return klen;
     }
     *outcome = SL_STATSD_KEYCACHE_MISS;
+    /* Accounted after the insert below: a grow moves entries, so it must not happen while
+     * @ways points into the old table (@key points into @scratch). */
     /* Victim: an empty way, else one whose mark ran out, home set first. When all are
      * still marked, age them instead and keep them: an entry must miss its sets' traffic
      * three times in a row without a hit before it goes. */
@@ -206,8 +281,10 @@ int sl_statsd_keycache_key(struct sl_statsd_keycache *c, const struct sl_statsd_
     if (!v) {
         for (int w = 0; w < nways; w++)
             ways[w]->ref--;
+        account_miss(c);
         return klen;
     }
+    c->used += v->h == 0;
     v->h = h;
     v->id = *id;
     v->tag_errors = errs;
@@ -220,5 +297,6 @@ int sl_statsd_keycache_key(struct sl_statsd_keycache *c, const struct sl_statsd_
     if (line->tags_len)
         memcpy(v->data + line->name_len, line->tags, line->tags_len);
     memcpy(v->data + raw, scratch, (size_t)klen);
+    account_miss(c);
     return klen;
 }

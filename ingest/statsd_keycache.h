@@ -32,8 +32,9 @@
 
 #include "ingest/statsd.h"
 
-/** Default number of entries: 2^17, 24 MiB of slots; pages are touched only as used. */
-#define SL_STATSD_KEYCACHE_DEFAULT (1u << 17)
+/** Default largest number of entries: 2^18, 48 MiB of slots at most. A cache starts at
+ *  2^14 entries (3 MiB) and grows only while its series do not fit (see create). */
+#define SL_STATSD_KEYCACHE_DEFAULT (1u << 18)
 /** Raw name + raw tags + canonical key bytes that fit in one slot; longer lines bypass. */
 #define SL_STATSD_KEYCACHE_DATA 160
 
@@ -47,11 +48,17 @@ enum sl_statsd_keycache_outcome {
 };
 
 /**
- * Allocate a cache of @entries slots (a power of two, 2 .. 2^24).
+ * Allocate a cache of at most @entries slots (a power of two, 2 .. 2^24). It starts at
+ * 2^14 slots (or @entries if smaller) and doubles, moving its entries, when over 65,536
+ * lookups more than 2% built their key while more than half the slots were in use: a few
+ * thousand series keep a 3 MiB table, 100k series grow it to 2^18.
  * @param[out] out  Owned by the caller; free with sl_statsd_keycache_destroy().
  * @return 0, -EINVAL for a bad @entries, -ENOMEM. On failure *out is untouched.
  */
 int sl_statsd_keycache_create(uint32_t entries, struct sl_statsd_keycache **out);
+
+/** Slots the cache has now (it grows up to the @entries given to create). */
+uint32_t sl_statsd_keycache_entries(const struct sl_statsd_keycache *c);
 
 /** Free @c. NULL does nothing. */
 void sl_statsd_keycache_destroy(struct sl_statsd_keycache *c);

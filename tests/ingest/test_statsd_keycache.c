@@ -183,6 +183,48 @@ Test(statsd_keycache, half_full_cache_holds_nearly_every_series)
     sl_statsd_keycache_destroy(c);
 }
 
+/* More series than the starting table holds: it doubles (keeping its entries, and every
+ * answer still the uncached one) until they fit, and stops there. */
+Test(statsd_keycache, grows_until_the_series_fit)
+{
+    enum { SERIES = 20000 };
+    struct sl_statsd_keycache *c;
+    cr_assert(eq(int, sl_statsd_keycache_create(1u << 20, &c), 0));
+    cr_assert(eq(u32, sl_statsd_keycache_entries(c), 1u << 14));
+    int hits = 0;
+    for (int round = 0; round < 8; round++)
+        for (int i = 0; i < SERIES; i++) {
+            char line[64];
+            snprintf(line, sizeof line, "grow.series.%d:1|c|#env:prod", i);
+            int how = check_line(c, line);
+            hits += round == 7 && how == SL_STATSD_KEYCACHE_HIT;
+        }
+    uint32_t entries = sl_statsd_keycache_entries(c);
+    cr_assert(ge(u32, entries, 1u << 15), "entries=%u", entries);
+    cr_assert(le(u32, entries, 1u << 16), "entries=%u: grew past what 20k series need", entries);
+    cr_assert(ge(int, hits, SERIES * 97 / 100), "hits=%d of %d", hits, SERIES);
+    sl_statsd_keycache_destroy(c);
+}
+
+/* A working set that fits never grows the table, and the maximum is never passed. */
+Test(statsd_keycache, small_working_set_keeps_the_starting_size)
+{
+    struct sl_statsd_keycache *c, *capped;
+    cr_assert(eq(int, sl_statsd_keycache_create(1u << 20, &c), 0));
+    cr_assert(eq(int, sl_statsd_keycache_create(1u << 12, &capped), 0));
+    for (int round = 0; round < 30; round++)
+        for (int i = 0; i < 5000; i++) {
+            char line[64];
+            snprintf(line, sizeof line, "small.series.%d:1|g", i);
+            check_line(c, line);
+            check_line(capped, line);
+        }
+    cr_assert(eq(u32, sl_statsd_keycache_entries(c), 1u << 14));
+    cr_assert(eq(u32, sl_statsd_keycache_entries(capped), 1u << 12));
+    sl_statsd_keycache_destroy(c);
+    sl_statsd_keycache_destroy(capped);
+}
+
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 static uint32_t rnd(uint32_t n)
 {
