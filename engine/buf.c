@@ -218,9 +218,17 @@ void sl_buf_put_double(struct sl_buf *b, double v)
      * >= 6 (Go fixes that threshold at 6 in shortest mode, so 1e6 prints "1e+06").
      * Whole numbers below 1e6 print as integers directly (every series at every flush). */
     if (v == (double)(int64_t)v && fabs(v) < 1e6 && !(v == 0 && signbit(v))) {
-        char tmp[24];
-        int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
-        sl_buf_append(b, tmp, (size_t)n);
+        /* digits backwards, no printf: this runs for most values of every flush */
+        char tmp[8];
+        int64_t x = (int64_t)v;
+        uint32_t u = (uint32_t)(x < 0 ? -x : x); /* < 1e6 */
+        char *e = tmp + sizeof tmp, *d = e;
+        do
+            *--d = (char)('0' + u % 10);
+        while ((u /= 10) != 0);
+        if (x < 0)
+            *--d = '-';
+        sl_buf_append(b, d, (size_t)(e - d));
         return;
     }
     if (v == 0) {
