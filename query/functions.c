@@ -44,8 +44,7 @@ static void window(struct pq_ev *ev, struct pq_node *arg, int64_t *start, int64_
     *start = *end - arg->range;
 }
 
-typedef int range_fn(struct pq_ev *ev, struct pq_node *call, struct pq_val *args,
-                     const struct pq_mseries *s, double *out);
+typedef pq_range_fn range_fn;
 
 static void over_range(struct pq_ev *ev, struct pq_node *call, struct pq_val *args, int mi,
                        range_fn *fn, int keep_name, struct pq_val *out)
@@ -409,7 +408,7 @@ static const struct {
  * cell (the block's lines for every step, ~8 * nsteps, stay in cache). */
 #define PRE_BLOCK 64
 
-int pq_func_precompute(struct pq_ev *ev, struct pq_node *call, int64_t nsteps)
+int pq_pre_plan(struct pq_ev *ev, struct pq_node *call, int64_t nsteps, struct pq_pre_plan *pl)
 {
     size_t fi;
     for (fi = 0; fi < sizeof range_fns / sizeof range_fns[0]; fi++)
@@ -418,29 +417,24 @@ int pq_func_precompute(struct pq_ev *ev, struct pq_node *call, int64_t nsteps)
     if (fi == sizeof range_fns / sizeof range_fns[0])
         return 0;
     struct pq_node *msel = unwrap(call->args[range_fns[fi].mi]);
-    if (msel->kind != PQ_MSEL || !msel->a->cache)
+    if (msel->kind != PQ_MSEL)
         return 0;
-    struct pq_val args[3];
-    memset(args, 0, sizeof args);
+    memset(pl, 0, sizeof *pl);
     for (size_t i = 0; i < call->nargs && i < 3; i++) {
         if ((int)i == range_fns[fi].mi)
             continue;
         struct pq_node *a = unwrap(call->args[i]);
         if (a->kind != PQ_NUM)
             return 0;
-        args[i].type = SL_PQ_SCALAR;
-        args[i].scalar = a->num;
+        pl->args[i].type = SL_PQ_SCALAR;
+        pl->args[i].scalar = a->num;
     }
-    const struct pq_node *v = msel->a;
-    const struct pq_sel_cache *c = v->cache;
-    size_t ns = c->n, cells = (size_t)nsteps * (ns ? ns : 1);
-    if (cells / (size_t)nsteps != (ns ? ns : 1) || ev->cur_samples + cells > ev->max_samples)
-        return 0; /* too big to hold at once: the per-step path stays within the limit */
-    struct pq_pre *pre = pq_alloc(ev->res, sizeof *pre);
-    pre->n = ns;
-    pre->ls = pq_alloc(ev->res, (ns ? ns : 1) * sizeof *pre->ls);
-    pre->vals = pq_alloc_raw(ev->res, cells * sizeof *pre->vals);
-    pre->present = pq_alloc(ev->res, cells);
+    pl->call = call;
+    pl->msel = msel;
+    pl->fn = range_fns[fi].fn;
+    pl->keep = range_fns[fi].keep;
+    pl->ex = range_fns[fi].ex;
+    pl->nsteps = nsteps;
     /* Every step's window, once: it depends on the step only. Steps go forward, so
      * windows never move back (an @ pins them), and each series' window bounds are found
      * by advancing two indexes instead of searching. */
@@ -453,59 +447,102 @@ int pq_func_precompute(struct pq_ev *ev, struct pq_node *call, int64_t nsteps)
         window(ev, msel, &wstart[k], &wend[k], &range);
     }
     ev->ts = saved;
-    int ex = range_fns[fi].ex;
-    double range_s = (double)range / 1000;
-    range_fn *fn = range_fns[fi].fn;
+    pl->wstart = wstart;
+    pl->wend = wend;
+    pl->range_s = (double)range / 1000;
+    return 1;
+}
+
+int pq_pre_fails(const struct pq_pre_plan *pl)
+{
+    /* holt_winters refuses its factors at the first series with points; the caller then
+     * keeps to the serial path, whose error is the one Prometheus gives */
+    if (pl->fn != f_holt_s)
+        return 0;
+    double sf = pl->args[1].scalar, tf = pl->args[2].scalar;
+    return !(sf > 0 && sf < 1) || !(tf > 0 && tf < 1);
+}
+
+void pq_pre_series(struct pq_ev *ev, const struct pq_pre_plan *pl, const struct pq_sel_series *s,
+                   const struct pq_lset *ls, double *vals, unsigned char *present, size_t ns)
+{
+    const int64_t *ts = s->ts;
+    const int64_t *wstart = pl->wstart, *wend = pl->wend;
+    size_t n = s->n, lo = 0, hi = 0, rlo = 0, rhi = 0;
+    int ex = pl->ex;
+    struct pq_val args[3];
+    memcpy(args, pl->args, sizeof args);
+    int64_t saved = ev->ts;
+    for (int64_t k = 0; k < pl->nsteps; k++) {
+        /* [lo, hi) = samples with wstart[k] <= t <= wend[k] */
+        while (lo < n && ts[lo] < wstart[k])
+            lo++;
+        if (hi < lo)
+            hi = lo;
+        while (hi < n && ts[hi] <= wend[k])
+            hi++;
+        if (hi == lo)
+            continue;
+        struct pq_mseries m = {ls, ts + lo, s->vs + lo, hi - lo, s->has_corr, 0};
+        if (s->has_corr) {
+            /* resets at indexes <= lo and <= hi - 1; both only grow */
+            while (rlo < s->nrst && s->rst[rlo].i <= lo)
+                rlo++;
+            if (rhi < rlo)
+                rhi = rlo;
+            while (rhi < s->nrst && s->rst[rhi].i <= hi - 1)
+                rhi++;
+            m.corr_sum = pq_corr_at_rank(s, rhi) - pq_corr_at_rank(s, rlo);
+        }
+        double val;
+        int ok;
+        if (ex) {
+            ok = extrapolated_w(&m, wstart[k], wend[k], pl->range_s, ex != 3, ex == 1, &val);
+        } else {
+            ev->ts = ev->start + k * ev->step;
+            ok = pl->fn(ev, pl->call, args, &m, &val);
+        }
+        if (!ok)
+            continue;
+        size_t cell = (size_t)k * ns;
+        vals[cell] = val;
+        present[cell] = 1;
+    }
+    ev->ts = saved;
+}
+
+int pq_func_precompute(struct pq_ev *ev, struct pq_node *call, int64_t nsteps)
+{
+    struct pq_pre_plan pl;
+    struct pq_mark mk = pq_arena_mark(ev->tmp);
+    if (!pq_pre_plan(ev, call, nsteps, &pl) || !pl.msel->a->cache) {
+        pq_arena_release(ev->tmp, mk);
+        return 0;
+    }
+    const struct pq_sel_cache *c = pl.msel->a->cache;
+    size_t ns = c->n, cells = (size_t)nsteps * (ns ? ns : 1);
+    if (cells / (size_t)nsteps != (ns ? ns : 1) || ev->cur_samples + cells > ev->max_samples) {
+        pq_arena_release(ev->tmp, mk);
+        return 0; /* too big to hold at once: the per-step path stays within the limit */
+    }
+    struct pq_pre *pre = pq_alloc(ev->res, sizeof *pre);
+    pre->n = ns;
+    pre->ls = pq_alloc(ev->res, (ns ? ns : 1) * sizeof *pre->ls);
+    pre->vals = pq_alloc_raw(ev->res, cells * sizeof *pre->vals);
+    pre->present = pq_alloc(ev->res, cells);
     for (size_t b0 = 0; b0 < ns; b0 += PRE_BLOCK) {
         size_t b1 = ns - b0 < PRE_BLOCK ? ns : b0 + PRE_BLOCK;
         for (size_t i = b0; i < b1; i++) {
             struct pq_sel_series *s = &c->s[i];
-            const struct pq_lset *ls =
-                range_fns[fi].keep ? s->ls : pq_lset_drop_name(ev->res, s->ls);
+            const struct pq_lset *ls = pl.keep ? s->ls : pq_lset_drop_name(ev->res, s->ls);
             pre->ls[i] = ls;
             pq_check_deadline(ev);
-            const int64_t *ts = s->ts;
-            size_t n = s->n, lo = 0, hi = 0, rlo = 0, rhi = 0;
-            for (int64_t k = 0; k < nsteps; k++) {
-                /* [lo, hi) = samples with wstart[k] <= t <= wend[k] */
-                while (lo < n && ts[lo] < wstart[k])
-                    lo++;
-                if (hi < lo)
-                    hi = lo;
-                while (hi < n && ts[hi] <= wend[k])
-                    hi++;
-                if (hi == lo)
-                    continue;
-                struct pq_mseries m = {ls, ts + lo, s->vs + lo, hi - lo, s->has_corr, 0};
-                if (s->has_corr) {
-                    /* resets at indexes <= lo and <= hi - 1; both only grow */
-                    while (rlo < s->nrst && s->rst[rlo].i <= lo)
-                        rlo++;
-                    if (rhi < rlo)
-                        rhi = rlo;
-                    while (rhi < s->nrst && s->rst[rhi].i <= hi - 1)
-                        rhi++;
-                    m.corr_sum = pq_corr_at_rank(s, rhi) - pq_corr_at_rank(s, rlo);
-                }
-                double val;
-                int ok;
-                if (ex) {
-                    ok = extrapolated_w(&m, wstart[k], wend[k], range_s, ex != 3, ex == 1, &val);
-                } else {
-                    ev->ts = ev->start + k * ev->step;
-                    ok = fn(ev, call, args, &m, &val);
-                }
-                if (!ok)
-                    continue;
-                size_t cell = (size_t)k * ns + i;
-                pre->vals[cell] = val;
-                pre->present[cell] = 1;
-            }
+            pq_pre_series(ev, &pl, s, ls, pre->vals + i, pre->present + i, ns);
         }
     }
     ev->cur_samples += cells;
-    ev->ts = saved;
     call->pre = pre;
+    pq_arena_release(ev->tmp, mk);
     return 1;
 }
 

@@ -48,6 +48,7 @@ struct daemon {
     struct sl_store_sink store_sink;
     struct sl_rw rw; /* remote write receiver: samples go straight to the store */
     struct sl_query_api *api;
+    struct sl_promql_pool *qpool; /* query.threads, shared by every query */
     struct sl_http_route *routes; /* OWNED: daemon routes + the query API's */
     pthread_t maintain_th;
     int maintain_started;
@@ -518,6 +519,7 @@ static void shutdown_daemon(struct daemon *d)
     sl_dpdk_server_close(d->dpdk);
     sl_shardset_destroy(d->shards);
     sl_query_api_destroy(d->api);
+    sl_promql_pool_destroy(d->qpool); /* after the api: no query is running */
     sl_remote_source_destroy(d->remote);
     sl_store_close(d->store); /* after the final flush: it is in the WAL */
     sl_expo_destroy(d->expo);
@@ -639,7 +641,10 @@ int main(int argc, char **argv)
     d.store_sink.store = d.store;
     d.store_sink.flush = &sc->flush;
     d.src = sl_store_source(d.store);
-    struct sl_query_api_cfg qcfg = {.src = d.src, .tiers = d.cfg.query_tiers};
+    unsigned qthreads = d.cfg.query_threads ? d.cfg.query_threads : sl_promql_default_threads();
+    if ((rc = sl_promql_pool_create(qthreads, &d.qpool)))
+        goto fail_rc;
+    struct sl_query_api_cfg qcfg = {.src = d.src, .tiers = d.cfg.query_tiers, .pool = d.qpool};
     if ((rc = sl_query_api_create(&qcfg, &d.api)))
         goto fail_rc;
     if ((rc = sl_shard_cfg_check(sc, err, sizeof err)) ||
