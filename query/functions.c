@@ -11,6 +11,7 @@
  */
 #include "query/promql_pvt.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -408,6 +409,77 @@ static const struct {
  * cell (the block's lines for every step, ~8 * nsteps, stay in cache). */
 #define PRE_BLOCK 64
 
+/* extrapolatedRate for the steps of one series, with the divisions memoised: windows
+ * slide over regularly spaced samples, so the distances to the window edges, the sampled
+ * span and the resulting factor repeat from step to step. A memoised value is the same
+ * operation on the same operands as extrapolated_w performs, so every result is
+ * bit-identical; only the repeated divisions (a dependency chain of three) are saved. */
+struct ex_memo {
+    int64_t ds, de, dsm;
+    size_t n;
+    double to_start, to_end, sampled, avg;
+    uint64_t kint, ksmp;
+    double factor;
+};
+
+static inline uint64_t dbits(double v)
+{
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    return b;
+}
+
+static inline __attribute__((always_inline)) double
+extrapolated_memo(struct ex_memo *mo, const struct pq_mseries *s, int64_t rs, int64_t re,
+                  double range_s, int is_counter, int is_rate)
+{
+    double result = s->vs[s->n - 1] - s->vs[0];
+    if (is_counter)
+        result += s->corr_sum; /* the caller sets has_corr for counters here */
+    int64_t ds = s->ts[0] - rs, de = re - s->ts[s->n - 1], dsm = s->ts[s->n - 1] - s->ts[0];
+    if (ds != mo->ds) {
+        mo->ds = ds;
+        mo->to_start = (double)ds / 1000;
+    }
+    if (de != mo->de) {
+        mo->de = de;
+        mo->to_end = (double)de / 1000;
+    }
+    if (dsm != mo->dsm || s->n != mo->n) {
+        mo->dsm = dsm;
+        mo->n = s->n;
+        mo->sampled = (double)dsm / 1000;
+        mo->avg = mo->sampled / (double)(s->n - 1);
+    }
+    double to_start = mo->to_start, to_end = mo->to_end, sampled = mo->sampled, avg = mo->avg;
+    if (is_counter && result > 0 && s->vs[0] >= 0) {
+        /* to_zero = sampled * (v0 / result) matters only below to_start. When
+         * v0 * sampled > 2 * to_start * result (both finite, the right side normal), the
+         * quotient exceeds to_start / sampled by a factor near 2, far beyond the rounding
+         * of these few operations, so to_zero >= to_start as computed too and the division
+         * can be skipped; with to_start == 0 it never lowers it. */
+        double l = s->vs[0] * sampled, r = 2 * to_start * result;
+        if (!(to_start == 0 || (l > r && l <= DBL_MAX && r >= DBL_MIN))) {
+            double to_zero = sampled * (s->vs[0] / result);
+            if (to_zero < to_start)
+                to_start = to_zero;
+        }
+    }
+    double thr = avg * 1.1, interval = sampled;
+    interval += to_start < thr ? to_start : avg / 2;
+    interval += to_end < thr ? to_end : avg / 2;
+    uint64_t ki = dbits(interval), ks = dbits(sampled);
+    if (ki != mo->kint || ks != mo->ksmp) {
+        mo->kint = ki;
+        mo->ksmp = ks;
+        double factor = interval / sampled;
+        if (is_rate)
+            factor /= range_s;
+        mo->factor = factor;
+    }
+    return result * mo->factor;
+}
+
 int pq_pre_plan(struct pq_ev *ev, struct pq_node *call, int64_t nsteps, struct pq_pre_plan *pl)
 {
     size_t fi;
@@ -473,6 +545,10 @@ void pq_pre_series(struct pq_ev *ev, const struct pq_pre_plan *pl, const struct 
     struct pq_val args[3];
     memcpy(args, pl->args, sizeof args);
     int64_t saved = ev->ts;
+    /* keys no window produces: the first step computes everything */
+    struct ex_memo mo = {INT64_MIN, INT64_MIN, INT64_MIN, 0, 0, 0, 0, 0, 0, 0, 0};
+    /* memoised only where corrections are precomputed (rate/increase) or not needed */
+    int memo = ex && (ex == 3 || s->has_corr);
     for (int64_t k = 0; k < pl->nsteps; k++) {
         /* [lo, hi) = samples with wstart[k] <= t <= wend[k] */
         while (lo < n && ts[lo] < wstart[k])
@@ -496,7 +572,12 @@ void pq_pre_series(struct pq_ev *ev, const struct pq_pre_plan *pl, const struct 
         }
         double val;
         int ok;
-        if (ex) {
+        if (memo) {
+            ok = hi - lo >= 2;
+            if (ok)
+                val = extrapolated_memo(&mo, &m, wstart[k], wend[k], pl->range_s, ex != 3,
+                                        ex == 1);
+        } else if (ex) {
             ok = extrapolated_w(&m, wstart[k], wend[k], pl->range_s, ex != 3, ex == 1, &val);
         } else {
             ev->ts = ev->start + k * ev->step;

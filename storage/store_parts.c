@@ -7,7 +7,7 @@
  * Opening does what needs the store's locks: it takes block references, finds each
  * block's matching series and the chunks of each that overlap the window (recorded as
  * (block, series id) references, nothing decoded), copies the head's samples in the window
- * into one array under the read lock (that copy is what makes the selection a consistent
+ * into slabs under the read lock (that copy is what makes the selection a consistent
  * snapshot, as for sl_store_select()), and sorts the candidates by key. Reading a
  * candidate decodes its chunks into the reader's scratch arrays, oldest block first, then
  * appends its head samples, and merges (stable sort, last of equal timestamps wins) only
@@ -42,7 +42,19 @@ struct part_series {
     const char *key; /* in the selection's slabs */
     uint32_t keylen;
     uint32_t ref0, reflast; /* NO_REF when none */
-    size_t hoff, hn;        /* head samples: ht/hv[hoff .. hoff + hn) */
+    const int64_t *ht;      /* head samples [0, hn), in the selection's head slabs */
+    const double *hv;
+    size_t hn;
+};
+
+/* The head copy lives in slabs of about 1 MiB rather than one block: a block the size of
+ * a 6 h selection's head part (~70 MB) is a fresh mmap for every query, and its page
+ * faults cost more than the copy; slabs this size come back from the allocator's heap. */
+#define HEAD_SLAB (1u << 20)
+struct head_slab {
+    struct head_slab *next;
+    size_t used, cap; /* bytes of data[] */
+    _Alignas(8) unsigned char data[];
 };
 
 struct sl_series_parts {
@@ -54,8 +66,7 @@ struct sl_series_parts {
     size_t n, cap;
     struct part_ref *refs;
     size_t nrefs, caprefs;
-    int64_t *ht; /* one block: head timestamps, then values (hv = ht + total) */
-    double *hv;
+    struct head_slab *hslabs;
     struct sl_store_keyslab *slabs;
 };
 
@@ -77,7 +88,7 @@ static int cand_get(struct sl_series_parts *p, struct sl_keymap *map, const char
         char *k = sl_store__slab_copy(&p->slabs, key, len);
         if (!k)
             return -ENOMEM;
-        *c = (struct part_series){k, (uint32_t)len, NO_REF, NO_REF, 0, 0};
+        *c = (struct part_series){k, (uint32_t)len, NO_REF, NO_REF, NULL, NULL, 0};
         if (sl_keymap_put(map, k, len, h, (uint32_t)p->n))
             return -ENOMEM;
         x = (uint32_t)p->n++;
@@ -149,7 +160,26 @@ static size_t head_end(const struct sl_head_series *hs, int64_t maxt)
     return hs->t[hs->n - 1] <= maxt ? hs->n : sl_head_lower(hs, maxt + 1);
 }
 
-/* The head's samples in the window, copied under the read lock: a count, then a copy. */
+/* Room for @n samples (timestamps then values) in the head slabs. */
+static int64_t *head_room(struct sl_series_parts *p, size_t n)
+{
+    size_t need = n * (sizeof(int64_t) + sizeof(double));
+    struct head_slab *h = p->hslabs;
+    if (!h || h->cap - h->used < need) {
+        size_t cap = need > HEAD_SLAB - sizeof *h ? need : HEAD_SLAB - sizeof *h;
+        if (!(h = malloc(sizeof *h + cap)))
+            return NULL;
+        h->next = p->hslabs;
+        h->used = 0;
+        h->cap = cap;
+        p->hslabs = h;
+    }
+    int64_t *t = (int64_t *)(void *)(h->data + h->used);
+    h->used += need;
+    return t;
+}
+
+/* The head's samples in the window, copied under the read lock. */
 static int plan_head(struct sl_series_parts *p, struct sl_keymap *map,
                      const struct sl_matchers *ms)
 {
@@ -158,21 +188,6 @@ static int plan_head(struct sl_series_parts *p, struct sl_keymap *map,
     size_t nids = 0;
     pthread_rwlock_rdlock(&s->lock);
     int rc = sl_head_match(&s->head, ms, &ids, &nids);
-    size_t total = 0;
-    for (size_t x = 0; x < nids && !rc; x++) {
-        const struct sl_head_series *hs = &s->head.s[ids[x]];
-        if (hs->n == 0 || hs->t[0] > p->maxt || hs->t[hs->n - 1] < p->mint)
-            continue;
-        size_t j = head_first(hs, p->mint), e = head_end(hs, p->maxt);
-        total += e - j;
-    }
-    if (!rc && total) {
-        if (total > SIZE_MAX / 16 || !(p->ht = malloc(total * (sizeof *p->ht + sizeof *p->hv))))
-            rc = -ENOMEM;
-        else
-            p->hv = (double *)(p->ht + total);
-    }
-    size_t off = 0;
     for (size_t x = 0; x < nids && !rc; x++) {
         const struct sl_head_series *hs = &s->head.s[ids[x]];
         if (hs->n == 0 || hs->t[0] > p->maxt || hs->t[hs->n - 1] < p->mint)
@@ -183,11 +198,17 @@ static int plan_head(struct sl_series_parts *p, struct sl_keymap *map,
         struct part_series *c;
         if ((rc = cand_get(p, map, hs->key, hs->keylen, &c)))
             break;
-        c->hoff = off;
+        int64_t *t = head_room(p, e - j);
+        if (!t) {
+            rc = -ENOMEM;
+            break;
+        }
+        double *v = (double *)(void *)(t + (e - j));
+        memcpy(t, hs->t + j, (e - j) * sizeof *t);
+        memcpy(v, hs->v + j, (e - j) * sizeof *v);
+        c->ht = t;
+        c->hv = v;
         c->hn = e - j;
-        memcpy(p->ht + off, hs->t + j, (e - j) * sizeof *p->ht);
-        memcpy(p->hv + off, hs->v + j, (e - j) * sizeof *p->hv);
-        off += e - j;
     }
     pthread_rwlock_unlock(&s->lock);
     free(ids);
@@ -352,10 +373,10 @@ static int read_one(struct sl_series_parts *p, const struct part_series *c,
     if (!rc && c->hn) {
         if ((rc = sl_store__acc_reserve(a, c->hn)))
             return rc;
-        if (a->n && p->ht[c->hoff] <= a->t[a->n - 1])
+        if (a->n && c->ht[0] <= a->t[a->n - 1])
             a->unsorted = 1; /* head series are sorted and unique; only the junction overlaps */
-        memcpy(a->t + a->n, p->ht + c->hoff, c->hn * sizeof *a->t);
-        memcpy(a->v + a->n, p->hv + c->hoff, c->hn * sizeof *a->v);
+        memcpy(a->t + a->n, c->ht, c->hn * sizeof *a->t);
+        memcpy(a->v + a->n, c->hv, c->hn * sizeof *a->v);
         a->n += c->hn;
     }
     if (!rc && a->unsorted && a->n > 1)
@@ -401,7 +422,10 @@ void sl_series_parts_destroy(struct sl_series_parts *p)
     pthread_rwlock_unlock(&p->s->tlock);
     free(p->ps);
     free(p->refs);
-    free(p->ht);
+    for (struct head_slab *h = p->hslabs, *nx; h; h = nx) {
+        nx = h->next;
+        free(h);
+    }
     sl_store__slabs_free(p->slabs);
     free(p);
 }

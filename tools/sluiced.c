@@ -9,6 +9,7 @@
  * sees them.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -586,6 +587,12 @@ int main(int argc, char **argv)
 {
     static struct daemon d;
     char err[512] = "";
+    /* A query's big buffers (a range query's step table, the head copy of a selection:
+     * tens of MB) would otherwise be fresh mmaps, or heap the allocator trims, at every
+     * query: their page faults measured ~15% of a 6 h range query's CPU. Kept below
+     * these sizes, freed memory stays in the process for the next query. */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
     sl_daemon_cfg_defaults(&d.cfg);
     int rc = sl_daemon_cfg_parse_args(&d.cfg, argc, argv, err, sizeof err);
     if (rc == 1)
