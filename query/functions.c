@@ -480,6 +480,40 @@ extrapolated_memo(struct ex_memo *mo, const struct pq_mseries *s, int64_t rs, in
     return result * mo->factor;
 }
 
+/* First index from @i on whose timestamp is not below @t (resp. not at most @t). Windows
+ * move a few samples per step, a number the branch predictor cannot learn for the exit of
+ * a one-by-one loop: eight are counted at once instead (the comparisons vectorise), and
+ * only a move of eight or more loops. */
+static inline size_t advance_lt(const int64_t *ts, size_t i, size_t n, int64_t t)
+{
+    while (i + 8 <= n) {
+        size_t c = 0;
+        for (int k = 0; k < 8; k++)
+            c += ts[i + k] < t;
+        i += c;
+        if (c < 8)
+            return i;
+    }
+    while (i < n && ts[i] < t)
+        i++;
+    return i;
+}
+
+static inline size_t advance_le(const int64_t *ts, size_t i, size_t n, int64_t t)
+{
+    while (i + 8 <= n) {
+        size_t c = 0;
+        for (int k = 0; k < 8; k++)
+            c += ts[i + k] <= t;
+        i += c;
+        if (c < 8)
+            return i;
+    }
+    while (i < n && ts[i] <= t)
+        i++;
+    return i;
+}
+
 int pq_pre_plan(struct pq_ev *ev, struct pq_node *call, int64_t nsteps, struct pq_pre_plan *pl)
 {
     size_t fi;
@@ -551,12 +585,10 @@ void pq_pre_series(struct pq_ev *ev, const struct pq_pre_plan *pl, const struct 
     int memo = ex && (ex == 3 || s->has_corr);
     for (int64_t k = 0; k < pl->nsteps; k++) {
         /* [lo, hi) = samples with wstart[k] <= t <= wend[k] */
-        while (lo < n && ts[lo] < wstart[k])
-            lo++;
+        lo = advance_lt(ts, lo, n, wstart[k]);
         if (hi < lo)
             hi = lo;
-        while (hi < n && ts[hi] <= wend[k])
-            hi++;
+        hi = advance_le(ts, hi, n, wend[k]);
         if (hi == lo)
             continue;
         struct pq_mseries m = {ls, ts + lo, s->vs + lo, hi - lo, s->has_corr, 0};

@@ -51,7 +51,12 @@ struct par_worker {
     struct sl_promql_error err;
     int failed, oom;
     struct par_job *job;
-    size_t col, end; /* next column of the chunk being read, and its end */
+    size_t lo, col, end; /* the chunk being read: first column, next column, end */
+    /* The chunk's cells, series-major (column c at c * nsteps), copied into the
+     * step-major table once the chunk is done: written straight there, each of a series'
+     * steps is a store to another page of a table of tens of MB, one TLB miss per cell. */
+    double *cvals;
+    unsigned char *cpresent;
 };
 
 struct par_job {
@@ -94,6 +99,11 @@ static int par_series_cb(void *arg, const struct sl_qlabel *ls, size_t nls, cons
     if (setjmp(ev->jb))
         return par_failed(w); /* unwound from below: the source's read is left normally */
     pq_check_deadline(ev);
+    size_t nsteps = (size_t)j->pl->nsteps;
+    if (!w->cvals) { /* once per participant, below every series' mark */
+        w->cvals = pq_alloc_raw(&w->tmp, PAR_CHUNK * nsteps * sizeof *w->cvals);
+        w->cpresent = pq_alloc_raw(&w->tmp, PAR_CHUNK * nsteps);
+    }
     struct pq_mark mk = pq_arena_mark(&w->tmp);
     struct pq_sel_series s;
     memset(&s, 0, sizeof s);
@@ -127,12 +137,30 @@ static int par_series_cb(void *arg, const struct sl_qlabel *ls, size_t nls, cons
         pq_fail(ev, SL_PQ_ERR_EXEC,
                 "query processing would load too many samples into memory in query execution");
     const struct pq_lset *out = j->pl->keep ? s.ls : pq_lset_drop_name(&w->keep, s.ls);
-    size_t col = w->col++;
+    size_t col = w->col++, c = col - w->lo;
     j->pre->ls[col] = out;
     j->full[col] = s.ls;
-    pq_pre_series(ev, j->pl, &s, out, j->pre->vals + col, j->pre->present + col, j->n);
+    memset(w->cpresent + c * nsteps, 0, nsteps);
+    pq_pre_series(ev, j->pl, &s, out, w->cvals + c * nsteps, w->cpresent + c * nsteps, 1);
     pq_arena_release(&w->tmp, mk);
     return 0;
+}
+
+/* The chunk's columns [lo, col) into the step-major table: per step, one run of
+ * adjacent cells. */
+static void flush_chunk(struct par_job *j, const struct par_worker *w)
+{
+    size_t nsteps = (size_t)j->pl->nsteps, cols = w->col - w->lo;
+    /* eight steps at a time: a column's eight cells are one cache line read, and the
+     * eight rows being written stay in L1 */
+    for (size_t k0 = 0; k0 < nsteps; k0 += 8) {
+        size_t k1 = nsteps - k0 < 8 ? nsteps : k0 + 8;
+        for (size_t c = 0; c < cols; c++)
+            for (size_t k = k0; k < k1; k++) {
+                j->pre->vals[k * j->n + w->lo + c] = w->cvals[c * nsteps + k];
+                j->pre->present[k * j->n + w->lo + c] = w->cpresent[c * nsteps + k];
+            }
+    }
 }
 
 static void par_task(void *arg, unsigned wi)
@@ -155,9 +183,10 @@ static void par_task(void *arg, unsigned wi)
         size_t c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
         if (c >= (j->n + PAR_CHUNK - 1) / PAR_CHUNK)
             break;
-        w->col = c * PAR_CHUNK;
+        w->lo = w->col = c * PAR_CHUNK;
         w->end = w->col + PAR_CHUNK < j->n ? w->col + PAR_CHUNK : j->n;
         int rc = src->ops->parts_read(src->ctx, j->parts, w->col, w->end, par_series_cb, w);
+        flush_chunk(j, w);
         if (rc && rc != PAR_STOP && !w->failed) {
             const char *why = src->ops->error ? src->ops->error(src->ctx) : NULL;
             snprintf(w->err.msg, sizeof w->err.msg, "reading series: %s",
