@@ -355,8 +355,12 @@ struct mem_parts {
 };
 
 static int mem_parts_open(void *ctx, const struct sl_matcher *m, size_t nm, int64_t mint,
-                          int64_t maxt, void **parts, size_t *n)
+                          int64_t maxt,
+                          void (*run)(void *rctx, void (*fn)(void *arg, unsigned w), void *arg),
+                          void *rctx, void **parts, size_t *n)
 {
+    (void)run; /* nothing to share out: the samples are read in place */
+    (void)rctx;
     struct sl_memsource *ms = ctx;
     struct mem_parts *p = malloc(sizeof *p + (ms->ns ? ms->ns : 1) * sizeof p->idx[0]);
     if (!p)

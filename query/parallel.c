@@ -239,6 +239,12 @@ static void finish_table(struct pq_ev *ev, struct par_job *j, int64_t nsteps)
     pre->present = present;
 }
 
+/* The pool as the source's parts_open borrows it (for the store: the head copy). */
+static void pool_run(void *pool, void (*fn)(void *arg, unsigned w), void *arg)
+{
+    pq_pool_run(pool, fn, arg);
+}
+
 int pq_par_precompute(struct pq_ev *ev, struct pq_node *call, int64_t mint, int64_t maxt)
 {
     int64_t nsteps = (ev->end - ev->start) / ev->step + 1;
@@ -255,7 +261,8 @@ int pq_par_precompute(struct pq_ev *ev, struct pq_node *call, int64_t mint, int6
      * needed first: the parts are opened, sized, and closed again if memory is short. */
     void *parts = NULL;
     size_t n = 0;
-    int rc = src->ops->parts_open(src->ctx, sel->m, sel->nm, lo, hi, &parts, &n);
+    int rc = src->ops->parts_open(src->ctx, sel->m, sel->nm, lo, hi, pool_run, ev->pool,
+                                  &parts, &n);
     if (rc) {
         const char *why = src->ops->error ? src->ops->error(src->ctx) : NULL;
         pq_fail(ev, SL_PQ_ERR_INTERNAL, "reading series: %s", why ? why : sl_strerror(rc));

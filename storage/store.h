@@ -201,9 +201,18 @@ void sl_series_set_destroy(struct sl_series_set *ss);
  * Thread: any; the selection belongs to the calling thread, which must also destroy it.
  */
 struct sl_series_parts;
+/** Threads the caller lends sl_store_select_parts() for the head copy: run(ctx, fn, arg)
+ *  must call fn(arg, w) on the calling thread (w = 0) and on any number of other threads
+ *  (w = 1, 2, ... distinct, below 64) at once, and return when all have returned. */
+struct sl_store_par {
+    void (*run)(void *ctx, void (*fn)(void *arg, unsigned w), void *arg);
+    void *ctx;
+};
+/** @param par  NULL, or threads for the head copy (made while the head's read lock is
+ *              held: appends wait for it, so more threads make that wait shorter). */
 int sl_store_select_parts(struct sl_store *s, const struct sl_store_matcher *m, size_t nm,
-                          int64_t mint, int64_t maxt, struct sl_series_parts **out,
-                          char *errbuf, size_t errlen);
+                          int64_t mint, int64_t maxt, const struct sl_store_par *par,
+                          struct sl_series_parts **out, char *errbuf, size_t errlen);
 
 /** Number of candidate series of @p (an upper bound on what reads pass on). */
 size_t sl_series_parts_count(const struct sl_series_parts *p);

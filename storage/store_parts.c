@@ -4,11 +4,11 @@
  * of store_read.c cut in two so that query threads can share the decoding of one selector
  * and use each series' samples while they are still in cache.
  *
- * Opening does what needs the store's locks: it takes block references, finds each
- * block's matching series and the chunks of each that overlap the window (recorded as
- * (block, series id) references, nothing decoded), copies the head's samples in the window
- * into slabs under the read lock (that copy is what makes the selection a consistent
- * snapshot, as for sl_store_select()), and sorts the candidates by key. Reading a
+ * Opening does what needs the store's locks: under one hold of the read lock it takes
+ * block references and copies the head's samples in the window into slabs (that copy is
+ * what makes the selection a consistent snapshot), then it finds each block's matching
+ * series and the chunks of each that overlap the window (recorded as (block, series id)
+ * references, nothing decoded) and sorts the candidates by key. Reading a
  * candidate decodes its chunks into the reader's scratch arrays, oldest block first, then
  * appends its head samples, and merges (stable sort, last of equal timestamps wins) only
  * when the sources overlap: the same rules as sl_store_select(), on the same data.
@@ -21,6 +21,8 @@
 #include "storage/store.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -160,34 +162,87 @@ static size_t head_end(const struct sl_head_series *hs, int64_t maxt)
     return hs->t[hs->n - 1] <= maxt ? hs->n : sl_head_lower(hs, maxt + 1);
 }
 
-/* Room for @n samples (timestamps then values) in the head slabs. */
-static int64_t *head_room(struct sl_series_parts *p, size_t n)
+/* Room for @n samples (timestamps then values) in the slab list *@list. */
+static int64_t *head_room(struct head_slab **list, size_t n)
 {
     size_t need = n * (sizeof(int64_t) + sizeof(double));
-    struct head_slab *h = p->hslabs;
+    struct head_slab *h = *list;
     if (!h || h->cap - h->used < need) {
         size_t cap = need > HEAD_SLAB - sizeof *h ? need : HEAD_SLAB - sizeof *h;
         if (!(h = malloc(sizeof *h + cap)))
             return NULL;
-        h->next = p->hslabs;
+        h->next = *list;
         h->used = 0;
         h->cap = cap;
-        p->hslabs = h;
+        *list = h;
     }
     int64_t *t = (int64_t *)(void *)(h->data + h->used);
     h->used += need;
     return t;
 }
 
-/* The head's samples in the window, copied under the read lock. */
+/* One head series' part of the copy: [j, e) of @hs into candidate @c. */
+struct head_task {
+    const struct sl_head_series *hs;
+    struct part_series *c;
+    size_t j, e;
+};
+
+#define HEAD_CHUNK 64 /* head series per claim of the parallel copy */
+#define HEAD_WORKERS_MAX 64
+
+struct head_copy {
+    const struct head_task *task;
+    size_t n;
+    atomic_size_t next; /* relaxed: claims only; the caller's run() publishes the writes */
+    atomic_int failed;
+    struct head_slab *slabs[HEAD_WORKERS_MAX]; /* one list per participant */
+};
+
+static void head_copy_run(void *arg, unsigned worker)
+{
+    struct head_copy *hc = arg;
+    if (worker >= HEAD_WORKERS_MAX)
+        return;
+    for (;;) {
+        size_t k0 = atomic_fetch_add_explicit(&hc->next, 1, memory_order_relaxed) * HEAD_CHUNK;
+        if (k0 >= hc->n || atomic_load_explicit(&hc->failed, memory_order_relaxed))
+            return;
+        size_t k1 = hc->n - k0 < HEAD_CHUNK ? hc->n : k0 + HEAD_CHUNK;
+        for (size_t k = k0; k < k1; k++) {
+            const struct head_task *x = &hc->task[k];
+            size_t n = x->e - x->j;
+            int64_t *t = head_room(&hc->slabs[worker], n);
+            if (!t) {
+                atomic_store_explicit(&hc->failed, 1, memory_order_relaxed);
+                return;
+            }
+            double *v = (double *)(void *)(t + n);
+            memcpy(t, x->hs->t + x->j, n * sizeof *t);
+            memcpy(v, x->hs->v + x->j, n * sizeof *v);
+            x->c->ht = t;
+            x->c->hv = v;
+            x->c->hn = n;
+        }
+    }
+}
+
+/* The head's samples in the window (the caller holds the read lock): the candidates first
+ * (the key map is not shared), then the copy, by the caller's threads when it has some (a
+ * 6 h selection's head part is ~70 MB, the longest stretch of a query on one thread). */
 static int plan_head(struct sl_series_parts *p, struct sl_keymap *map,
-                     const struct sl_matchers *ms)
+                     const struct sl_matchers *ms, const struct sl_store_par *par)
 {
     struct sl_store *s = p->s;
     uint32_t *ids = NULL;
-    size_t nids = 0;
-    pthread_rwlock_rdlock(&s->lock);
+    size_t nids = 0, nt = 0;
+    struct head_task *task = NULL;
+    struct head_copy *hc = calloc(1, sizeof *hc);
+    if (!hc)
+        return -ENOMEM;
     int rc = sl_head_match(&s->head, ms, &ids, &nids);
+    if (!rc && nids && !(task = malloc(nids * sizeof *task)))
+        rc = -ENOMEM;
     for (size_t x = 0; x < nids && !rc; x++) {
         const struct sl_head_series *hs = &s->head.s[ids[x]];
         if (hs->n == 0 || hs->t[0] > p->maxt || hs->t[hs->n - 1] < p->mint)
@@ -198,19 +253,32 @@ static int plan_head(struct sl_series_parts *p, struct sl_keymap *map,
         struct part_series *c;
         if ((rc = cand_get(p, map, hs->key, hs->keylen, &c)))
             break;
-        int64_t *t = head_room(p, e - j);
-        if (!t) {
-            rc = -ENOMEM;
-            break;
-        }
-        double *v = (double *)(void *)(t + (e - j));
-        memcpy(t, hs->t + j, (e - j) * sizeof *t);
-        memcpy(v, hs->v + j, (e - j) * sizeof *v);
-        c->ht = t;
-        c->hv = v;
-        c->hn = e - j;
+        task[nt++] = (struct head_task){hs, NULL, j, e};
+        task[nt - 1].c = (struct part_series *)(uintptr_t)(c - p->ps); /* index: ps may move */
     }
-    pthread_rwlock_unlock(&s->lock);
+    if (!rc && nt) {
+        for (size_t k = 0; k < nt; k++) /* the candidate array has stopped growing */
+            task[k].c = &p->ps[(uintptr_t)task[k].c];
+        hc->task = task;
+        hc->n = nt;
+        atomic_init(&hc->next, 0);
+        atomic_init(&hc->failed, 0);
+        if (par && par->run && nt > HEAD_CHUNK)
+            par->run(par->ctx, head_copy_run, hc);
+        else
+            head_copy_run(hc, 0);
+        if (atomic_load_explicit(&hc->failed, memory_order_relaxed))
+            rc = -ENOMEM;
+    }
+    for (unsigned w = 0; w < HEAD_WORKERS_MAX; w++)
+        while (hc->slabs[w]) { /* every list joins the selection's, to be freed with it */
+            struct head_slab *h = hc->slabs[w];
+            hc->slabs[w] = h->next;
+            h->next = p->hslabs;
+            p->hslabs = h;
+        }
+    free(hc);
+    free(task);
     free(ids);
     return rc;
 }
@@ -223,8 +291,8 @@ static int part_cmp(const void *x, const void *y)
 }
 
 int sl_store_select_parts(struct sl_store *s, const struct sl_store_matcher *m, size_t nm,
-                          int64_t mint, int64_t maxt, struct sl_series_parts **out,
-                          char *errbuf, size_t errlen)
+                          int64_t mint, int64_t maxt, const struct sl_store_par *par,
+                          struct sl_series_parts **out, char *errbuf, size_t errlen)
 {
     struct sl_matchers *ms;
     int rc = sl_matchers_compile(m, nm, &ms, errbuf, errlen);
@@ -241,21 +309,28 @@ int sl_store_select_parts(struct sl_store *s, const struct sl_store_matcher *m, 
     pthread_rwlock_rdlock(&s->tlock);
     struct sl_keymap map;
     sl_keymap_init(&map);
-    int nb = sl_store__blocks_snapshot(s, &p->bl);
-    if (nb < 0) {
-        rc = nb;
-        p->bl = NULL;
+    /* The block list and the head are read under one hold of the read lock: a cut publishes
+     * its block before it drops the range from the head, so a list taken earlier than the
+     * head could miss a range that a cut moved in between. */
+    pthread_rwlock_rdlock(&s->lock);
+    if (!(p->bl = malloc((s->nblocks + 1) * sizeof *p->bl))) {
+        rc = -ENOMEM;
     } else {
-        p->nb = (size_t)nb;
+        for (size_t i = 0; i < s->nblocks; i++) {
+            p->bl[i] = s->blocks[i];
+            /* relaxed: the list holds a reference, so the count cannot reach zero here */
+            atomic_fetch_add_explicit(&p->bl[i]->refs, 1, memory_order_relaxed);
+        }
+        p->nb = s->nblocks;
+        rc = plan_head(p, &map, ms, par); /* read after the blocks: its writes win */
     }
+    pthread_rwlock_unlock(&s->lock);
     for (size_t i = 0; i < p->nb && !rc; i++) {
         const struct sl_block_meta *bm = p->bl[i]->m;
         if (bm->resolution_ms != 0 || bm->maxt < mint || bm->mint > maxt)
             continue;
         rc = plan_block(p, &map, (uint32_t)i, ms);
     }
-    if (!rc)
-        rc = plan_head(p, &map, ms); /* head last: its writes win on equal timestamps */
     sl_keymap_fini(&map);
     sl_matchers_destroy(ms);
     if (!rc && p->n > 1) {

@@ -307,15 +307,20 @@ static int store_select_at(void *ctx, const struct sl_matcher *m, size_t nm, con
 }
 
 static int store_parts_open(void *ctx, const struct sl_matcher *m, size_t nm, int64_t mint,
-                            int64_t maxt, void **parts, size_t *n)
+                            int64_t maxt,
+                            void (*run)(void *rctx, void (*fn)(void *arg, unsigned w),
+                                        void *arg),
+                            void *rctx, void **parts, size_t *n)
 {
+    struct sl_store_par par = {run, rctx};
     struct sl_store_matcher sm[SL_MATCHERS_MAX];
     int rc = to_store_matchers(m, nm, sm);
     if (rc)
         return rc;
     struct sl_series_parts *p = NULL;
     char err[256] = "";
-    rc = sl_store_select_parts(ctx, sm, nm, mint, maxt, &p, err, sizeof err);
+    rc = sl_store_select_parts(ctx, sm, nm, mint, maxt, run ? &par : NULL, &p, err,
+                               sizeof err);
     if (rc) {
         SL_WARN("query=select error=\"%s\"", err[0] ? err : sl_strerror(rc));
         return rc;
