@@ -410,7 +410,8 @@ static int h_query(void *ctx, const struct sl_http_request *req, struct sl_http_
         return 0;
     const char *q = sl_http_param(req, "query");
     struct sl_promql_opts o = {.lookback_ms = api->cfg.lookback_ms,
-                               .max_samples = api->cfg.max_samples};
+                               .max_samples = api->cfg.max_samples,
+                               .pool = api->cfg.pool};
     if (time_param(req, resp, "time", now_ms(api), &o.start_ms, &rc) ||
         timeout_param(api, req, resp, &o.timeout_ms, &rc))
         return rc;
@@ -426,7 +427,8 @@ static int h_query_range(void *ctx, const struct sl_http_request *req,
     if (!method_ok(req, resp))
         return 0;
     struct sl_promql_opts o = {.lookback_ms = api->cfg.lookback_ms,
-                               .max_samples = api->cfg.max_samples};
+                               .max_samples = api->cfg.max_samples,
+                               .pool = api->cfg.pool};
     const char *s = sl_http_param(req, "start"), *e = sl_http_param(req, "end");
     const char *st = sl_http_param(req, "step");
     if (!s || !*s)

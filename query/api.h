@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "engine/http.h"
+#include "query/promql.h"
 #include "query/source.h"
 
 struct sl_query_api_cfg {
@@ -33,6 +34,9 @@ struct sl_query_api_cfg {
     size_t max_samples;         /* 0 = 50,000,000 */
     int tiers; /* enum sl_pq_tiers (promql.h): tier reads of range queries, default EXACT;
                   a request's `use_tiers` parameter (true, false, counters) overrides it */
+    /* Query threads shared by every query (promql.h), BORROWED, must outlive the api;
+     * NULL = each query evaluates on its handler's thread alone. */
+    struct sl_promql_pool *pool;
     /* Current time in ms for queries without `time`; NULL = the real-time clock. */
     int64_t (*now_ms)(void *arg);
     void *now_arg;

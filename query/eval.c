@@ -66,12 +66,7 @@ void pq_check_deadline(struct pq_ev *ev)
         pq_fail(ev, SL_PQ_ERR_TIMEOUT, "query timed out in query execution");
 }
 
-static int is_stale(double v)
-{
-    uint64_t bits;
-    memcpy(&bits, &v, sizeof bits);
-    return bits == SL_STALE_NAN_BITS;
-}
+#define is_stale pq_is_stale
 
 /* ---- label sets ------------------------------------------------------------------------ */
 
@@ -332,8 +327,8 @@ void pq_check_dup(struct pq_ev *ev, const struct pq_vec *v)
  * The running sum adds only at resets, in order, which gives the same values as adding 0
  * for every other sample (the sum is never -0). Returns 1 at the first block with a
  * marker, the resets then being incomplete; else 0. */
-static int scan_values(struct pq_ev *ev, const double *vs, size_t n, int check_stale,
-                       struct pq_sel_series *s)
+int pq_scan_values(struct pq_ev *ev, const double *vs, size_t n, int check_stale,
+                   struct pq_sel_series *s)
 {
     size_t cap = 0;
     double c = 0;
@@ -397,31 +392,36 @@ struct load_ctx {
     int transfer; /* the source's arrays may be taken (SL_SOURCE_F_TRANSFER) */
 };
 
+struct pq_lset *pq_sel_lset(struct pq_arena *a, const struct sl_qlabel *ls, size_t nls)
+{
+    struct sl_qlabel *tmp = pq_alloc(a, (nls ? nls : 1) * sizeof *tmp);
+    for (size_t i = 0; i < nls; i++) {
+        tmp[i].name = pq_strdup(a, ls[i].name);
+        tmp[i].value = pq_strdup(a, ls[i].value);
+    }
+    struct pq_lset *set = (struct pq_lset *)pq_lset_make(a, tmp, nls);
+    set->cacheable = 1;
+    if (pq_lset_get(set, "__name__")) {
+        struct pq_lset *nn = (struct pq_lset *)pq_lset_drop_name(a, set);
+        nn->cacheable = 1;
+        set->noname = nn;
+    }
+    return set;
+}
+
 static int load_cb(void *arg, const struct sl_qlabel *ls, size_t nls, const int64_t *ts,
                    const double *vs, size_t n)
 {
     struct load_ctx *lc = arg;
     struct pq_ev *ev = lc->ev;
-    struct sl_qlabel *tmp = pq_alloc(ev->res, (nls ? nls : 1) * sizeof *tmp);
-    for (size_t i = 0; i < nls; i++) {
-        tmp[i].name = pq_strdup(ev->res, ls[i].name);
-        tmp[i].value = pq_strdup(ev->res, ls[i].value);
-    }
     struct pq_sel_series *s = PQ_PUSH(ev->res, lc->s, lc->n, lc->cap);
-    struct pq_lset *set = (struct pq_lset *)pq_lset_make(ev->res, tmp, nls);
-    set->cacheable = 1;
-    if (pq_lset_get(set, "__name__")) {
-        struct pq_lset *nn = (struct pq_lset *)pq_lset_drop_name(ev->res, set);
-        nn->cacheable = 1;
-        set->noname = nn;
-    }
-    s->ls = set;
+    s->ls = pq_sel_lset(ev->res, ls, nls);
     /* staleness and counter resets in one pass over the source's values */
     s->has_corr = lc->want_corr;
     s->rst = NULL;
     s->nrst = 0;
     int stale = (lc->drop_stale || lc->want_corr) &&
-                scan_values(ev, vs, n, lc->drop_stale, lc->want_corr ? s : NULL);
+                pq_scan_values(ev, vs, n, lc->drop_stale, lc->want_corr ? s : NULL);
     int take = lc->transfer && !stale && n;
     if ((lc->stable || take) && !stale) {
         /* the source keeps these arrays for its lifetime, or hands them over: no copy */
@@ -449,7 +449,7 @@ static int load_cb(void *arg, const struct sl_qlabel *ls, size_t nls, const int6
         if (stale && lc->want_corr) {
             s->rst = NULL;
             s->nrst = 0;
-            scan_values(ev, s->vs, s->n, 0, s); /* the resets of the kept samples */
+            pq_scan_values(ev, s->vs, s->n, 0, s); /* the resets of the kept samples */
         }
     }
     size_t k = s->n;
@@ -488,8 +488,8 @@ static int64_t at_time(struct pq_ev *ev, const struct pq_node *n, int64_t t)
     }
 }
 
-static void load_selector(struct pq_ev *ev, struct pq_node *sel, int64_t mint, int64_t maxt,
-                          int drop_stale)
+void pq_load_selector(struct pq_ev *ev, struct pq_node *sel, int64_t mint, int64_t maxt,
+                      int drop_stale)
 {
     struct load_ctx lc = {.ev = ev, .drop_stale = drop_stale, .want_corr = sel->want_corr,
                           .stable = (ev->src->ops->flags & SL_SOURCE_F_STABLE) != 0,
@@ -522,6 +522,16 @@ static int64_t tsub(int64_t a, int64_t b)
     return r < -PQ_TIME_LIMIT ? -PQ_TIME_LIMIT : r > PQ_TIME_LIMIT ? PQ_TIME_LIMIT : r;
 }
 
+void pq_msel_window(struct pq_ev *ev, const struct pq_node *msel, int64_t mint, int64_t maxt,
+                    int64_t *lo, int64_t *hi)
+{
+    const struct pq_node *v = msel->a;
+    if (v->at_kind)
+        mint = maxt = at_time(ev, v, 0);
+    *lo = tsub(tsub(mint, v->offset), msel->range);
+    *hi = tsub(maxt, v->offset);
+}
+
 /* Widest window each selector can read when its node is evaluated at times in
  * [mint, maxt]; loads them. */
 static void prepare(struct pq_ev *ev, struct pq_node *n, int64_t mint, int64_t maxt)
@@ -532,26 +542,31 @@ static void prepare(struct pq_ev *ev, struct pq_node *n, int64_t mint, int64_t m
     case PQ_VSEL:
         if (n->at_kind)
             mint = maxt = at_time(ev, n, 0);
-        load_selector(ev, n, tsub(tsub(mint, n->offset), ev->lookback), tsub(maxt, n->offset), 0);
+        pq_load_selector(ev, n, tsub(tsub(mint, n->offset), ev->lookback), tsub(maxt, n->offset), 0);
         return;
     case PQ_MSEL: {
-        struct pq_node *v = n->a;
-        if (v->at_kind)
-            mint = maxt = at_time(ev, v, 0);
-        load_selector(ev, n->a, tsub(tsub(mint, v->offset), n->range), tsub(maxt, v->offset), 1);
+        int64_t lo, hi;
+        pq_msel_window(ev, n, mint, maxt, &lo, &hi);
+        pq_load_selector(ev, n->a, lo, hi, 1);
         return;
     }
-    case PQ_SUBQ:
+    case PQ_SUBQ: {
         if (n->at_kind)
             mint = maxt = at_time(ev, n, 0);
+        int par_ok = ev->par_ok;
+        ev->par_ok = 0; /* the subquery's steps are not the query's: no precomputed table */
         prepare(ev, n->a, tsub(tsub(mint, n->offset), n->range), tsub(maxt, n->offset));
+        ev->par_ok = par_ok;
         return;
+    }
     case PQ_CALL:
         if (n->pre)
             return; /* answered from a tier (pq_tier_plan): its selector is not read */
         if (n->nargs == 1 && n->args[0]->kind == PQ_MSEL &&
             (strcmp(n->fn->name, "rate") == 0 || strcmp(n->fn->name, "increase") == 0))
             n->args[0]->a->want_corr = 1;
+        if (ev->par_ok && pq_par_precompute(ev, n, mint, maxt))
+            return; /* read, decoded and computed by the query threads */
         for (size_t i = 0; i < n->nargs; i++)
             prepare(ev, n->args[i], mint, maxt);
         return;
@@ -868,6 +883,21 @@ static void precompute(struct pq_ev *ev, struct pq_node *n, int64_t nsteps)
 {
     if (!n || n->kind == PQ_SUBQ)
         return;
+    if (n->kind == PQ_CALL && n->pre && n->pre->fused) {
+        /* the table the query threads filled: counted here, where the serial path would
+         * have built it, so the sample limit decides the same way */
+        struct pq_pre *p = n->pre;
+        size_t ns = p->n ? p->n : 1, cells = (size_t)nsteps * ns;
+        if (cells / (size_t)nsteps == ns && ev->cur_samples + cells <= ev->max_samples) {
+            ev->cur_samples += cells;
+            return;
+        }
+        /* too big to hold: give it up for the per-step path, which needs the samples */
+        n->pre = NULL;
+        ev->cur_samples -= p->loaded;
+        pq_load_selector(ev, p->sel, p->mint, p->maxt, 1);
+        return;
+    }
     if (n->kind == PQ_CALL && pq_func_precompute(ev, n, nsteps))
         return;
     precompute(ev, n->a, nsteps);
@@ -944,6 +974,9 @@ int sl_promql_eval(struct sl_promql_expr *e, const struct sl_source *src,
     ev->lookback = opts->lookback_ms > 0 ? opts->lookback_ms : DEFAULT_LOOKBACK_MS;
     ev->max_samples = opts->max_samples ? opts->max_samples : DEFAULT_MAX_SAMPLES;
     ev->tiers = opts->tiers;
+    ev->pool = opts->pool && sl_promql_pool_threads(opts->pool) > 1 ? opts->pool : NULL;
+    ev->par_ok = ev->pool && opts->step_ms > 0 && ev->src->ops->parts_open &&
+                 ev->src->ops->parts_read && ev->src->ops->parts_close;
     if (opts->timeout_ms > 0)
         ev->deadline_ns = now_ns() + opts->timeout_ms * 1000000;
     int rc = 0;

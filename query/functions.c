@@ -11,6 +11,7 @@
  */
 #include "query/promql_pvt.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,8 +45,7 @@ static void window(struct pq_ev *ev, struct pq_node *arg, int64_t *start, int64_
     *start = *end - arg->range;
 }
 
-typedef int range_fn(struct pq_ev *ev, struct pq_node *call, struct pq_val *args,
-                     const struct pq_mseries *s, double *out);
+typedef pq_range_fn range_fn;
 
 static void over_range(struct pq_ev *ev, struct pq_node *call, struct pq_val *args, int mi,
                        range_fn *fn, int keep_name, struct pq_val *out)
@@ -409,7 +409,112 @@ static const struct {
  * cell (the block's lines for every step, ~8 * nsteps, stay in cache). */
 #define PRE_BLOCK 64
 
-int pq_func_precompute(struct pq_ev *ev, struct pq_node *call, int64_t nsteps)
+/* extrapolatedRate for the steps of one series, with the divisions memoised: windows
+ * slide over regularly spaced samples, so the distances to the window edges, the sampled
+ * span and the resulting factor repeat from step to step. A memoised value is the same
+ * operation on the same operands as extrapolated_w performs, so every result is
+ * bit-identical; only the repeated divisions (a dependency chain of three) are saved. */
+struct ex_memo {
+    int64_t ds, de, dsm;
+    size_t n;
+    double to_start, to_end, sampled, avg;
+    uint64_t kint, ksmp;
+    double factor;
+};
+
+static inline uint64_t dbits(double v)
+{
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    return b;
+}
+
+static inline __attribute__((always_inline)) double
+extrapolated_memo(struct ex_memo *mo, const struct pq_mseries *s, int64_t rs, int64_t re,
+                  double range_s, int is_counter, int is_rate)
+{
+    double result = s->vs[s->n - 1] - s->vs[0];
+    if (is_counter)
+        result += s->corr_sum; /* the caller sets has_corr for counters here */
+    int64_t ds = s->ts[0] - rs, de = re - s->ts[s->n - 1], dsm = s->ts[s->n - 1] - s->ts[0];
+    if (ds != mo->ds) {
+        mo->ds = ds;
+        mo->to_start = (double)ds / 1000;
+    }
+    if (de != mo->de) {
+        mo->de = de;
+        mo->to_end = (double)de / 1000;
+    }
+    if (dsm != mo->dsm || s->n != mo->n) {
+        mo->dsm = dsm;
+        mo->n = s->n;
+        mo->sampled = (double)dsm / 1000;
+        mo->avg = mo->sampled / (double)(s->n - 1);
+    }
+    double to_start = mo->to_start, to_end = mo->to_end, sampled = mo->sampled, avg = mo->avg;
+    if (is_counter && result > 0 && s->vs[0] >= 0) {
+        /* to_zero = sampled * (v0 / result) matters only below to_start. When
+         * v0 * sampled > 2 * to_start * result (both finite, the right side normal), the
+         * quotient exceeds to_start / sampled by a factor near 2, far beyond the rounding
+         * of these few operations, so to_zero >= to_start as computed too and the division
+         * can be skipped; with to_start == 0 it never lowers it. */
+        double l = s->vs[0] * sampled, r = 2 * to_start * result;
+        if (!(to_start == 0 || (l > r && l <= DBL_MAX && r >= DBL_MIN))) {
+            double to_zero = sampled * (s->vs[0] / result);
+            if (to_zero < to_start)
+                to_start = to_zero;
+        }
+    }
+    double thr = avg * 1.1, interval = sampled;
+    interval += to_start < thr ? to_start : avg / 2;
+    interval += to_end < thr ? to_end : avg / 2;
+    uint64_t ki = dbits(interval), ks = dbits(sampled);
+    if (ki != mo->kint || ks != mo->ksmp) {
+        mo->kint = ki;
+        mo->ksmp = ks;
+        double factor = interval / sampled;
+        if (is_rate)
+            factor /= range_s;
+        mo->factor = factor;
+    }
+    return result * mo->factor;
+}
+
+/* First index from @i on whose timestamp is not below @t (resp. not at most @t). Windows
+ * move a few samples per step, a number the branch predictor cannot learn for the exit of
+ * a one-by-one loop: eight are counted at once instead (the comparisons vectorise), and
+ * only a move of eight or more loops. */
+static inline size_t advance_lt(const int64_t *ts, size_t i, size_t n, int64_t t)
+{
+    while (i + 8 <= n) {
+        size_t c = 0;
+        for (int k = 0; k < 8; k++)
+            c += ts[i + k] < t;
+        i += c;
+        if (c < 8)
+            return i;
+    }
+    while (i < n && ts[i] < t)
+        i++;
+    return i;
+}
+
+static inline size_t advance_le(const int64_t *ts, size_t i, size_t n, int64_t t)
+{
+    while (i + 8 <= n) {
+        size_t c = 0;
+        for (int k = 0; k < 8; k++)
+            c += ts[i + k] <= t;
+        i += c;
+        if (c < 8)
+            return i;
+    }
+    while (i < n && ts[i] <= t)
+        i++;
+    return i;
+}
+
+int pq_pre_plan(struct pq_ev *ev, struct pq_node *call, int64_t nsteps, struct pq_pre_plan *pl)
 {
     size_t fi;
     for (fi = 0; fi < sizeof range_fns / sizeof range_fns[0]; fi++)
@@ -418,29 +523,24 @@ int pq_func_precompute(struct pq_ev *ev, struct pq_node *call, int64_t nsteps)
     if (fi == sizeof range_fns / sizeof range_fns[0])
         return 0;
     struct pq_node *msel = unwrap(call->args[range_fns[fi].mi]);
-    if (msel->kind != PQ_MSEL || !msel->a->cache)
+    if (msel->kind != PQ_MSEL)
         return 0;
-    struct pq_val args[3];
-    memset(args, 0, sizeof args);
+    memset(pl, 0, sizeof *pl);
     for (size_t i = 0; i < call->nargs && i < 3; i++) {
         if ((int)i == range_fns[fi].mi)
             continue;
         struct pq_node *a = unwrap(call->args[i]);
         if (a->kind != PQ_NUM)
             return 0;
-        args[i].type = SL_PQ_SCALAR;
-        args[i].scalar = a->num;
+        pl->args[i].type = SL_PQ_SCALAR;
+        pl->args[i].scalar = a->num;
     }
-    const struct pq_node *v = msel->a;
-    const struct pq_sel_cache *c = v->cache;
-    size_t ns = c->n, cells = (size_t)nsteps * (ns ? ns : 1);
-    if (cells / (size_t)nsteps != (ns ? ns : 1) || ev->cur_samples + cells > ev->max_samples)
-        return 0; /* too big to hold at once: the per-step path stays within the limit */
-    struct pq_pre *pre = pq_alloc(ev->res, sizeof *pre);
-    pre->n = ns;
-    pre->ls = pq_alloc(ev->res, (ns ? ns : 1) * sizeof *pre->ls);
-    pre->vals = pq_alloc_raw(ev->res, cells * sizeof *pre->vals);
-    pre->present = pq_alloc(ev->res, cells);
+    pl->call = call;
+    pl->msel = msel;
+    pl->fn = range_fns[fi].fn;
+    pl->keep = range_fns[fi].keep;
+    pl->ex = range_fns[fi].ex;
+    pl->nsteps = nsteps;
     /* Every step's window, once: it depends on the step only. Steps go forward, so
      * windows never move back (an @ pins them), and each series' window bounds are found
      * by advancing two indexes instead of searching. */
@@ -453,59 +553,109 @@ int pq_func_precompute(struct pq_ev *ev, struct pq_node *call, int64_t nsteps)
         window(ev, msel, &wstart[k], &wend[k], &range);
     }
     ev->ts = saved;
-    int ex = range_fns[fi].ex;
-    double range_s = (double)range / 1000;
-    range_fn *fn = range_fns[fi].fn;
+    pl->wstart = wstart;
+    pl->wend = wend;
+    pl->range_s = (double)range / 1000;
+    return 1;
+}
+
+int pq_pre_fails(const struct pq_pre_plan *pl)
+{
+    /* holt_winters refuses its factors at the first series with points; the caller then
+     * keeps to the serial path, whose error is the one Prometheus gives */
+    if (pl->fn != f_holt_s)
+        return 0;
+    double sf = pl->args[1].scalar, tf = pl->args[2].scalar;
+    return !(sf > 0 && sf < 1) || !(tf > 0 && tf < 1);
+}
+
+void pq_pre_series(struct pq_ev *ev, const struct pq_pre_plan *pl, const struct pq_sel_series *s,
+                   const struct pq_lset *ls, double *vals, unsigned char *present, size_t ns)
+{
+    const int64_t *ts = s->ts;
+    const int64_t *wstart = pl->wstart, *wend = pl->wend;
+    size_t n = s->n, lo = 0, hi = 0, rlo = 0, rhi = 0;
+    int ex = pl->ex;
+    struct pq_val args[3];
+    memcpy(args, pl->args, sizeof args);
+    int64_t saved = ev->ts;
+    /* keys no window produces: the first step computes everything */
+    struct ex_memo mo = {INT64_MIN, INT64_MIN, INT64_MIN, 0, 0, 0, 0, 0, 0, 0, 0};
+    /* memoised only where corrections are precomputed (rate/increase) or not needed */
+    int memo = ex && (ex == 3 || s->has_corr);
+    for (int64_t k = 0; k < pl->nsteps; k++) {
+        /* [lo, hi) = samples with wstart[k] <= t <= wend[k] */
+        lo = advance_lt(ts, lo, n, wstart[k]);
+        if (hi < lo)
+            hi = lo;
+        hi = advance_le(ts, hi, n, wend[k]);
+        if (hi == lo)
+            continue;
+        struct pq_mseries m = {ls, ts + lo, s->vs + lo, hi - lo, s->has_corr, 0};
+        if (s->has_corr) {
+            /* resets at indexes <= lo and <= hi - 1; both only grow */
+            while (rlo < s->nrst && s->rst[rlo].i <= lo)
+                rlo++;
+            if (rhi < rlo)
+                rhi = rlo;
+            while (rhi < s->nrst && s->rst[rhi].i <= hi - 1)
+                rhi++;
+            m.corr_sum = pq_corr_at_rank(s, rhi) - pq_corr_at_rank(s, rlo);
+        }
+        double val;
+        int ok;
+        if (memo) {
+            ok = hi - lo >= 2;
+            if (ok)
+                val = extrapolated_memo(&mo, &m, wstart[k], wend[k], pl->range_s, ex != 3,
+                                        ex == 1);
+        } else if (ex) {
+            ok = extrapolated_w(&m, wstart[k], wend[k], pl->range_s, ex != 3, ex == 1, &val);
+        } else {
+            ev->ts = ev->start + k * ev->step;
+            ok = pl->fn(ev, pl->call, args, &m, &val);
+        }
+        if (!ok)
+            continue;
+        size_t cell = (size_t)k * ns;
+        vals[cell] = val;
+        present[cell] = 1;
+    }
+    ev->ts = saved;
+}
+
+int pq_func_precompute(struct pq_ev *ev, struct pq_node *call, int64_t nsteps)
+{
+    struct pq_pre_plan pl;
+    struct pq_mark mk = pq_arena_mark(ev->tmp);
+    if (!pq_pre_plan(ev, call, nsteps, &pl) || !pl.msel->a->cache) {
+        pq_arena_release(ev->tmp, mk);
+        return 0;
+    }
+    const struct pq_sel_cache *c = pl.msel->a->cache;
+    size_t ns = c->n, cells = (size_t)nsteps * (ns ? ns : 1);
+    if (cells / (size_t)nsteps != (ns ? ns : 1) || ev->cur_samples + cells > ev->max_samples) {
+        pq_arena_release(ev->tmp, mk);
+        return 0; /* too big to hold at once: the per-step path stays within the limit */
+    }
+    struct pq_pre *pre = pq_alloc(ev->res, sizeof *pre);
+    pre->n = ns;
+    pre->ls = pq_alloc(ev->res, (ns ? ns : 1) * sizeof *pre->ls);
+    pre->vals = pq_alloc_raw(ev->res, cells * sizeof *pre->vals);
+    pre->present = pq_alloc(ev->res, cells);
     for (size_t b0 = 0; b0 < ns; b0 += PRE_BLOCK) {
         size_t b1 = ns - b0 < PRE_BLOCK ? ns : b0 + PRE_BLOCK;
         for (size_t i = b0; i < b1; i++) {
             struct pq_sel_series *s = &c->s[i];
-            const struct pq_lset *ls =
-                range_fns[fi].keep ? s->ls : pq_lset_drop_name(ev->res, s->ls);
+            const struct pq_lset *ls = pl.keep ? s->ls : pq_lset_drop_name(ev->res, s->ls);
             pre->ls[i] = ls;
             pq_check_deadline(ev);
-            const int64_t *ts = s->ts;
-            size_t n = s->n, lo = 0, hi = 0, rlo = 0, rhi = 0;
-            for (int64_t k = 0; k < nsteps; k++) {
-                /* [lo, hi) = samples with wstart[k] <= t <= wend[k] */
-                while (lo < n && ts[lo] < wstart[k])
-                    lo++;
-                if (hi < lo)
-                    hi = lo;
-                while (hi < n && ts[hi] <= wend[k])
-                    hi++;
-                if (hi == lo)
-                    continue;
-                struct pq_mseries m = {ls, ts + lo, s->vs + lo, hi - lo, s->has_corr, 0};
-                if (s->has_corr) {
-                    /* resets at indexes <= lo and <= hi - 1; both only grow */
-                    while (rlo < s->nrst && s->rst[rlo].i <= lo)
-                        rlo++;
-                    if (rhi < rlo)
-                        rhi = rlo;
-                    while (rhi < s->nrst && s->rst[rhi].i <= hi - 1)
-                        rhi++;
-                    m.corr_sum = pq_corr_at_rank(s, rhi) - pq_corr_at_rank(s, rlo);
-                }
-                double val;
-                int ok;
-                if (ex) {
-                    ok = extrapolated_w(&m, wstart[k], wend[k], range_s, ex != 3, ex == 1, &val);
-                } else {
-                    ev->ts = ev->start + k * ev->step;
-                    ok = fn(ev, call, args, &m, &val);
-                }
-                if (!ok)
-                    continue;
-                size_t cell = (size_t)k * ns + i;
-                pre->vals[cell] = val;
-                pre->present[cell] = 1;
-            }
+            pq_pre_series(ev, &pl, s, ls, pre->vals + i, pre->present + i, ns);
         }
     }
     ev->cur_samples += cells;
-    ev->ts = saved;
     call->pre = pre;
+    pq_arena_release(ev->tmp, mk);
     return 1;
 }
 

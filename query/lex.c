@@ -111,6 +111,27 @@ void pq_arena_fini(struct pq_arena *a)
     a->total = 0;
 }
 
+void pq_arena_adopt(struct pq_arena *dst, struct pq_arena *src)
+{
+    if (!src->head)
+        return;
+    if (!dst->head) {
+        dst->head = src->head;
+        dst->used = src->used;
+        dst->cap = src->cap;
+    } else {
+        /* below dst's head, which stays the chunk dst allocates from */
+        struct pq_chunk *tail = src->head;
+        while (tail->next)
+            tail = tail->next;
+        tail->next = dst->head->next;
+        dst->head->next = src->head;
+    }
+    dst->total += src->total;
+    src->head = NULL;
+    src->used = src->cap = src->total = 0;
+}
+
 void pq_grow(struct pq_arena *a, void **p, size_t *cap, size_t n, size_t sz)
 {
     size_t nc = *cap ? *cap * 2 : 8;

@@ -346,8 +346,65 @@ static int mem_select_at(void *ctx, const struct sl_matcher *m, size_t nm, const
     return rc < 0 ? rc : 0;
 }
 
+/* Parts: the matching series' indexes, in the source's order; reads then need no
+ * matcher, so they may run on any thread. */
+struct mem_parts {
+    int64_t mint, maxt;
+    size_t n;
+    size_t idx[];
+};
+
+static int mem_parts_open(void *ctx, const struct sl_matcher *m, size_t nm, int64_t mint,
+                          int64_t maxt,
+                          void (*run)(void *rctx, void (*fn)(void *arg, unsigned w), void *arg),
+                          void *rctx, void **parts, size_t *n)
+{
+    (void)run; /* nothing to share out: the samples are read in place */
+    (void)rctx;
+    struct sl_memsource *ms = ctx;
+    struct mem_parts *p = malloc(sizeof *p + (ms->ns ? ms->ns : 1) * sizeof p->idx[0]);
+    if (!p)
+        return -ENOMEM;
+    p->mint = mint;
+    p->maxt = maxt;
+    p->n = 0;
+    for (size_t i = 0; i < ms->ns; i++)
+        if (sl_matchers_match(m, nm, ms->s[i].ls, ms->s[i].nls))
+            p->idx[p->n++] = i;
+    *parts = p;
+    *n = p->n;
+    return 0;
+}
+
+static int mem_parts_read(void *ctx, void *parts, size_t lo, size_t hi, sl_series_fn *fn,
+                          void *arg)
+{
+    struct sl_memsource *ms = ctx;
+    const struct mem_parts *p = parts;
+    for (size_t i = lo; i < hi && i < p->n; i++) {
+        const struct mseries *s = &ms->s[p->idx[i]];
+        size_t a = lower_bound(s->ts, s->n, p->mint);
+        size_t b = lower_bound(s->ts, s->n, p->maxt == INT64_MAX ? p->maxt : p->maxt + 1);
+        if (b <= a)
+            continue;
+        int rc = fn(arg, s->ls, s->nls, s->ts + a, s->vs + a, b - a);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void mem_parts_close(void *ctx, void *parts)
+{
+    (void)ctx;
+    free(parts);
+}
+
 static const struct sl_source_ops mem_ops = {
     .flags = SL_SOURCE_F_STABLE,
+    .parts_open = mem_parts_open,
+    .parts_read = mem_parts_read,
+    .parts_close = mem_parts_close,
     .select = mem_select,
     .series = mem_series,
     .tiers = mem_tiers,

@@ -78,6 +78,35 @@ enum sl_pq_tiers {
     SL_PQ_TIERS_COUNTERS,  /* also rate() and increase(), with the tier's bucket semantics */
 };
 
+/**
+ * Query threads: a fixed pool that evaluations share. A range query's range functions over
+ * plain selectors (rate(x[5m]), max_over_time(...)) are then read, decoded and computed in
+ * contiguous chunks of series by the calling thread and up to threads - 1 helpers at once,
+ * when the source offers the parts ops (source.h); the result is byte-identical to the
+ * serial evaluation's. A helper busy with another query is simply not waited for: the
+ * calling thread takes every chunk no one else has claimed, so queries never wait on each
+ * other for a thread.
+ */
+struct sl_promql_pool;
+
+#define SL_PROMQL_THREADS_MAX 64
+
+/**
+ * Start a pool of @threads participants: the calling thread of each evaluation plus
+ * @threads - 1 helper threads (none for 1: evaluations using it run serially).
+ * @param[out] out OWNED (sl_promql_pool_destroy), untouched on failure.
+ * @return 0, -EINVAL (@threads 0 or above SL_PROMQL_THREADS_MAX), -ENOMEM, or the
+ *         negated error of pthread_create().
+ * Thread: any.
+ */
+int sl_promql_pool_create(unsigned threads, struct sl_promql_pool **out);
+/** Stop and join the helpers. No evaluation may be using @p. NULL is a no-op. */
+void sl_promql_pool_destroy(struct sl_promql_pool *p);
+/** Participants of @p (the @threads it was created with). */
+unsigned sl_promql_pool_threads(const struct sl_promql_pool *p);
+/** A default for `threads`: the online CPUs, at least 1, at most 16. */
+unsigned sl_promql_default_threads(void);
+
 struct sl_promql_opts {
     int64_t start_ms, end_ms; /* equal for an instant query */
     int64_t step_ms;          /* > 0 for a range query, 0 for instant */
@@ -85,6 +114,7 @@ struct sl_promql_opts {
     int64_t timeout_ms;       /* 0 = no timeout */
     size_t max_samples;       /* 0 = 50,000,000 like Prometheus' default */
     int tiers;                /* enum sl_pq_tiers */
+    struct sl_promql_pool *pool; /* BORROWED; NULL (or a 1-thread pool) = serial */
 };
 
 struct sl_promql_point {

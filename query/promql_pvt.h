@@ -102,6 +102,14 @@ struct pq_pre {
     const struct pq_lset **ls;
     double *vals;
     unsigned char *present;
+    /* Filled while its selector was read by the query threads (parallel.c), before the
+     * other selectors load: `loaded` samples were counted into cur_samples then, and the
+     * cells are counted (or the table given up for the per-step path, re-reading the
+     * selector over [mint, maxt]) when pq_func_precompute would have run. */
+    int fused;
+    size_t loaded;
+    struct pq_node *sel; /* the selector read (inside the range selector) */
+    int64_t mint, maxt;
 };
 
 struct pq_node {
@@ -176,6 +184,7 @@ const struct pq_func *pq_func_lookup(const char *name, size_t len);
  * arguments literals), compute its result for every step series by series - each series'
  * samples are then read once, in order - into call->pre. Returns 1 if it did. */
 int pq_func_precompute(struct pq_ev *ev, struct pq_node *call, int64_t nsteps);
+
 
 /* ---- evaluation values ----------------------------------------------------------------- */
 
@@ -277,6 +286,8 @@ struct pq_ev {
     int tiers;      /* enum sl_pq_tiers */
     const char **warnings; /* in ev->res; see tierplan.h */
     size_t nwarnings, capwarnings;
+    struct sl_promql_pool *pool; /* query threads, or NULL */
+    int par_ok;                  /* selectors may be read in parallel here (not in subqueries) */
     /* sample blocks taken over from the source (SL_SOURCE_F_TRANSFER: ts and vs in one
      * block starting at ts), free()d when the evaluation ends */
     void **owned;
@@ -337,5 +348,68 @@ void pq_check_deadline(struct pq_ev *ev);
 double pq_binop_scalar(int op, double a, double b, int *keep);
 int pq_is_comparison(int op);
 double pq_quantile(double q, double *vals, size_t n); /* sorts vals */
+
+/* ---- selector loading pieces shared with parallel.c (eval.c) ---------------------- */
+
+static inline int pq_is_stale(double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    return bits == SL_STALE_NAN_BITS;
+}
+/* Staleness and counter resets of one series' values (see eval.c); resets go to ev->res. */
+int pq_scan_values(struct pq_ev *ev, const double *vs, size_t n, int check_stale,
+                   struct pq_sel_series *s);
+/* A selector series' label set in @a as the loader builds it: strings copied, sorted,
+ * cacheable, with its __name__-less twin cached. */
+struct pq_lset *pq_sel_lset(struct pq_arena *a, const struct sl_qlabel *ls, size_t nls);
+/* The window a range selector reads when its call is evaluated at times in [mint, maxt]. */
+void pq_msel_window(struct pq_ev *ev, const struct pq_node *msel, int64_t mint, int64_t maxt,
+                    int64_t *lo, int64_t *hi);
+/* Load @sel (an instant selector node, or the one inside a range selector) over
+ * [mint, maxt] into sel->cache. */
+void pq_load_selector(struct pq_ev *ev, struct pq_node *sel, int64_t mint, int64_t maxt,
+                      int drop_stale);
+/* Move every chunk of @src into @dst (which then frees them); @src is left empty. */
+void pq_arena_adopt(struct pq_arena *dst, struct pq_arena *src);
+
+/* ---- query threads (pool.c, parallel.c) ------------------------------------------------ */
+
+/* Runs on each participant: @worker is 0 for the calling thread, 1.. for helpers (below
+ * the pool's thread count); several participants run it at once. */
+typedef void pq_task_fn(void *arg, unsigned worker);
+/* Run @fn on the calling thread and on every helper that is free, and return once all
+ * that started have returned. */
+void pq_pool_run(struct sl_promql_pool *p, pq_task_fn *fn, void *arg);
+/* In a range query, before its selector loads: read the range selector of precomputable
+ * call @call with the query threads, each series decoded, scanned and computed while in
+ * cache, into call->pre (fused). @mint/@maxt: the times the call is evaluated at. Returns
+ * 1 if it did, 0 if the caller must load the selector as usual. */
+int pq_par_precompute(struct pq_ev *ev, struct pq_node *call, int64_t mint, int64_t maxt);
+
+/* ---- range functions series by series (functions.c) ----------------------------- */
+
+typedef int pq_range_fn(struct pq_ev *ev, struct pq_node *call, struct pq_val *args,
+                        const struct pq_mseries *s, double *out);
+/* What evaluating range function @call series by series needs, set up once per query:
+ * its function, literal arguments and every step's window (in ev->tmp). */
+struct pq_pre_plan {
+    struct pq_node *call, *msel;
+    pq_range_fn *fn;
+    int keep, ex;
+    struct pq_val args[3];
+    int64_t nsteps;
+    const int64_t *wstart, *wend;
+    double range_s;
+};
+/* 1 with @pl set if @call can be precomputed (a range function over a plain range
+ * selector, other arguments literals), else 0. */
+int pq_pre_plan(struct pq_ev *ev, struct pq_node *call, int64_t nsteps, struct pq_pre_plan *pl);
+/* 1 if the function is sure to fail on its arguments (the serial path then reports it). */
+int pq_pre_fails(const struct pq_pre_plan *pl);
+/* One series' cells for every step: vals/present point at its column of step 0, @ns cells
+ * per step. Reads @s only; scratch in ev->tmp. */
+void pq_pre_series(struct pq_ev *ev, const struct pq_pre_plan *pl, const struct pq_sel_series *s,
+                   const struct pq_lset *ls, double *vals, unsigned char *present, size_t ns);
 
 #endif

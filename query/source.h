@@ -150,6 +150,28 @@ struct sl_source_ops {
      */
     int (*select_at)(void *ctx, const struct sl_matcher *m, size_t nm, const int64_t *at,
                      size_t nat, sl_series_fn *fn, void *arg);
+    /**
+     * Optional (all three or none; NULL: only select() is used): select() split so that
+     * several query threads can share the reading of one selector. parts_open matches on
+     * the calling thread and fixes the snapshot; *@n receives the number of candidate
+     * series, *@parts an OWNED handle (parts_close, on the same thread).
+     * parts_read passes candidates [lo, hi) to @fn as select() would pass them (series
+     * without samples in [mint, maxt] are skipped; never SL_SERIES_TAKEN; the samples
+     * passed are the same as select()'s, trimmed to the window). Candidates come in one
+     * order fixed for the handle; over [0, n) a read passes the series select() passes.
+     * Any number of threads may call parts_read on one handle at once.
+     * parts_open may use the caller's threads for its own work: @run (NULL: none) calls
+     * fn(arg, w) on the calling thread (w = 0) and on other threads (w = 1, 2, ...) at
+     * once and returns when all have returned.
+     * @return 0, the first negative value @fn returned, or a negative store error.
+     */
+    int (*parts_open)(void *ctx, const struct sl_matcher *m, size_t nm, int64_t mint,
+                      int64_t maxt, void (*run)(void *rctx, void (*fn)(void *arg, unsigned w),
+                                                void *arg),
+                      void *rctx, void **parts, size_t *n);
+    int (*parts_read)(void *ctx, void *parts, size_t lo, size_t hi, sl_series_fn *fn,
+                      void *arg);
+    void (*parts_close)(void *ctx, void *parts);
 };
 
 struct sl_source {

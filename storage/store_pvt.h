@@ -171,7 +171,20 @@ struct sl_store_acc {
     size_t n, cap;
 };
 
+/** Room for @more samples after a->n in a's one block (v = t + cap); grows at least
+ *  twofold after the first, exact, reservation. @return 0, -ENOMEM. */
+int sl_store__acc_reserve(struct sl_store_acc *a, size_t more);
+/** Of the @got samples just decoded at a->t + a->n, keep those in [mint, maxt] that no
+ *  tombstone of @key (NULL: none applies) hides from block @seq; @inside: the chunk lies
+ *  within the window. Notes a->unsorted and a->hit; advances a->n. */
+void sl_store__keep_window(struct sl_store *s, struct sl_store_acc *a, size_t got, int64_t mint,
+                           int64_t maxt, int inside, const char *key, size_t kl, uint64_t seq);
+
 struct sl_store_keyslab;
+/** Copy @n bytes of @p into the slab list *@head (64 KiB slabs, never moved). @return the
+ *  copy, NULL on -ENOMEM. */
+char *sl_store__slab_copy(struct sl_store_keyslab **head, const char *p, size_t n);
+void sl_store__slabs_free(struct sl_store_keyslab *s);
 
 /* A select's result; delete walks its keys (store.c). */
 struct sl_series_set {

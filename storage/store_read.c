@@ -65,7 +65,7 @@ struct sl_store_keyslab {
     char data[];
 };
 
-static char *slab_copy(struct sl_store_keyslab **head, const char *p, size_t n)
+char *sl_store__slab_copy(struct sl_store_keyslab **head, const char *p, size_t n)
 {
     struct sl_store_keyslab *s = *head;
     if (!s || s->cap - s->used < n) {
@@ -85,7 +85,7 @@ static char *slab_copy(struct sl_store_keyslab **head, const char *p, size_t n)
     return q;
 }
 
-static void slabs_free(struct sl_store_keyslab *s)
+void sl_store__slabs_free(struct sl_store_keyslab *s)
 {
     while (s) {
         struct sl_store_keyslab *next = s->next;
@@ -118,7 +118,7 @@ static int coll_get(struct coll *c, const char *key, size_t len, struct sl_store
         }
         struct sl_store_acc *a = &c->a[c->n];
         memset(a, 0, sizeof *a);
-        if (!(a->key = slab_copy(&c->slabs, key, len)))
+        if (!(a->key = sl_store__slab_copy(&c->slabs, key, len)))
             return -ENOMEM;
         a->keylen = (uint32_t)len;
         if (sl_keymap_put(&c->map, a->key, len, h, (uint32_t)c->n))
@@ -133,7 +133,7 @@ static int coll_get(struct coll *c, const char *key, size_t len, struct sl_store
  * malloc block (v = t + cap): one allocation per series instead of two, which is what an
  * instant query over 10,000 series spends its time on. Later growth (head appends after the
  * sizing pass, tombstoned reads) at least doubles, so a series moves O(log n) times. */
-static int acc_reserve(struct sl_store_acc *a, size_t more)
+int sl_store__acc_reserve(struct sl_store_acc *a, size_t more)
 {
     if (a->cap - a->n >= more)
         return 0;
@@ -163,7 +163,7 @@ static void coll_free(struct coll *c)
     for (size_t i = 0; i < c->n; i++)
         free(c->a[i].t);
     free(c->a);
-    slabs_free(c->slabs);
+    sl_store__slabs_free(c->slabs);
     sl_keymap_fini(&c->map);
 }
 
@@ -187,8 +187,8 @@ static void decode_buf_fini(struct decode_buf *d)
 
 /* The @got samples just decoded at a->t + a->n: keep those in [mint, maxt] not deleted by a
  * tombstone of @key (NULL: none applies). @inside: the chunk lies within the window. */
-static void keep_window(struct sl_store *s, struct sl_store_acc *a, size_t got, int64_t mint,
-                        int64_t maxt, int inside, const char *key, size_t kl, uint64_t seq)
+void sl_store__keep_window(struct sl_store *s, struct sl_store_acc *a, size_t got, int64_t mint,
+                           int64_t maxt, int inside, const char *key, size_t kl, uint64_t seq)
 {
     int64_t *t = a->t + a->n;
     double *v = a->v + a->n;
@@ -337,14 +337,14 @@ static int read_block(struct sl_store *s, const struct sl_block *b, const uint32
             unsigned ncols;
             if (sl_codec_chunk_info(ch[k].p, ch[k].len, &cn, &ncols) || cn > SL_CODEC_CHUNK_MAX) {
                 rc = SL_E_CORRUPT;
-            } else if (!(rc = acc_reserve(a, cn))) {
+            } else if (!(rc = sl_store__acc_reserve(a, cn))) {
                 double *cols[1] = {a->v + a->n};
                 int got = sl_codec_chunk_decode(ch[k].p, ch[k].len, a->t + a->n, cols, 1,
                                                 a->cap - a->n, d->scratch, d->scratch_len);
                 rc = got < 0 ? SL_E_CORRUPT : 0;
                 if (!rc) {
                     size_t n0 = a->n;
-                    keep_window(s, a, (size_t)got, mint, maxt,
+                    sl_store__keep_window(s, a, (size_t)got, mint, maxt,
                                 ch[k].mint >= mint && ch[k].maxt <= maxt, tomb ? key : NULL, kl,
                                 seq);
                     if (keys_only) /* only whether a sample survives the tombstones */
@@ -382,7 +382,7 @@ static int read_head(struct sl_store *s, const struct sl_matchers *ms, int64_t m
             continue;
         /* [j, e): the samples in the window, copied in two memcpy */
         size_t e = hs->t[hs->n - 1] <= maxt ? hs->n : head_from(hs, maxt + 1);
-        if ((rc = acc_reserve(a, e - j)))
+        if ((rc = sl_store__acc_reserve(a, e - j)))
             break;
         /* head series are sorted and unique; only the junction with blocks can overlap */
         if (e > j && a->n && hs->t[j] <= a->t[a->n - 1])
@@ -513,7 +513,7 @@ int sl_store__select(struct sl_store *s, const struct sl_matchers *ms, int64_t m
         rc = count_head(s, ms, mint, maxt, &c);
         pthread_rwlock_unlock(&s->lock);
         for (size_t i = 0; i < c.n && !rc; i++)
-            rc = acc_reserve(&c.a[i], c.a[i].est);
+            rc = sl_store__acc_reserve(&c.a[i], c.a[i].est);
     }
     for (int i = 0; i < nb && !rc; i++)
         if (sel[i].ids)
@@ -581,7 +581,7 @@ void sl_series_set_destroy(struct sl_series_set *ss)
     for (size_t i = 0; i < ss->n; i++)
         free(ss->a[i].t);
     free(ss->a);
-    slabs_free(ss->slabs);
+    sl_store__slabs_free(ss->slabs);
     free(ss);
 }
 

@@ -130,6 +130,10 @@ static const struct opt opts[] = {
      "range queries read downsampled tiers where exact: true, false, or counters (also "
      "rate/increase, unextrapolated)",
      K_TIERS, OFF(query_tiers), 0},
+    {"query", "threads", "query-threads", "0",
+     "threads one query's range functions are read and computed on (0: online CPUs, at most "
+     "16; 1: on the handler's thread alone)",
+     K_U32, OFF(query_threads), 0},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -185,6 +189,8 @@ static int apply(struct sl_daemon_cfg *cfg, const struct opt *o, const char *v, 
     case K_U32:
     case K_SIZE:
         if (parse_size(v, &n) || n > INT32_MAX)
+            goto bad;
+        if (o->off == OFF(query_threads) && n > SL_PROMQL_THREADS_MAX)
             goto bad;
         if (o->kind == K_SIZE && o->off == OFF(statsd.rcvbuf))
             *(int *)(void *)base = (int)n;

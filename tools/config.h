@@ -36,6 +36,7 @@ struct sl_daemon_cfg {
     char query_nodes[4096];   /* comma-separated http://host:port of the storage nodes */
     int64_t query_timeout_ms; /* bound on each wait for a storage node */
     int query_tiers;          /* enum sl_pq_tiers: query.use_tiers */
+    uint32_t query_threads;   /* query.threads: 0 = online CPUs (at most 16), 1 = serial */
 };
 
 enum sl_query_role { SL_QUERY_ROLE_STORAGE, SL_QUERY_ROLE_QUERY };

@@ -16,7 +16,8 @@
  * Source: query matchers map 1:1 onto storage matchers; each stored key is decoded in
  * place (its strings are already NUL-terminated) into a sorted label array with __name__.
  * The store decodes each series into arrays of its own, which the evaluator may take over
- * (SL_SOURCE_F_TRANSFER) rather than copy.
+ * (SL_SOURCE_F_TRANSFER) rather than copy. The parts ops hand the evaluator's query threads
+ * one selection to decode together (sl_store_select_parts).
  */
 #include "tools/store_bridge.h"
 
@@ -305,7 +306,62 @@ static int store_select_at(void *ctx, const struct sl_matcher *m, size_t nm, con
     return rc;
 }
 
+static int store_parts_open(void *ctx, const struct sl_matcher *m, size_t nm, int64_t mint,
+                            int64_t maxt,
+                            void (*run)(void *rctx, void (*fn)(void *arg, unsigned w),
+                                        void *arg),
+                            void *rctx, void **parts, size_t *n)
+{
+    struct sl_store_par par = {run, rctx};
+    struct sl_store_matcher sm[SL_MATCHERS_MAX];
+    int rc = to_store_matchers(m, nm, sm);
+    if (rc)
+        return rc;
+    struct sl_series_parts *p = NULL;
+    char err[256] = "";
+    rc = sl_store_select_parts(ctx, sm, nm, mint, maxt, run ? &par : NULL, &p, err,
+                               sizeof err);
+    if (rc) {
+        SL_WARN("query=select error=\"%s\"", err[0] ? err : sl_strerror(rc));
+        return rc;
+    }
+    *parts = p;
+    *n = sl_series_parts_count(p);
+    return 0;
+}
+
+struct parts_walk {
+    sl_series_fn *fn;
+    void *arg;
+};
+
+static int parts_series_cb(void *arg, const struct sl_store_series *s)
+{
+    struct parts_walk *w = arg;
+    struct sl_qlabel ls[SL_LABELS_MAX + 1];
+    size_t nl = key_labels(s->key, s->key_len, ls);
+    int rc = w->fn(w->arg, ls, nl, s->t, s->v, s->n);
+    return rc > 0 ? 0 : rc; /* the samples are the reader's scratch: nothing can be taken */
+}
+
+static int store_parts_read(void *ctx, void *parts, size_t lo, size_t hi, sl_series_fn *fn,
+                            void *arg)
+{
+    (void)ctx;
+    struct parts_walk w = {fn, arg};
+    return sl_series_parts_read(parts, lo, hi, parts_series_cb, &w); /* corruption is logged */
+}
+
+static void store_parts_close(void *ctx, void *parts)
+{
+    (void)ctx;
+    sl_series_parts_destroy(parts);
+}
+
 static const struct sl_source_ops store_source_ops = {.flags = SL_SOURCE_F_TRANSFER,
+                                                      .parts_open = store_parts_open,
+                                                      .parts_read = store_parts_read,
+                                                      .parts_close = store_parts_close,
                                                       .select = store_select,
                                                       .series = store_series,
                                                       .tiers = store_tiers,

@@ -3,7 +3,8 @@
  * Concurrent API handlers without Criterion, so it runs under ThreadSanitizer: four threads
  * send instant, range, series and label requests through one sl_query_api over one loaded
  * memsource, as the transport's worker threads do, and every answer must equal the answer
- * computed alone beforehand. Checks api.h's claim that handlers share only read-only state.
+ * computed alone beforehand; the handlers share two query threads (query/pool.c). Checks
+ * api.h's claim that handlers share only read-only state.
  * Exit 0 on success, 1 with a message on the first mismatch.
  */
 #include <pthread.h>
@@ -88,7 +89,12 @@ int main(void)
         for (int t = 0; t <= 600; t += 15)
             sl_memsource_add(ms, l, 3, (int64_t)t * 1000, (double)((t / 15 * (s + 1)) % 97));
     }
-    struct sl_query_api_cfg cfg = {.src = sl_memsource_source(ms)};
+    /* answers computed one request at a time first, then by four handlers at once that
+     * share two query threads: both must agree */
+    struct sl_promql_pool *pool;
+    if (sl_promql_pool_create(2, &pool))
+        return 1;
+    struct sl_query_api_cfg cfg = {.src = sl_memsource_source(ms), .pool = pool};
     if (sl_query_api_create(&cfg, &api))
         return 1;
     for (size_t i = 0; i < NREQ; i++) {
@@ -106,6 +112,7 @@ int main(void)
     for (size_t i = 0; i < NREQ; i++)
         free(reqs[i].want);
     sl_query_api_destroy(api);
+    sl_promql_pool_destroy(pool);
     sl_memsource_destroy(ms);
     printf("%d threads x %d requests: all answers identical\n", THREADS, ROUNDS);
     return 0;
