@@ -114,7 +114,13 @@ static int step_cut(struct sl_store *s, int force)
                  (long long)w1, sl_strerror(rc));
         return rc;
     }
-    if ((rc = sl_block_writer_commit(w)) || (rc = sl_store__add_block(s, name))) {
+    if ((rc = sl_block_writer_commit(w))) {
+        SL_ERROR("storage=store event=cut_failed block=%s err=\"%s\"", name, sl_strerror(rc));
+        return rc;
+    }
+    pthread_rwlock_wrlock(&s->cutlock);
+    if ((rc = sl_store__add_block(s, name))) {
+        pthread_rwlock_unlock(&s->cutlock);
         SL_ERROR("storage=store event=cut_failed block=%s err=\"%s\"", name, sl_strerror(rc));
         return rc;
     }
@@ -122,6 +128,7 @@ static int step_cut(struct sl_store *s, int force)
     rc = sl_head_drop_range(h, w0, w1);
     int rc2 = sl_skhead_drop_range(&s->skhead, w0, w1);
     pthread_rwlock_unlock(&s->lock);
+    pthread_rwlock_unlock(&s->cutlock);
     rc = rc ? rc : rc2;
     if (rc)
         return rc;

@@ -747,6 +747,7 @@ int sl_store_open(const struct sl_store_cfg *cfg, struct sl_store **out)
     pthread_mutex_init(&s->wmu, NULL);
     pthread_rwlock_init(&s->lock, NULL);
     pthread_rwlock_init(&s->tlock, NULL);
+    pthread_rwlock_init(&s->cutlock, NULL);
     int rc = 0;
     if (!(s->dir = strdup(cfg->dir))) {
         rc = -ENOMEM;
@@ -807,6 +808,7 @@ void sl_store_close(struct sl_store *s)
     pthread_mutex_destroy(&s->wmu);
     pthread_rwlock_destroy(&s->lock);
     pthread_rwlock_destroy(&s->tlock);
+    pthread_rwlock_destroy(&s->cutlock);
     if (s->lock_fd >= 0)
         close(s->lock_fd); /* releases the flock */
     free(s->dir);

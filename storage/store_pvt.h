@@ -59,6 +59,11 @@ struct sl_store {
     pthread_mutex_t wmu;
     pthread_rwlock_t lock;
     pthread_rwlock_t tlock;
+    /* A cut publishes its block and drops the block's range from the head under cutlock
+     * (write); a select holds it (read) from taking its block list to reading the head, so
+     * it never sees the range in neither (a block list taken before the publish, a head
+     * read after the drop). Appends do not take it. */
+    pthread_rwlock_t cutlock;
     struct sl_wal *wal;
     struct sl_head head;
     struct sl_skhead skhead; /* interval sketches of timer series, changed like head */

@@ -479,8 +479,21 @@ static int coll_finish(struct coll *c, int keys_only, struct sl_series_set **out
     return 0;
 }
 
+static int select_locked(struct sl_store *s, const struct sl_matchers *ms, int64_t mint,
+                         int64_t maxt, unsigned flags, struct sl_series_set **out);
+
 int sl_store__select(struct sl_store *s, const struct sl_matchers *ms, int64_t mint,
-                           int64_t maxt, unsigned flags, struct sl_series_set **out)
+                     int64_t maxt, unsigned flags, struct sl_series_set **out)
+{
+    /* no cut between the block list and the head read (see cutlock) */
+    pthread_rwlock_rdlock(&s->cutlock);
+    int rc = select_locked(s, ms, mint, maxt, flags, out);
+    pthread_rwlock_unlock(&s->cutlock);
+    return rc;
+}
+
+static int select_locked(struct sl_store *s, const struct sl_matchers *ms, int64_t mint,
+                         int64_t maxt, unsigned flags, struct sl_series_set **out)
 {
     int keys_only = (flags & SL_SELECT_KEYS_ONLY) != 0;
     struct coll c = {0};

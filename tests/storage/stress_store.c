@@ -111,6 +111,7 @@ static void *reader(void *p)
 {
     (void)p;
     long checks = 0;
+    size_t seen[4] = {0}; /* series 0-3 only ever grow: a select that shrinks one lost data */
     while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
         struct sl_store_matcher m = {SL_STORE_MATCH_RE, "s", "[0-3]"};
         struct sl_series_set *ss;
@@ -125,6 +126,13 @@ static void *reader(void *p)
                 fprintf(stderr, "half a batch: %zu vs %zu samples\n", a.n, b.n);
                 abort();
             }
+            if (i < 4 && a.n < seen[i]) {
+                fprintf(stderr, "a select lost samples (a cut raced it): %zu after %zu\n",
+                        a.n, seen[i]);
+                abort();
+            }
+            if (i < 4)
+                seen[i] = a.n;
             checks++;
         }
         sl_series_set_destroy(ss);
