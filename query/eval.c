@@ -491,10 +491,20 @@ static int64_t at_time(struct pq_ev *ev, const struct pq_node *n, int64_t t)
 void pq_load_selector(struct pq_ev *ev, struct pq_node *sel, int64_t mint, int64_t maxt,
                       int drop_stale)
 {
+    pq_load_selector_last(ev, sel, mint, maxt, drop_stale, 0);
+}
+
+void pq_load_selector_last(struct pq_ev *ev, struct pq_node *sel, int64_t mint, int64_t maxt,
+                           int drop_stale, int last_only)
+{
     struct load_ctx lc = {.ev = ev, .drop_stale = drop_stale, .want_corr = sel->want_corr,
                           .stable = (ev->src->ops->flags & SL_SOURCE_F_STABLE) != 0,
                           .transfer = (ev->src->ops->flags & SL_SOURCE_F_TRANSFER) != 0};
-    int rc = ev->src->ops->select(ev->src->ctx, sel->m, sel->nm, mint, maxt, load_cb, &lc);
+    int (*sel_fn)(void *, const struct sl_matcher *, size_t, int64_t, int64_t, sl_series_fn *,
+                  void *) = ev->src->ops->select;
+    if (last_only && !sel->want_corr && ev->src->ops->select_last)
+        sel_fn = ev->src->ops->select_last;
+    int rc = sel_fn(ev->src->ctx, sel->m, sel->nm, mint, maxt, load_cb, &lc);
     if (rc) {
         const char *why = ev->src->ops->error ? ev->src->ops->error(ev->src->ctx) : NULL;
         pq_fail(ev, SL_PQ_ERR_INTERNAL, "reading series: %s", why ? why : sl_strerror(rc));
@@ -542,7 +552,9 @@ static void prepare(struct pq_ev *ev, struct pq_node *n, int64_t mint, int64_t m
     case PQ_VSEL:
         if (n->at_kind)
             mint = maxt = at_time(ev, n, 0);
-        pq_load_selector(ev, n, tsub(tsub(mint, n->offset), ev->lookback), tsub(maxt, n->offset), 0);
+        /* evaluated at one time only: its newest sample in the lookback is all it reads */
+        pq_load_selector_last(ev, n, tsub(tsub(mint, n->offset), ev->lookback),
+                              tsub(maxt, n->offset), 0, mint == maxt);
         return;
     case PQ_MSEL: {
         int64_t lo, hi;

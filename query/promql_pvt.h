@@ -370,6 +370,10 @@ void pq_msel_window(struct pq_ev *ev, const struct pq_node *msel, int64_t mint, 
  * [mint, maxt] into sel->cache. */
 void pq_load_selector(struct pq_ev *ev, struct pq_node *sel, int64_t mint, int64_t maxt,
                       int drop_stale);
+/* The same; @last_only: @sel is an instant selector evaluated at one time, so the source
+ * may hand over only each series' newest sample (sl_source_ops.select_last). */
+void pq_load_selector_last(struct pq_ev *ev, struct pq_node *sel, int64_t mint, int64_t maxt,
+                           int drop_stale, int last_only);
 /* Move every chunk of @src into @dst (which then frees them); @src is left empty. */
 void pq_arena_adopt(struct pq_arena *dst, struct pq_arena *src);
 

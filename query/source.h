@@ -114,6 +114,14 @@ struct sl_source_ops {
     int (*select)(void *ctx, const struct sl_matcher *m, size_t nm, int64_t mint, int64_t maxt,
                   sl_series_fn *fn, void *arg);
     /**
+     * Optional (may be NULL): as select, but each series may come with only its newest
+     * sample in [mint, maxt]. Used for an instant vector selector evaluated at one time,
+     * which reads nothing else (an instant query over 10k series otherwise copies the
+     * whole lookback window of each).
+     */
+    int (*select_last)(void *ctx, const struct sl_matcher *m, size_t nm, int64_t mint,
+                       int64_t maxt, sl_series_fn *fn, void *arg);
+    /**
      * As select, but only labels are needed: @fn gets n == 0. @nm may be 0 (all series).
      */
     int (*series)(void *ctx, const struct sl_matcher *m, size_t nm, int64_t mint, int64_t maxt,

@@ -156,6 +156,7 @@ struct sl_series_set;
 
 /** sl_store_select() flags. */
 #define SL_SELECT_KEYS_ONLY 1u /* series that have samples in range; no samples returned */
+#define SL_SELECT_LAST 2u      /* each series' newest sample in range only (instant reads) */
 
 /**
  * Every series matching all of @m[0..nm) with samples in [mint, maxt] (inclusive), sorted

@@ -362,7 +362,7 @@ static int read_block(struct sl_store *s, const struct sl_block *b, const uint32
 }
 
 static int read_head(struct sl_store *s, const struct sl_matchers *ms, int64_t mint, int64_t maxt,
-                     int keys_only, struct coll *c)
+                     int keys_only, int last_only, struct coll *c)
 {
     uint32_t *ids;
     size_t nids;
@@ -382,6 +382,8 @@ static int read_head(struct sl_store *s, const struct sl_matchers *ms, int64_t m
             continue;
         /* [j, e): the samples in the window, copied in two memcpy */
         size_t e = hs->t[hs->n - 1] <= maxt ? hs->n : head_from(hs, maxt + 1);
+        if (last_only && e > j)
+            j = e - 1; /* the newest is all an instant read uses; it wins over blocks too */
         if ((rc = sl_store__acc_reserve(a, e - j)))
             break;
         /* head series are sorted and unique; only the junction with blocks can overlap */
@@ -403,7 +405,8 @@ static int acc_cmp(const void *x, const void *y)
 }
 
 /* Sort and dedupe each series in place, drop series without samples, sort by key. */
-static int coll_finish(struct coll *c, int keys_only, struct sl_series_set **out)
+static int coll_finish(struct coll *c, int keys_only, int last_only,
+                       struct sl_series_set **out)
 {
     uint32_t *perm = NULL, *tmp = NULL;
     size_t pcap = 0, o = 0;
@@ -455,6 +458,13 @@ static int coll_finish(struct coll *c, int keys_only, struct sl_series_set **out
                 }
             }
         }
+        if (last_only && a->n > 1) {
+            /* merged and deduplicated: keep the newest (v lives at t + cap, so it moves
+             * within its own array) */
+            a->t[0] = a->t[a->n - 1];
+            a->v[0] = a->v[a->n - 1];
+            a->n = 1;
+        }
         c->a[o++] = *a;
     }
     free(perm);
@@ -496,6 +506,7 @@ static int select_locked(struct sl_store *s, const struct sl_matchers *ms, int64
                          int64_t maxt, unsigned flags, struct sl_series_set **out)
 {
     int keys_only = (flags & SL_SELECT_KEYS_ONLY) != 0;
+    int last_only = (flags & SL_SELECT_LAST) != 0;
     struct coll c = {0};
     sl_keymap_init(&c.map);
     struct sl_bref **bl;
@@ -539,14 +550,14 @@ static int select_locked(struct sl_store *s, const struct sl_matchers *ms, int64
     if (!rc) {
         /* head last: it holds the most recent writes, which win on equal timestamps */
         pthread_rwlock_rdlock(&s->lock);
-        rc = read_head(s, ms, mint, maxt, keys_only, &c);
+        rc = read_head(s, ms, mint, maxt, keys_only, last_only, &c);
         pthread_rwlock_unlock(&s->lock);
     }
     if (rc) {
         coll_free(&c);
         return rc;
     }
-    return coll_finish(&c, keys_only, out);
+    return coll_finish(&c, keys_only, last_only, out);
 }
 
 int sl_store_select(struct sl_store *s, const struct sl_store_matcher *m, size_t nm, int64_t mint,

@@ -205,13 +205,14 @@ static int store_walk(void *ctx, const struct sl_matcher *m, size_t nm, int64_t 
         return rc;
     }
     size_t count = sl_series_set_count(set);
+    int keys_only = (flags & SL_SELECT_KEYS_ONLY) != 0;
     struct sl_qlabel ls[SL_LABELS_MAX + 1];
     for (size_t i = 0; i < count && rc == 0; i++) {
         struct sl_store_series s;
         sl_series_set_get(set, i, &s);
         size_t nl = key_labels(s.key, s.key_len, ls);
-        rc = fn(arg, ls, nl, s.t, s.v, flags ? 0 : s.n);
-        if (rc == SL_SERIES_TAKEN && !flags && s.n) {
+        rc = fn(arg, ls, nl, s.t, s.v, keys_only ? 0 : s.n);
+        if (rc == SL_SERIES_TAKEN && !keys_only && s.n) {
             sl_series_set_take(set, i); /* the evaluator keeps the arrays: no copy */
             rc = 0;
         } else if (rc > 0) {
@@ -226,6 +227,12 @@ static int store_select(void *ctx, const struct sl_matcher *m, size_t nm, int64_
                         int64_t maxt, sl_series_fn *fn, void *arg)
 {
     return store_walk(ctx, m, nm, mint, maxt, 0, fn, arg);
+}
+
+static int store_select_last(void *ctx, const struct sl_matcher *m, size_t nm, int64_t mint,
+                             int64_t maxt, sl_series_fn *fn, void *arg)
+{
+    return store_walk(ctx, m, nm, mint, maxt, SL_SELECT_LAST, fn, arg);
 }
 
 static int store_series(void *ctx, const struct sl_matcher *m, size_t nm, int64_t mint,
@@ -363,6 +370,7 @@ static const struct sl_source_ops store_source_ops = {.flags = SL_SOURCE_F_TRANS
                                                       .parts_read = store_parts_read,
                                                       .parts_close = store_parts_close,
                                                       .select = store_select,
+                                                      .select_last = store_select_last,
                                                       .series = store_series,
                                                       .tiers = store_tiers,
                                                       .select_agg = store_select_agg,

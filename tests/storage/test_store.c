@@ -327,6 +327,39 @@ static struct sl_store *open_store_with_blocks(void)
     return s;
 }
 
+/* SL_SELECT_LAST hands over each series' newest sample in the window, from blocks or the
+ * head, the head's value winning on an equal timestamp, exactly as a full select ends. */
+Test(store, select_last_returns_the_newest_sample_of_each_series)
+{
+    struct sl_store *s = open_store_with_blocks(); /* 0..290 s in blocks */
+    fill(s, 300000, 400000, 10000);                /* 300..390 s in the head */
+    struct sl_sample over = {K[1], KL[1], 390000, -1.5}; /* rewrites a head sample */
+    struct sl_sample_batch ob = {&over, 1};
+    cr_assert(eq(int, sl_store_append(s, &ob), 0));
+    struct sl_store_matcher all = {SL_STORE_MATCH_RE, "__name__", ".+"};
+    int64_t windows[][2] = {{0, 395000}, {100000, 250000}, {285000, 305000}, {395000, 500000}};
+    for (size_t w = 0; w < sizeof windows / sizeof windows[0]; w++) {
+        struct sl_series_set *full, *last;
+        cr_assert(eq(int, sl_store_select(s, &all, 1, windows[w][0], windows[w][1], 0, &full,
+                                          NULL, 0), 0));
+        cr_assert(eq(int, sl_store_select(s, &all, 1, windows[w][0], windows[w][1],
+                                          SL_SELECT_LAST, &last, NULL, 0), 0));
+        cr_assert(eq(sz, sl_series_set_count(last), sl_series_set_count(full)));
+        for (size_t i = 0; i < sl_series_set_count(full); i++) {
+            struct sl_store_series f, l;
+            sl_series_set_get(full, i, &f);
+            sl_series_set_get(last, i, &l);
+            cr_assert(eq(sz, l.n, 1));
+            cr_assert(eq(int, memcmp(f.key, l.key, f.key_len), 0));
+            cr_assert(eq(i64, l.t[0], f.t[f.n - 1]), "window %zu series %zu", w, i);
+            cr_assert(eq(dbl, l.v[0], f.v[f.n - 1]), "window %zu series %zu", w, i);
+        }
+        sl_series_set_destroy(full);
+        sl_series_set_destroy(last);
+    }
+    sl_store_close(s);
+}
+
 Test(store, corrupt_block_quarantined_rest_readable)
 {
     struct sl_store *s = open_store_with_blocks();
