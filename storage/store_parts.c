@@ -75,26 +75,16 @@ struct sl_series_parts {
 static int cand_get(struct sl_series_parts *p, struct sl_keymap *map, const char *key,
                     size_t len, struct part_series **out)
 {
-    uint64_t h = sl_key_hash(key, len);
-    uint32_t x = sl_keymap_get(map, key, len, h);
-    if (x == UINT32_MAX) {
-        if (p->n == p->cap) {
-            size_t nc = p->cap ? p->cap * 2 : 64;
-            struct part_series *np = realloc(p->ps, nc * sizeof *np);
-            if (!np)
-                return -ENOMEM;
-            p->ps = np;
-            p->cap = nc;
-        }
-        struct part_series *c = &p->ps[p->n];
-        char *k = sl_store__slab_copy(&p->slabs, key, len);
-        if (!k)
-            return -ENOMEM;
-        *c = (struct part_series){k, (uint32_t)len, NO_REF, NO_REF, NULL, NULL, 0};
-        if (sl_keymap_put(map, k, len, h, (uint32_t)p->n))
-            return -ENOMEM;
-        x = (uint32_t)p->n++;
-    }
+    char *k;
+    uint32_t x;
+    void *arr = p->ps;
+    int rc = sl_store__keyed_get(map, &p->slabs, &arr, &p->n, &p->cap, sizeof *p->ps, key, len,
+                                 &k, &x);
+    p->ps = arr;
+    if (rc)
+        return rc;
+    if (k)
+        p->ps[x] = (struct part_series){k, (uint32_t)len, NO_REF, NO_REF, NULL, NULL, 0};
     *out = &p->ps[x];
     return 0;
 }

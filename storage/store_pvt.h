@@ -189,6 +189,15 @@ struct sl_store_keyslab;
 /** Copy @n bytes of @p into the slab list *@head (64 KiB slabs, never moved). @return the
  *  copy, NULL on -ENOMEM. */
 char *sl_store__slab_copy(struct sl_store_keyslab **head, const char *p, size_t n);
+/**
+ * The element of a read's per-series array for @key: found through @map, or appended to
+ * the growable array (*arr, *n, *cap of @elem-byte elements) zeroed, with the key copied
+ * into @slabs (*kcopy, NULL when found) and entered in @map. Element pointers move when the
+ * array grows; keys do not. @return 0 with *idx set, or -ENOMEM.
+ */
+int sl_store__keyed_get(struct sl_keymap *map, struct sl_store_keyslab **slabs, void **arr,
+                        size_t *n, size_t *cap, size_t elem, const char *key, size_t len,
+                        char **kcopy, uint32_t *idx);
 void sl_store__slabs_free(struct sl_store_keyslab *s);
 
 /* A select's result; delete walks its keys (store.c). */

@@ -102,28 +102,49 @@ struct coll {
     struct sl_store_keyslab *slabs;
 };
 
-static int coll_get(struct coll *c, const char *key, size_t len, struct sl_store_acc **out)
+int sl_store__keyed_get(struct sl_keymap *map, struct sl_store_keyslab **slabs, void **arr,
+                        size_t *n, size_t *cap, size_t elem, const char *key, size_t len,
+                        char **kcopy, uint32_t *idx)
 {
     uint64_t h = sl_key_hash(key, len);
-    uint32_t x = sl_keymap_get(&c->map, key, len, h);
+    uint32_t x = sl_keymap_get(map, key, len, h);
+    *kcopy = NULL;
     if (x == UINT32_MAX) {
-        if (c->n == c->cap) {
-            size_t nc = c->cap ? c->cap * 2 : 64;
-            struct sl_store_acc *na = realloc(c->a, nc * sizeof *na);
+        if (*n == *cap) {
+            size_t nc = *cap ? *cap * 2 : 64;
+            void *na = realloc(*arr, nc * elem);
             if (!na)
                 return -ENOMEM;
-            c->a = na;
-            c->cap = nc;
+            *arr = na;
+            *cap = nc;
             /* keys live in slabs that never move, so the map's borrowed pointers stay valid */
         }
-        struct sl_store_acc *a = &c->a[c->n];
-        memset(a, 0, sizeof *a);
-        if (!(a->key = sl_store__slab_copy(&c->slabs, key, len)))
+        char *k = sl_store__slab_copy(slabs, key, len);
+        if (!k)
             return -ENOMEM;
-        a->keylen = (uint32_t)len;
-        if (sl_keymap_put(&c->map, a->key, len, h, (uint32_t)c->n))
+        if (sl_keymap_put(map, k, len, h, (uint32_t)*n))
             return -ENOMEM;
-        x = (uint32_t)c->n++;
+        memset((char *)*arr + *n * elem, 0, elem);
+        *kcopy = k;
+        x = (uint32_t)(*n)++;
+    }
+    *idx = x;
+    return 0;
+}
+
+static int coll_get(struct coll *c, const char *key, size_t len, struct sl_store_acc **out)
+{
+    char *k;
+    uint32_t x;
+    void *arr = c->a;
+    int rc = sl_store__keyed_get(&c->map, &c->slabs, &arr, &c->n, &c->cap, sizeof *c->a, key,
+                                 len, &k, &x);
+    c->a = arr;
+    if (rc)
+        return rc;
+    if (k) {
+        c->a[x].key = k;
+        c->a[x].keylen = (uint32_t)len;
     }
     *out = &c->a[x];
     return 0;
