@@ -37,32 +37,22 @@ struct agg_coll {
     struct sl_keymap map;
     struct agg_series *s;
     size_t n, cap;
+    struct sl_store_keyslab *slabs; /* the keys of s[] */
 };
 
 static int coll_series(struct agg_coll *c, const char *key, size_t len, struct agg_series **out)
 {
-    uint64_t h = sl_key_hash(key, len);
-    uint32_t x = sl_keymap_get(&c->map, key, len, h);
-    if (x == UINT32_MAX) {
-        if (c->n == c->cap) {
-            size_t nc = c->cap ? c->cap * 2 : 64;
-            struct agg_series *ns = realloc(c->s, nc * sizeof *ns);
-            if (!ns)
-                return -ENOMEM;
-            c->s = ns;
-            c->cap = nc;
-        }
-        struct agg_series *a = &c->s[c->n];
-        memset(a, 0, sizeof *a);
-        if (!(a->key = malloc(len ? len : 1)))
-            return -ENOMEM;
-        memcpy(a->key, key, len);
-        a->keylen = (uint32_t)len;
-        if (sl_keymap_put(&c->map, a->key, len, h, (uint32_t)c->n)) {
-            free(a->key);
-            return -ENOMEM;
-        }
-        x = (uint32_t)c->n++;
+    char *k;
+    uint32_t x;
+    void *arr = c->s;
+    int rc = sl_store__keyed_get(&c->map, &c->slabs, &arr, &c->n, &c->cap, sizeof *c->s, key,
+                                 len, &k, &x);
+    c->s = arr;
+    if (rc)
+        return rc;
+    if (k) {
+        c->s[x].key = k;
+        c->s[x].keylen = (uint32_t)len;
     }
     *out = &c->s[x];
     return 0;
@@ -84,11 +74,10 @@ static int series_push(struct agg_series *a, const struct sl_agg *b)
 
 static void coll_free(struct agg_coll *c)
 {
-    for (size_t i = 0; i < c->n; i++) {
-        free(c->s[i].key);
+    for (size_t i = 0; i < c->n; i++)
         free(c->s[i].b);
-    }
     free(c->s);
+    sl_store__slabs_free(c->slabs);
     sl_keymap_fini(&c->map);
 }
 
@@ -414,32 +403,22 @@ struct at_coll {
     struct sl_keymap map;
     struct at_series *s;
     size_t n, cap;
+    struct sl_store_keyslab *slabs; /* the keys of s[] */
 };
 
 static int at_record(struct at_coll *c, const char *key, size_t len, uint32_t i, double v)
 {
-    uint64_t h = sl_key_hash(key, len);
-    uint32_t x = sl_keymap_get(&c->map, key, len, h);
-    if (x == UINT32_MAX) {
-        if (c->n == c->cap) {
-            size_t nc = c->cap ? c->cap * 2 : 64;
-            struct at_series *ns = realloc(c->s, nc * sizeof *ns);
-            if (!ns)
-                return -ENOMEM;
-            c->s = ns;
-            c->cap = nc;
-        }
-        struct at_series *a = &c->s[c->n];
-        memset(a, 0, sizeof *a);
-        if (!(a->key = malloc(len ? len : 1)))
-            return -ENOMEM;
-        memcpy(a->key, key, len);
-        a->keylen = (uint32_t)len;
-        if (sl_keymap_put(&c->map, a->key, len, h, (uint32_t)c->n)) {
-            free(a->key);
-            return -ENOMEM;
-        }
-        x = (uint32_t)c->n++;
+    char *k;
+    uint32_t x;
+    void *arr = c->s;
+    int rc = sl_store__keyed_get(&c->map, &c->slabs, &arr, &c->n, &c->cap, sizeof *c->s, key,
+                                 len, &k, &x);
+    c->s = arr;
+    if (rc)
+        return rc;
+    if (k) {
+        c->s[x].key = k;
+        c->s[x].keylen = (uint32_t)len;
     }
     struct at_series *a = &c->s[x];
     if (a->n == a->cap) {
@@ -619,11 +598,10 @@ int sl_store_select_at(struct sl_store *s, const struct sl_store_matcher *m, siz
         }
         rc = fn(arg, a->key, a->keylen, ot, ov, o);
     }
-    for (size_t k = 0; k < c.n; k++) {
-        free(c.s[k].key);
+    for (size_t k = 0; k < c.n; k++)
         free(c.s[k].h);
-    }
     free(c.s);
+    sl_store__slabs_free(c.slabs);
     sl_keymap_fini(&c.map);
     free(ot);
     free(ov);

@@ -554,9 +554,11 @@ static int select_locked(struct sl_store *s, const struct sl_matchers *ms, int64
     /* With no block in the window (instant queries, recent ranges) the head read sizes
      * each series exactly by itself: no second walk over the head. */
     if (!rc && !keys_only && c.n) {
-        pthread_rwlock_rdlock(&s->lock);
-        rc = count_head(s, ms, mint, maxt, &c);
-        pthread_rwlock_unlock(&s->lock);
+        if (!last_only) { /* a last-only head read adds one sample per series, not its count */
+            pthread_rwlock_rdlock(&s->lock);
+            rc = count_head(s, ms, mint, maxt, &c);
+            pthread_rwlock_unlock(&s->lock);
+        }
         for (size_t i = 0; i < c.n && !rc; i++)
             rc = sl_store__acc_reserve(&c.a[i], c.a[i].est);
     }
