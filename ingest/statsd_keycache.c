@@ -15,6 +15,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -131,18 +132,28 @@ static inline uint64_t raw_hash(const struct sl_statsd_line *l)
 uint64_t sl_statsd_keycache_prefetch(const struct sl_statsd_keycache *c,
                                      const struct sl_statsd_line *line)
 {
-    if (line->kind != SL_STATSD_METRIC ||
-        (size_t)line->name_len + line->tags_len >= SL_STATSD_KEYCACHE_DATA)
+    size_t raw = (size_t)line->name_len + line->tags_len;
+    if (line->kind != SL_STATSD_METRIC || raw >= SL_STATSD_KEYCACHE_DATA)
         return 0;
     uint64_t h = raw_hash(line);
     const char *set = (const char *)&c->slots[2 * (h & c->mask)];
-    /* The first two lines of each way: the hash, the lengths and, for typical lines, the
-     * raw bytes and the key. Prefetching all six lines measured slower: the prefetches of
-     * a whole group then exceed the core's outstanding-miss slots and stall. */
+    /* Of each way, the lines a hit reads: the header, the raw bytes compared and the key
+     * copied out, which is about as long as the raw bytes (kind byte, escaped name, label
+     * separators). A short line ("api.req:1|c") needs one line per way, a tagged one two
+     * or three. Prefetching a fixed two per way wasted half of them on short lines and
+     * missed on the third of long ones, and prefetches beyond what is read use up the
+     * core's outstanding-miss slots, where the feeder then stalls. */
+    size_t need = offsetof(struct kc_slot, data) + 2 * raw + 8;
     __builtin_prefetch(set);
-    __builtin_prefetch(set + 64);
     __builtin_prefetch(set + sizeof(struct kc_slot));
-    __builtin_prefetch(set + sizeof(struct kc_slot) + 64);
+    if (need > 64) {
+        __builtin_prefetch(set + 64);
+        __builtin_prefetch(set + sizeof(struct kc_slot) + 64);
+    }
+    if (need > 128) {
+        __builtin_prefetch(set + 128);
+        __builtin_prefetch(set + sizeof(struct kc_slot) + 128);
+    }
     return h;
 }
 
