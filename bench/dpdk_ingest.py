@@ -157,13 +157,16 @@ def run_dpdk(pcap):
         w = window(d, "sl-dpdk", ["sluice_dpdk_samples_total", "sluice_dpdk_lines_parsed_total",
                                   "sluice_dpdk_packets_received_total",
                                   'sluice_dpdk_dropped_total{port="net_pcap0",queue="0",'
-                                  'reason="ring_full"}'])
+                                  'reason="ring_full"}',
+                                  'sluice_dpdk_dropped_total{port="net_pcap0",queue="0",'
+                                  'reason="ring_full_wait"}'])
     finally:
         d.close()
     return {"counted": w["sluice_dpdk_samples_total"] / w["cpu_s"],
             "parsed": w["sluice_dpdk_lines_parsed_total"] / w["cpu_s"],
             "frames": w["sluice_dpdk_packets_received_total"] / w["cpu_s"],
-            "drops": w['sluice_dpdk_dropped_total{port="net_pcap0",queue="0",reason="ring_full"}'],
+            "drops": w['sluice_dpdk_dropped_total{port="net_pcap0",queue="0",reason="ring_full"}']
+            + w['sluice_dpdk_dropped_total{port="net_pcap0",queue="0",reason="ring_full_wait"}'],
             "daemon": w["sluice_dpdk_samples_total"] / w["daemon_cpu_s"],
             "cpu_s": w["cpu_s"]}
 

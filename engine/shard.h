@@ -11,8 +11,10 @@
  * input ring is empty and producers wake them after publishing (a Dekker pair of seq_cst
  * fences, see shard.c), so an idle daemon burns no CPU.
  *
- * At each wall-clock boundary of the flush interval a shard walks its table, hands an
- * sl_flush_batch to the sink, resets interval state and expires idle series.
+ * At each wall-clock boundary of the flush interval a shard walks its table into an
+ * sl_flush_batch, resets interval state and expires idle series, and goes back to its
+ * rings while its flusher thread ("sl-flush-N") gives the batch to the sink; the next
+ * flush waits for the previous one, so a shard has at most one batch in the sink.
  *
  * Threads: create/start/stop/destroy from the control plane; sl_producer_* from the one
  * ingest thread that owns the producer; stats readable from any thread.

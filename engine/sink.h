@@ -52,8 +52,9 @@ struct sl_flush_batch {
 };
 
 /**
- * Take one shard's flush. Runs on the shard thread, so it should be quick (copy, format,
- * append to a WAL); several shards call the same sink concurrently, so the sink
+ * Take one shard's flush. Runs on the shard's flusher thread while the shard keeps
+ * aggregating the next interval (the entries are a snapshot), so a slow sink delays only
+ * the next flush; several shards call the same sink concurrently, so the sink
  * synchronises its own state. @return 0, or a negative code that the shard counts and logs
  * (the shard's state has already advanced: a failing sink loses that interval for itself only).
  */

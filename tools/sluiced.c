@@ -290,6 +290,9 @@ static void dpdk_metrics(struct daemon *d, struct sl_buf *b)
             uint64_t v;
         } dr[] = {
             {"ring_full", sl_stat_get(&sl_dpdk_server_feed_stats(d->dpdk, q)->ring_full_drops)},
+            /* lines of a burst given up after the poller waited 20 ms for ring room */
+            {"ring_full_wait",
+             sl_stat_get(&sl_dpdk_server_feed_stats(d->dpdk, q)->lines_dropped_full)},
             {"fragment", sl_stat_get(&st->fragments)},
             {"no_kernel_path", sl_stat_get(&st->kernel_drops)},
             {"kernel_tx_full", sl_stat_get(&st->from_kernel_drops)},
