@@ -43,7 +43,9 @@ void sl_shard_cfg_defaults(struct sl_shard_cfg *cfg);
 /** @return 0 or -EINVAL with a message naming the bad field in @err. */
 int sl_shard_cfg_check(const struct sl_shard_cfg *cfg, char *err, size_t errlen);
 
-/** Per-shard counters; one writer (the shard), any reader. */
+/** Per-shard counters, any reader. One writer each: the shard, except flushes,
+ *  flush_ns_* and sink_errors, which the thread that ran the sink writes (the shard's
+ *  flusher; the shard itself only while its flusher is idle or stopped). */
 struct sl_shard_stats {
     alignas(64) sl_counter records;       /* records applied */
     sl_counter series_active;
