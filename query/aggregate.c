@@ -45,6 +45,37 @@ static int cmp_desc(const void *a, const void *b)
     return (x->t > y->t) - (x->t < y->t);
 }
 
+/*
+ * Move the first @k of @items in @cmp order to items[0..k), in that order; the rest of
+ * the array is left in no particular order. What qsort() and taking @k gives, since @cmp
+ * orders every pair (ties go by input position), but topk(10, ...) over a few hundred
+ * groups at each of hundreds of steps then costs a pass with a 10-element insertion
+ * list instead of a sort: the sort was 9% of a topk range query's CPU.
+ */
+static size_t select_first(struct pq_sample *items, size_t n, size_t k,
+                           int (*cmp)(const void *, const void *))
+{
+    if (k == 0)
+        return 0;
+    if (k > 32 || k * 4 > n) {
+        qsort(items, n, sizeof *items, cmp);
+        return k;
+    }
+    size_t m = 0; /* items[0..m) holds the first m seen so far, in order; m <= i */
+    for (size_t i = 0; i < n; i++) {
+        struct pq_sample s = items[i];
+        if (m == k && cmp(&s, &items[k - 1]) >= 0)
+            continue;
+        size_t j = m < k ? m++ : k - 1;
+        while (j > 0 && cmp(&s, &items[j - 1]) < 0) {
+            items[j] = items[j - 1];
+            j--;
+        }
+        items[j] = s;
+    }
+    return m;
+}
+
 /* ascending, NaN last (vectorByReverseValueHeap reversed) */
 static int cmp_asc(const void *a, const void *b)
 {
@@ -368,8 +399,9 @@ void pq_eval_aggregate(struct pq_ev *ev, struct pq_node *n, struct pq_val *arg,
         case T_STDDEV: v = sqrt(g->value / (double)g->count); break;
         case T_TOPK:
         case T_BOTTOMK: {
-            qsort(g->items, g->nitems, sizeof *g->items, op == T_TOPK ? cmp_desc : cmp_asc);
-            size_t lim = (uint64_t)k < g->nitems ? (size_t)k : g->nitems;
+            size_t lim = select_first(g->items, g->nitems,
+                                      (uint64_t)k < g->nitems ? (size_t)k : g->nitems,
+                                      op == T_TOPK ? cmp_desc : cmp_asc);
             for (size_t j = 0; j < lim; j++)
                 pq_vec_push(ev, &out->vec, g->items[j].ls, g->items[j].v);
             continue;

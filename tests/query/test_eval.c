@@ -8,6 +8,7 @@
 #include <criterion/theories.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "engine/errors.h"
@@ -321,4 +322,56 @@ Theory((const char *q), eval, range_step_equals_instant_query)
         sl_promql_result_free(inst);
     }
     sl_promql_result_free(range);
+}
+
+/* topk/bottomk with k far below the group size take a selection pass instead of a sort;
+ * the members must be the ones the sort picks: value order, NaN last, ties by input
+ * (label) order. 40 series with values 0..12 repeating and one NaN. */
+static int by_desc(double a, double b)
+{
+    return isnan(a) != isnan(b) ? (isnan(a) ? 1 : -1) : (a > b ? -1 : a < b ? 1 : 0);
+}
+
+Test(eval, topk_and_bottomk_pick_the_sorted_first_k_among_ties)
+{
+    double v[40];
+    for (int i = 0; i < 40; i++) {
+        char job[8];
+        snprintf(job, sizeof job, "j%02d", i);
+        v[i] = i == 17 ? NAN : (double)((i * 7) % 13);
+        add("g", job, 1000, v[i]);
+    }
+    for (int top = 0; top < 2; top++) {
+        /* expected: indices ordered by value (desc for topk, asc for bottomk), NaN last,
+         * ties by index: a stable insertion sort of 0..39 */
+        int ord[40];
+        for (int i = 0; i < 40; i++) {
+            int j = i;
+            while (j > 0) {
+                double a = v[i], b = v[ord[j - 1]];
+                int c = top ? by_desc(a, b) : (isnan(a) != isnan(b) ? by_desc(a, b)
+                                                                    : -by_desc(a, b));
+                if (c >= 0)
+                    break;
+                ord[j] = ord[j - 1];
+                j--;
+            }
+            ord[j] = i;
+        }
+        struct sl_promql_result *r;
+        struct sl_promql_error err;
+        cr_assert(eq(int, run(top ? "topk(3, g)" : "bottomk(3, g)", 1000, 1000, 0, &r, &err), 0));
+        cr_assert(eq(sz, r->nseries, 3));
+        for (int k = 0; k < 3; k++) {
+            char want[8];
+            snprintf(want, sizeof want, "j%02d", ord[k]);
+            int found = 0;
+            for (size_t s = 0; s < r->nseries; s++)
+                for (size_t l = 0; l < r->series[s].nlabels; l++)
+                    found |= !strcmp(r->series[s].labels[l].name, "job") &&
+                             !strcmp(r->series[s].labels[l].value, want);
+            cr_expect(found, "%s: %s missing", top ? "topk" : "bottomk", want);
+        }
+        sl_promql_result_free(r);
+    }
 }
