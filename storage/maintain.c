@@ -186,15 +186,12 @@ static void rows_free(struct rows *r)
 static int rows_add_series(struct sl_store *s, struct rows *r, const struct sl_block *b,
                            uint32_t id, uint8_t *scratch, size_t scratch_len)
 {
-    struct sl_block_chunk stack[8], *ch = stack;
+    struct sl_store_chunks cs;
+    sl_store__chunks_init(&cs);
     const char *key;
     size_t kl;
-    int nch = sl_block_series(b, id, &key, &kl, ch, 8);
-    if (nch > 8) {
-        if (!(ch = malloc((size_t)nch * sizeof *ch)))
-            return -ENOMEM;
-        nch = sl_block_series(b, id, &key, &kl, ch, (size_t)nch);
-    }
+    int nch = sl_store__block_chunks(&cs, b, id, &key, &kl);
+    const struct sl_block_chunk *ch = cs.ch;
     int rc = nch < 0 ? nch : 0;
     for (int k = 0; k < nch && !rc; k++) {
         size_t n;
@@ -235,8 +232,7 @@ static int rows_add_series(struct sl_store *s, struct rows *r, const struct sl_b
     }
     if (rc == SL_E_CORRUPT)
         SL_ERROR("storage=store event=chunk_corrupt dir=%s series=%u", sl_block_dir(b), id);
-    if (ch != stack)
-        free(ch);
+    sl_store__chunks_fini(&cs);
     return rc;
 }
 

@@ -32,6 +32,7 @@ struct agg_series {
     struct sl_agg *b;
     size_t n, cap;
 };
+SL_STORE_KEYED_ELEM(struct agg_series);
 
 struct agg_coll {
     struct sl_keymap map;
@@ -42,18 +43,14 @@ struct agg_coll {
 
 static int coll_series(struct agg_coll *c, const char *key, size_t len, struct agg_series **out)
 {
-    char *k;
+    int created;
     uint32_t x;
     void *arr = c->s;
     int rc = sl_store__keyed_get(&c->map, &c->slabs, &arr, &c->n, &c->cap, sizeof *c->s, key,
-                                 len, &k, &x);
+                                 len, &created, &x);
     c->s = arr;
     if (rc)
         return rc;
-    if (k) {
-        c->s[x].key = k;
-        c->s[x].keylen = (uint32_t)len;
-    }
     *out = &c->s[x];
     return 0;
 }
@@ -146,16 +143,17 @@ static int read_tier_block(struct sl_store *s, const struct sl_block *b,
     if (rc)
         return rc;
     const struct sl_block_meta *m = sl_block_meta(b);
-    struct sl_block_chunk stack[8], *ch = stack;
-    size_t chcap = 8;
+    struct sl_store_chunks cs;
+    sl_store__chunks_init(&cs);
     for (size_t i = 0; i < n && !rc; i++) {
         const char *key;
         size_t kl;
-        int nch = sl_store__block_chunks(b, ids[i], &key, &kl, &ch, &chcap, stack);
+        int nch = sl_store__block_chunks(&cs, b, ids[i], &key, &kl);
         if (nch < 0) {
             rc = nch;
             break;
         }
+        const struct sl_block_chunk *ch = cs.ch;
         int tomb = sl_store__has_tomb(s, key, kl, m->seq);
         struct agg_series *a = NULL;
         for (int k = 0; k < nch && !rc; k++) {
@@ -184,8 +182,7 @@ static int read_tier_block(struct sl_store *s, const struct sl_block *b,
             }
         }
     }
-    if (ch != stack)
-        free(ch);
+    sl_store__chunks_fini(&cs);
     free(ids);
     return rc;
 }
@@ -398,6 +395,7 @@ struct at_series {
     struct at_hit *h; /* in write order: blocks by seq, then the head; the last one wins */
     size_t n, cap;
 };
+SL_STORE_KEYED_ELEM(struct at_series);
 
 struct at_coll {
     struct sl_keymap map;
@@ -408,18 +406,14 @@ struct at_coll {
 
 static int at_record(struct at_coll *c, const char *key, size_t len, uint32_t i, double v)
 {
-    char *k;
+    int created;
     uint32_t x;
     void *arr = c->s;
     int rc = sl_store__keyed_get(&c->map, &c->slabs, &arr, &c->n, &c->cap, sizeof *c->s, key,
-                                 len, &k, &x);
+                                 len, &created, &x);
     c->s = arr;
     if (rc)
         return rc;
-    if (k) {
-        c->s[x].key = k;
-        c->s[x].keylen = (uint32_t)len;
-    }
     struct at_series *a = &c->s[x];
     if (a->n == a->cap) {
         size_t nc = a->cap ? a->cap * 2 : 8;
@@ -459,16 +453,17 @@ static int at_block(struct sl_store *s, const struct sl_block *b, const struct s
     if (rc)
         return rc;
     const struct sl_block_meta *m = sl_block_meta(b);
-    struct sl_block_chunk stack[16], *ch = stack;
-    size_t chcap = 16;
+    struct sl_store_chunks cs;
+    sl_store__chunks_init(&cs);
     for (size_t k = 0; k < n && !rc; k++) {
         const char *key;
         size_t kl;
-        int nch = sl_store__block_chunks(b, ids[k], &key, &kl, &ch, &chcap, stack);
+        int nch = sl_store__block_chunks(&cs, b, ids[k], &key, &kl);
         if (nch < 0) {
             rc = nch;
             break;
         }
+        const struct sl_block_chunk *ch = cs.ch;
         int tomb = sl_store__has_tomb(s, key, kl, m->seq);
         for (int q = 0; q < nch && !rc; q++) {
             size_t i = at_lower(at, nat, ch[q].mint);
@@ -494,8 +489,7 @@ static int at_block(struct sl_store *s, const struct sl_block *b, const struct s
             }
         }
     }
-    if (ch != stack)
-        free(ch);
+    sl_store__chunks_fini(&cs);
     free(ids);
     return rc;
 }

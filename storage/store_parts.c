@@ -48,6 +48,7 @@ struct part_series {
     const double *hv;
     size_t hn;
 };
+SL_STORE_KEYED_ELEM(struct part_series);
 
 /* The head copy lives in slabs of about 1 MiB rather than one block: a block the size of
  * a 6 h selection's head part (~70 MB) is a fresh mmap for every query, and its page
@@ -75,16 +76,16 @@ struct sl_series_parts {
 static int cand_get(struct sl_series_parts *p, struct sl_keymap *map, const char *key,
                     size_t len, struct part_series **out)
 {
-    char *k;
+    int created;
     uint32_t x;
     void *arr = p->ps;
     int rc = sl_store__keyed_get(map, &p->slabs, &arr, &p->n, &p->cap, sizeof *p->ps, key, len,
-                                 &k, &x);
+                                 &created, &x);
     p->ps = arr;
     if (rc)
         return rc;
-    if (k)
-        p->ps[x] = (struct part_series){k, (uint32_t)len, NO_REF, NO_REF, NULL, NULL, 0};
+    if (created)
+        p->ps[x].ref0 = p->ps[x].reflast = NO_REF;
     *out = &p->ps[x];
     return 0;
 }
@@ -117,25 +118,24 @@ static int plan_block(struct sl_series_parts *p, struct sl_keymap *map, uint32_t
     uint32_t *ids = NULL;
     size_t nids = 0;
     int rc = sl_block_select(b, ms, &ids, &nids);
-    struct sl_block_chunk stack[16], *ch = stack;
-    size_t chcap = 16;
+    struct sl_store_chunks cs;
+    sl_store__chunks_init(&cs);
     for (size_t i = 0; i < nids && !rc; i++) {
         const char *key;
         size_t kl;
-        int nch = sl_store__block_chunks(b, ids[i], &key, &kl, &ch, &chcap, stack);
+        int nch = sl_store__block_chunks(&cs, b, ids[i], &key, &kl);
         if (nch < 0) {
             rc = nch;
             break;
         }
         int overlap = 0;
         for (int k = 0; k < nch && !overlap; k++)
-            overlap = !(ch[k].maxt < p->mint || ch[k].mint > p->maxt);
+            overlap = !(cs.ch[k].maxt < p->mint || cs.ch[k].mint > p->maxt);
         struct part_series *c;
         if (overlap && !(rc = cand_get(p, map, key, kl, &c)))
             rc = add_ref(p, c, blk, ids[i]);
     }
-    if (ch != stack)
-        free(ch);
+    sl_store__chunks_fini(&cs);
     free(ids);
     return rc;
 }
@@ -352,8 +352,7 @@ struct part_scratch {
     size_t lzlen;
     uint32_t *perm, *tmp;
     size_t pcap;
-    struct sl_block_chunk stack[16], *ch;
-    size_t chcap;
+    struct sl_store_chunks chunks;
 };
 
 /* Sort a's samples by time, keeping the last of equal timestamps (a later source wins),
@@ -405,14 +404,13 @@ static int read_one(struct sl_series_parts *p, const struct part_series *c,
         const struct sl_block *b = p->bl[p->refs[r].blk]->b;
         const char *key;
         size_t kl;
-        int nch = sl_store__block_chunks(b, p->refs[r].id, &key, &kl, &sc->ch, &sc->chcap,
-                                         sc->stack);
+        int nch = sl_store__block_chunks(&sc->chunks, b, p->refs[r].id, &key, &kl);
         if (nch < 0)
             return nch;
         uint64_t seq = sl_block_meta(b)->seq;
         int tomb = sl_store__has_tomb(p->s, key, kl, seq);
         for (int k = 0; k < nch && !rc; k++) {
-            const struct sl_block_chunk *ck = &sc->ch[k];
+            const struct sl_block_chunk *ck = &sc->chunks.ch[k];
             if (ck->maxt < p->mint || ck->mint > p->maxt)
                 continue;
             size_t cn;
@@ -454,8 +452,7 @@ int sl_series_parts_read(struct sl_series_parts *p, size_t lo, size_t hi,
 {
     struct part_scratch sc;
     memset(&sc, 0, sizeof sc);
-    sc.ch = sc.stack;
-    sc.chcap = 16;
+    sl_store__chunks_init(&sc.chunks);
     sc.lzlen = sl_codec_chunk_bound(SL_CODEC_CHUNK_MAX, 1);
     if (!(sc.lz = malloc(sc.lzlen)))
         return -ENOMEM;
@@ -474,8 +471,7 @@ int sl_series_parts_read(struct sl_series_parts *p, size_t lo, size_t hi,
     free(sc.lz);
     free(sc.perm);
     free(sc.tmp);
-    if (sc.ch != sc.stack)
-        free(sc.ch);
+    sl_store__chunks_fini(&sc.chunks);
     return rc;
 }
 

@@ -19,8 +19,11 @@
 #ifndef SL_STORE_PVT_H
 #define SL_STORE_PVT_H
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdlib.h>
 
 #include "storage/block.h"
 #include "storage/head.h"
@@ -152,13 +155,37 @@ int sl_store__sketch_keys(struct sl_store *s, const struct sl_matchers *ms, int6
 int sl_store__wal_checkpoint_sketches(struct sl_store *s);
 
 /**
- * The chunks of block series @id into *@ch (room for *@chcap), growing it onto the heap when
- * the series has more: *@ch then no longer points at @stack and the caller free()s it once
- * done. @return the number of chunks, -ENOMEM, or what sl_block_series() returns.
+ * Room for one block series' chunk list while a read walks a block's series: a small
+ * array inside the struct (on the reader's stack) until a series has more chunks, then a
+ * heap array kept for the series after. Not to be copied once initialised (ch may point
+ * into it).
  */
-int sl_store__block_chunks(const struct sl_block *b, uint32_t id, const char **key, size_t *kl,
-                           struct sl_block_chunk **ch, size_t *chcap,
-                           struct sl_block_chunk *stack);
+#define SL_STORE_CHUNKS_INLINE 16
+struct sl_store_chunks {
+    struct sl_block_chunk *ch; /* the list: inline or OWNED heap */
+    size_t cap;
+    struct sl_block_chunk inline_ch[SL_STORE_CHUNKS_INLINE];
+};
+
+static inline void sl_store__chunks_init(struct sl_store_chunks *c)
+{
+    c->ch = c->inline_ch;
+    c->cap = SL_STORE_CHUNKS_INLINE;
+}
+
+static inline void sl_store__chunks_fini(struct sl_store_chunks *c)
+{
+    if (c->ch != c->inline_ch)
+        free(c->ch);
+    sl_store__chunks_init(c);
+}
+
+/**
+ * The chunks of block series @id into c->ch, growing it when the series has more.
+ * @return the number of chunks, -ENOMEM, or what sl_block_series() returns.
+ */
+int sl_store__block_chunks(struct sl_store_chunks *c, const struct sl_block *b, uint32_t id,
+                           const char **key, size_t *kl);
 
 /** Stable sort of a permutation by timestamp. */
 void sl_store__sort_perm(const int64_t *t, uint32_t *perm, uint32_t *tmp, size_t n);
@@ -189,15 +216,26 @@ struct sl_store_keyslab;
 /** Copy @n bytes of @p into the slab list *@head (64 KiB slabs, never moved). @return the
  *  copy, NULL on -ENOMEM. */
 char *sl_store__slab_copy(struct sl_store_keyslab **head, const char *p, size_t n);
+/** How every element type passed to sl_store__keyed_get() begins (checked with
+ *  SL_STORE_KEYED_ELEM where the type is defined). */
+struct sl_store_keyhead {
+    char *key;
+    uint32_t keylen;
+};
+#define SL_STORE_KEYED_ELEM(T)                                                                 \
+    static_assert(offsetof(T, key) == offsetof(struct sl_store_keyhead, key) &&               \
+                      offsetof(T, keylen) == offsetof(struct sl_store_keyhead, keylen),       \
+                  #T " begins like struct sl_store_keyhead")
+
 /**
  * The element of a read's per-series array for @key: found through @map, or appended to
- * the growable array (*arr, *n, *cap of @elem-byte elements) zeroed, with the key copied
- * into @slabs (*kcopy, NULL when found) and entered in @map. Element pointers move when the
- * array grows; keys do not. @return 0 with *idx set, or -ENOMEM.
+ * the growable array (*arr, *n, *cap of @elem-byte elements) zeroed but for its key and
+ * keylen (the key copied into @slabs), and entered in @map; *created says which. Element
+ * pointers move when the array grows; keys do not. @return 0 with *idx set, or -ENOMEM.
  */
 int sl_store__keyed_get(struct sl_keymap *map, struct sl_store_keyslab **slabs, void **arr,
                         size_t *n, size_t *cap, size_t elem, const char *key, size_t len,
-                        char **kcopy, uint32_t *idx);
+                        int *created, uint32_t *idx);
 void sl_store__slabs_free(struct sl_store_keyslab *s);
 
 /* A select's result; delete walks its keys (store.c). */

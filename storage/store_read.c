@@ -104,11 +104,11 @@ struct coll {
 
 int sl_store__keyed_get(struct sl_keymap *map, struct sl_store_keyslab **slabs, void **arr,
                         size_t *n, size_t *cap, size_t elem, const char *key, size_t len,
-                        char **kcopy, uint32_t *idx)
+                        int *created, uint32_t *idx)
 {
     uint64_t h = sl_key_hash(key, len);
     uint32_t x = sl_keymap_get(map, key, len, h);
-    *kcopy = NULL;
+    *created = 0;
     if (x == UINT32_MAX) {
         if (*n == *cap) {
             size_t nc = *cap ? *cap * 2 : 64;
@@ -124,28 +124,29 @@ int sl_store__keyed_get(struct sl_keymap *map, struct sl_store_keyslab **slabs, 
             return -ENOMEM;
         if (sl_keymap_put(map, k, len, h, (uint32_t)*n))
             return -ENOMEM;
-        memset((char *)*arr + *n * elem, 0, elem);
-        *kcopy = k;
+        char *e = (char *)*arr + *n * elem;
+        memset(e, 0, elem);
+        struct sl_store_keyhead kh = {k, (uint32_t)len};
+        memcpy(e, &kh, sizeof kh);
+        *created = 1;
         x = (uint32_t)(*n)++;
     }
     *idx = x;
     return 0;
 }
 
+SL_STORE_KEYED_ELEM(struct sl_store_acc);
+
 static int coll_get(struct coll *c, const char *key, size_t len, struct sl_store_acc **out)
 {
-    char *k;
+    int created;
     uint32_t x;
     void *arr = c->a;
     int rc = sl_store__keyed_get(&c->map, &c->slabs, &arr, &c->n, &c->cap, sizeof *c->a, key,
-                                 len, &k, &x);
+                                 len, &created, &x);
     c->a = arr;
     if (rc)
         return rc;
-    if (k) {
-        c->a[x].key = k;
-        c->a[x].keylen = (uint32_t)len;
-    }
     *out = &c->a[x];
     return 0;
 }
@@ -237,21 +238,18 @@ void sl_store__keep_window(struct sl_store *s, struct sl_store_acc *a, size_t go
     a->n += k;
 }
 
-/* Chunks of series @id into *ch (grown from the caller's stack array as needed). */
-int sl_store__block_chunks(const struct sl_block *b, uint32_t id, const char **key, size_t *kl,
-                           struct sl_block_chunk **ch, size_t *chcap,
-                           struct sl_block_chunk *stack)
+int sl_store__block_chunks(struct sl_store_chunks *c, const struct sl_block *b, uint32_t id,
+                           const char **key, size_t *kl)
 {
-    int nch = sl_block_series(b, id, key, kl, *ch, *chcap);
-    if (nch > (int)*chcap) {
+    int nch = sl_block_series(b, id, key, kl, c->ch, c->cap);
+    if (nch > (int)c->cap) {
         struct sl_block_chunk *nc = malloc((size_t)nch * sizeof *nc);
         if (!nc)
             return -ENOMEM;
-        if (*ch != stack)
-            free(*ch);
-        *ch = nc;
-        *chcap = (size_t)nch;
-        nch = sl_block_series(b, id, key, kl, *ch, *chcap);
+        sl_store__chunks_fini(c);
+        c->ch = nc;
+        c->cap = (size_t)nch;
+        nch = sl_block_series(b, id, key, kl, c->ch, c->cap);
     }
     return nch;
 }
@@ -263,17 +261,19 @@ int sl_store__block_chunks(const struct sl_block *b, uint32_t id, const char **k
 static int count_block(const struct sl_block *b, const uint32_t *ids, size_t n, int64_t mint,
                        int64_t maxt, struct coll *c)
 {
-    struct sl_block_chunk stack[16], *ch = stack;
-    size_t chcap = 16;
+    struct sl_store_chunks cs;
+    sl_store__chunks_init(&cs);
+    const struct sl_block_chunk *ch;
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         const char *key;
         size_t kl;
-        int nch = sl_store__block_chunks(b, ids[i], &key, &kl, &ch, &chcap, stack);
+        int nch = sl_store__block_chunks(&cs, b, ids[i], &key, &kl);
         if (nch < 0) {
             rc = nch;
             break;
         }
+        ch = cs.ch;
         size_t cnt = 0;
         for (int k = 0; k < nch; k++) {
             size_t cn;
@@ -287,8 +287,7 @@ static int count_block(const struct sl_block *b, const uint32_t *ids, size_t n, 
         if (cnt && !(rc = coll_get(c, key, kl, &a)))
             a->est += cnt;
     }
-    if (ch != stack)
-        free(ch);
+    sl_store__chunks_fini(&cs);
     return rc;
 }
 
@@ -330,16 +329,17 @@ static int read_block(struct sl_store *s, const struct sl_block *b, const uint32
                       struct decode_buf *d)
 {
     int rc = 0;
-    struct sl_block_chunk stack[16], *ch = stack;
-    size_t chcap = 16;
+    struct sl_store_chunks cs;
+    sl_store__chunks_init(&cs);
     for (size_t i = 0; i < n && !rc; i++) {
         const char *key;
         size_t kl;
-        int nch = sl_store__block_chunks(b, ids[i], &key, &kl, &ch, &chcap, stack);
+        int nch = sl_store__block_chunks(&cs, b, ids[i], &key, &kl);
         if (nch < 0) {
             rc = nch;
             break;
         }
+        const struct sl_block_chunk *ch = cs.ch;
         uint64_t seq = sl_block_meta(b)->seq;
         int tomb = sl_store__has_tomb(s, key, kl, seq);
         struct sl_store_acc *a = NULL;
@@ -377,8 +377,7 @@ static int read_block(struct sl_store *s, const struct sl_block *b, const uint32
                          sl_block_dir(b), ids[i]);
         }
     }
-    if (ch != stack)
-        free(ch);
+    sl_store__chunks_fini(&cs);
     return rc;
 }
 
