@@ -67,6 +67,18 @@ static void over_range(struct pq_ev *ev, struct pq_node *call, struct pq_val *ar
 
 /* extrapolatedRate over the window [rs, re]; range_s is its length in seconds,
  * (double)(re - rs) / 1000, passed in so that a caller looping over steps divides once. */
+/* Prometheus' extrapolation of a window's samples: the span they cover, extended toward
+ * each window edge by the gap to it when that is under 1.1 average sample intervals, and
+ * by half an interval otherwise (the series is taken to start or end there). */
+static inline double extrapolated_interval(double sampled, double avg, double to_start,
+                                           double to_end)
+{
+    double thr = avg * 1.1, interval = sampled;
+    interval += to_start < thr ? to_start : avg / 2;
+    interval += to_end < thr ? to_end : avg / 2;
+    return interval;
+}
+
 /* inlined: the hot loop of pq_func_precompute calls it for every series and step */
 static inline __attribute__((always_inline)) int
 extrapolated_w(const struct pq_mseries *s, int64_t rs, int64_t re, double range_s,
@@ -94,9 +106,7 @@ extrapolated_w(const struct pq_mseries *s, int64_t rs, int64_t re, double range_
         if (to_zero < to_start)
             to_start = to_zero;
     }
-    double thr = avg * 1.1, interval = sampled;
-    interval += to_start < thr ? to_start : avg / 2;
-    interval += to_end < thr ? to_end : avg / 2;
+    double interval = extrapolated_interval(sampled, avg, to_start, to_end);
     double factor = interval / sampled;
     if (is_rate)
         factor /= range_s;
@@ -465,9 +475,7 @@ extrapolated_memo(struct ex_memo *mo, const struct pq_mseries *s, int64_t rs, in
                 to_start = to_zero;
         }
     }
-    double thr = avg * 1.1, interval = sampled;
-    interval += to_start < thr ? to_start : avg / 2;
-    interval += to_end < thr ? to_end : avg / 2;
+    double interval = extrapolated_interval(sampled, avg, to_start, to_end);
     uint64_t ki = dbits(interval), ks = dbits(sampled);
     if (ki != mo->kint || ks != mo->ksmp) {
         mo->kint = ki;
