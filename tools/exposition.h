@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /**
  * @file exposition.h
- * The "latest values" sink behind GET /metrics: at each flush a shard formats its series
- * into Prometheus text lines, sorted by metric family, and swaps them in under a mutex
- * (once per shard per flush: control-plane rate). A scrape merges the shards' sorted lists
- * so each family is contiguous with one # TYPE line, then appends sluiced's own metrics
- * from a callback.
- * Threads: the sink runs on shard threads; the route on HTTP threads.
+ * The "latest values" sink behind GET /metrics: at each flush a shard's series and their
+ * exposed values are swapped in under a mutex (once per shard per flush: control-plane
+ * rate). The first scrape after a flush formats that shard's values into Prometheus text
+ * lines, sorted by metric family; a scrape merges the shards' sorted lists so each family
+ * is contiguous with one # TYPE line, then appends sluiced's own metrics from a callback.
+ * Threads: the sink runs on the shards' flusher threads; the route on HTTP threads.
  */
 #ifndef SL_TOOLS_EXPOSITION_H
 #define SL_TOOLS_EXPOSITION_H
