@@ -19,13 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HDR 8u
-#define F_PAD 1u
-
-static inline uint32_t round8(uint32_t n)
-{
-    return (n + 7u) & ~7u;
-}
 
 size_t sl_ring_memsize(uint32_t size)
 {
@@ -67,40 +60,6 @@ void sl_ring_destroy(struct sl_ring *r)
     free(r);
 }
 
-static inline void put_hdr(struct sl_ring *r, uint32_t pos, uint32_t len, uint32_t flags)
-{
-    uint32_t h[2] = {len, flags};
-    memcpy(r->_buf + pos, h, sizeof h);
-}
-
-void *sl_ring_sp_alloc(struct sl_ring *r, uint32_t len)
-{
-    if (len > SL_RING_MSG_MAX(r->_size))
-        return NULL;
-    uint32_t need = HDR + round8(len);
-    uint32_t pos = r->_prod_tail & r->_mask;
-    uint32_t contig = r->_size - pos;
-    uint32_t total = need > contig ? contig + need : need;
-    if (r->_size - (r->_prod_tail - r->_prod_head_cache) < total) {
-        /* A2: pairs with R2 in sl_ring_sc_release(); bytes before head are free. */
-        r->_prod_head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
-        if (r->_size - (r->_prod_tail - r->_prod_head_cache) < total)
-            return NULL;
-    }
-    if (need > contig) {
-        put_hdr(r, pos, contig - HDR, F_PAD);
-        r->_prod_tail += contig;
-        pos = 0;
-    }
-    put_hdr(r, pos, len, 0);
-    r->_prod_tail += need;
-    /* Claim the lines a few records ahead for writing. The consumer read them last, on
-     * another core, so the producer's first store to each was a cross-core miss in the
-     * middle of filling a record (a third of the DPDK poller's time at 1-line datagrams). */
-    __builtin_prefetch(r->_buf + ((pos + need + 256) & r->_mask), 1);
-    __builtin_prefetch(r->_buf + ((pos + need + 320) & r->_mask), 1);
-    return r->_buf + pos + HDR;
-}
 
 void sl_ring_sp_publish(struct sl_ring *r)
 {
@@ -120,21 +79,6 @@ uint32_t sl_ring_sc_acquire(struct sl_ring *r)
     /* A1: pairs with R1 in sl_ring_sp_publish(); messages in [head, tail) are complete. */
     r->_cons_tail_snap = atomic_load_explicit(&r->tail, memory_order_acquire);
     return r->_cons_tail_snap - r->_cons_head;
-}
-
-const void *sl_ring_sc_next(struct sl_ring *r, uint32_t *len)
-{
-    while (r->_cons_head != r->_cons_tail_snap) {
-        uint32_t pos = r->_cons_head & r->_mask;
-        uint32_t h[2];
-        memcpy(h, r->_buf + pos, sizeof h);
-        r->_cons_head += HDR + round8(h[0]);
-        if (h[1] & F_PAD)
-            continue;
-        *len = h[0];
-        return r->_buf + pos + HDR;
-    }
-    return NULL;
 }
 
 void sl_ring_sc_release(struct sl_ring *r)

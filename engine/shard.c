@@ -69,14 +69,6 @@ struct sl_shard {
     size_t nspare, spare_cap;
 };
 
-struct sl_producer {
-    alignas(64) struct sl_shardset *set;
-    struct sl_ring **out; /* nshards rings, BORROWED from the set */
-    uint32_t *dirty;      /* shards with unpublished records */
-    uint8_t *is_dirty;
-    uint32_t ndirty;
-};
-
 struct sl_shardset {
     struct sl_shard_cfg cfg;
     struct sl_shard *shards;       /* OWNED, cache-line aligned */
@@ -588,11 +580,12 @@ int sl_shardset_create(const struct sl_shard_cfg *cfg, struct sl_shardset **out)
     }
     for (uint32_t p = 0; p < np; p++) {
         struct sl_producer *pr = &set->producers[p];
-        pr->set = set;
-        pr->out = &set->rings[(size_t)p * ns];
-        pr->dirty = calloc(ns, sizeof *pr->dirty);
-        pr->is_dirty = calloc(ns, 1);
-        if (!pr->dirty || !pr->is_dirty)
+        pr->_set = set;
+        pr->_out = &set->rings[(size_t)p * ns];
+        pr->_nshards = ns;
+        pr->_dirty = calloc(ns, sizeof *pr->_dirty);
+        pr->_is_dirty = calloc(ns, 1);
+        if (!pr->_dirty || !pr->_is_dirty)
             goto fail;
     }
     *out = set;
@@ -670,8 +663,8 @@ void sl_shardset_destroy(struct sl_shardset *set)
     }
     if (set->producers) {
         for (uint32_t p = 0; p < set->cfg.nproducers; p++) {
-            free(set->producers[p].dirty);
-            free(set->producers[p].is_dirty);
+            free(set->producers[p]._dirty);
+            free(set->producers[p]._is_dirty);
         }
     }
     if (set->rings)
@@ -700,46 +693,35 @@ struct sl_producer *sl_shardset_producer(struct sl_shardset *set, uint32_t idx)
 
 /* ---- producer side --------------------------------------------------------------- */
 
-void *sl_producer_alloc(struct sl_producer *p, uint64_t id, uint32_t len)
-{
-    uint32_t s = sl_shard_of(id, p->set->cfg.nshards);
-    void *m = sl_ring_sp_alloc(p->out[s], len);
-    if (m && !p->is_dirty[s]) {
-        p->is_dirty[s] = 1;
-        p->dirty[p->ndirty++] = s;
-    }
-    return m;
-}
-
 void sl_producer_publish(struct sl_producer *p)
 {
-    if (!p->ndirty)
+    if (!p->_ndirty)
         return;
-    for (uint32_t i = 0; i < p->ndirty; i++)
-        sl_ring_sp_publish(p->out[p->dirty[i]]);
+    for (uint32_t i = 0; i < p->_ndirty; i++)
+        sl_ring_sp_publish(p->_out[p->_dirty[i]]);
     /* Pairs with the fence in shard_main(): see the file comment. */
     atomic_thread_fence(memory_order_seq_cst);
-    for (uint32_t i = 0; i < p->ndirty; i++) {
-        uint32_t s = p->dirty[i];
-        struct sl_shard *sh = &p->set->shards[s];
+    for (uint32_t i = 0; i < p->_ndirty; i++) {
+        uint32_t s = p->_dirty[i];
+        struct sl_shard *sh = &p->_set->shards[s];
         /* Relaxed load is enough after the seq_cst fence above. */
         int mode = atomic_load_explicit(&sh->sleeping, memory_order_relaxed);
         /* Napping: it will look within NAP_MS anyway, unless the ring is filling up. The
          * cached fill only grows between the producer's looks at the consumer, so past the
          * mark it is re-read before waking: a stale figure woke a napping shard on every
          * publish (20k futex wake-ups per second per shard with 1-line datagrams). */
-        uint32_t wake_fill = p->set->cfg.ring_bytes / 8;
-        if (mode == SLEEP_LIGHT && (sl_ring_sp_used_cached(p->out[s]) < wake_fill ||
-                                    p->set->cfg.ring_bytes - sl_ring_sp_free(p->out[s]) <
+        uint32_t wake_fill = p->_set->cfg.ring_bytes / 8;
+        if (mode == SLEEP_LIGHT && (sl_ring_sp_used_cached(p->_out[s]) < wake_fill ||
+                                    p->_set->cfg.ring_bytes - sl_ring_sp_free(p->_out[s]) <
                                         wake_fill))
             mode = 0;
         if (mode && atomic_exchange_explicit(&sh->sleeping, 0, memory_order_relaxed) != 0)
             /* Clearing the word first makes a wake that lands before the shard's
              * futex_wait() still count: the wait sees 0 and returns at once. */
             futex(&sh->sleeping, FUTEX_WAKE_PRIVATE, 1, NULL);
-        p->is_dirty[s] = 0;
+        p->_is_dirty[s] = 0;
     }
-    p->ndirty = 0;
+    p->_ndirty = 0;
 }
 
 int sl_producer_wait_room(struct sl_producer *p, uint32_t len, int max_wait_ms)
@@ -747,8 +729,8 @@ int sl_producer_wait_room(struct sl_producer *p, uint32_t len, int max_wait_ms)
     int64_t deadline = sl_clock_mono_ns() + (int64_t)max_wait_ms * 1000000;
     for (;;) {
         int ok = 1;
-        for (uint32_t s = 0; s < p->set->cfg.nshards; s++)
-            if (sl_ring_sp_free(p->out[s]) < len + 64) {
+        for (uint32_t s = 0; s < p->_set->cfg.nshards; s++)
+            if (sl_ring_sp_free(p->_out[s]) < len + 64) {
                 ok = 0;
                 break;
             }

@@ -25,6 +25,7 @@
 #include <stdalign.h>
 #include <stdint.h>
 
+#include "engine/ring.h"
 #include "engine/sink.h"
 #include "engine/stats.h"
 
@@ -86,8 +87,19 @@ static inline uint32_t sl_shard_of(uint64_t id, uint32_t nshards)
     return (uint32_t)(((id >> 32) * (uint64_t)nshards) >> 32);
 }
 
-/** An ingest thread's handle on its row of rings. */
-struct sl_producer;
+/**
+ * An ingest thread's handle on its row of rings. The fields are the shard set's; they are
+ * in this header only so that sl_producer_alloc(), called once per record, inlines into
+ * the listeners' per-line loops (as liburing exposes its rings for its inline helpers).
+ */
+struct sl_producer {
+    alignas(64) struct sl_shardset *_set;
+    struct sl_ring **_out; /* nshards rings, BORROWED from the set */
+    uint32_t _nshards;
+    uint32_t _ndirty;
+    uint32_t *_dirty;      /* shards with unpublished records */
+    uint8_t *_is_dirty;
+};
 
 /** Producer @idx (< cfg.nproducers). BORROWED; one thread may use it. */
 struct sl_producer *sl_shardset_producer(struct sl_shardset *set, uint32_t idx);
@@ -97,7 +109,16 @@ struct sl_producer *sl_shardset_producer(struct sl_shardset *set, uint32_t idx);
  * to fill, TRANSFERRED at the next sl_producer_publish(); NULL when that ring is full (the
  * caller drops and counts, or publishes and waits).
  */
-void *sl_producer_alloc(struct sl_producer *p, uint64_t id, uint32_t len);
+static inline void *sl_producer_alloc(struct sl_producer *p, uint64_t id, uint32_t len)
+{
+    uint32_t s = sl_shard_of(id, p->_nshards);
+    void *m = sl_ring_sp_alloc(p->_out[s], len);
+    if (m && !p->_is_dirty[s]) {
+        p->_is_dirty[s] = 1;
+        p->_dirty[p->_ndirty++] = s;
+    }
+    return m;
+}
 /** Publish every record alloc()ed since the last call and wake sleeping shards. */
 void sl_producer_publish(struct sl_producer *p);
 /**
