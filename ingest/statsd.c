@@ -168,6 +168,30 @@ __attribute__((noinline)) static bool slow_number(const char *s, const char *e, 
 static inline const char *scan_number(const char *s, const char *e, double *out)
 {
     const char *q = s;
+    /* Short cut for what clients send nearly always: unsigned, at most 15 digits in all,
+     * at most one '.', no exponent ("1", "250", "12.75"). m < 10^15 < 2^53 is exact and
+     * the scale is a power of ten <= 10^15, so the result is the general path's division,
+     * bit for bit; anything else (a sign, an exponent, a 16th digit) takes that path. */
+    if (STATSD_FAST_FLOAT && q < e && is_digit(*q)) {
+        const char *lim = e - s > 15 ? s + 15 : e;
+        uint64_t m = (uint64_t)(*q++ - '0');
+        while (q < lim && is_digit(*q))
+            m = m * 10 + (uint64_t)(*q++ - '0');
+        const char *dot = NULL;
+        if (q < lim && *q == '.') {
+            dot = q++;
+            while (q < lim && is_digit(*q))
+                m = m * 10 + (uint64_t)(*q++ - '0');
+        }
+        if (q == e || (!is_digit(*q) && *q != '.' && (*q | 0x20) != 'e')) {
+            double r = (double)m;
+            if (dot && q - dot > 1)
+                r /= pow10_exact[q - dot - 1];
+            *out = r;
+            return q;
+        }
+        q = s;
+    }
     bool neg = false;
     if (q < e && (*q == '+' || *q == '-')) {
         neg = *q == '-';
@@ -398,11 +422,47 @@ static inline uint64_t load_tail(const char *end, size_t r)
     return load8(end - 8) >> (8 * (8 - r));
 }
 
+#ifdef __SSE2__
+/* Masks of the bytes equal to @a (*ma) and to @b (*mb) among the 16 at @p, bit 0 for @p.
+ * When fewer than 16 bytes remain before @end, the 16 that end at @end are read instead
+ * (the caller checks that the line has them) and the ones before @p are dropped. */
+static inline void masks16(const char *p, const char *end, char a, char b, unsigned *ma,
+                           unsigned *mb)
+{
+    size_t r = (size_t)(end - p);
+    unsigned drop = r >= 16 ? 0 : 16 - (unsigned)r;
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(r >= 16 ? p : end - 16));
+    *ma = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(a))) >> drop;
+    *mb = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(b))) >> drop;
+}
+#endif
+
 /* End of the '|'-field starting at f: the next '|' or @end. *nul is set when the field
  * holds a NUL byte (tags must not: they are copied into keys), found in the same pass.
  * @lo is the start of the line: bytes from lo on may be read. */
 static inline const char *field_end(const char *lo, const char *f, const char *end, bool *nul)
 {
+#ifdef __SSE2__
+    /* 16 bytes a step; the last step reads the 16 bytes that end at @end (so the line
+     * must have 16 bytes from @lo) and drops the ones already looked at. */
+    if (end - lo >= 16) {
+        unsigned zs = 0; /* NULs in the steps before */
+        for (; f < end; f += 16) {
+            unsigned mb, mz;
+            masks16(f, end, '|', 0, &mb, &mz);
+            if (mb) {
+                unsigned at = (unsigned)__builtin_ctz(mb);
+                *nul = zs || (mz & ((1u << at) - 1));
+                return f + at;
+            }
+            zs |= mz;
+            if (end - f <= 16)
+                break; /* (and f never points past @end) */
+        }
+        *nul = zs != 0;
+        return end;
+    }
+#endif
     uint64_t z = 0;
     if (STATSD_SWAR) {
         for (; end - f >= 8; f += 8) {
@@ -434,35 +494,53 @@ static inline const char *field_end(const char *lo, const char *f, const char *e
     return f;
 }
 
+/* One step of head_end() over the bytes from @p: @mb and @mc mark its '|' and ':' bytes,
+ * byte i at bit (i << @scale) (SSE2 masks have a bit per byte, SWAR masks a byte per
+ * byte). Returns the first '|' of the step, or NULL when it has none; in both cases *@c
+ * becomes the first ':' seen so far that comes before a '|'. */
+static inline const char *head_step(const char *p, uint64_t mb, uint64_t mc, int scale,
+                                    const char **c)
+{
+    if (*c)
+        mc = 0;
+    if (mc && (!mb || __builtin_ctzll(mc) < __builtin_ctzll(mb)))
+        *c = p + (__builtin_ctzll(mc) >> scale);
+    return mb ? p + (__builtin_ctzll(mb) >> scale) : NULL;
+}
+
 /* First '|' in [p, end) (or end), and the first ':' before it (or NULL) in *colon. */
 static inline const char *head_end(const char *p, const char *end, const char **colon)
 {
-    const char *c = NULL;
+    const char *c = NULL, *bar;
+#ifdef __SSE2__
+    /* As field_end(): 16 bytes a step, the last one ending at @end. */
+    if (end - p >= 16) {
+        for (; p < end; p += 16) {
+            unsigned mb, mc;
+            masks16(p, end, '|', ':', &mb, &mc);
+            if ((bar = head_step(p, mb, mc, 0, &c)) || end - p <= 16)
+                break;
+        }
+        *colon = c;
+        return bar ? bar : end;
+    }
+#endif
     if (STATSD_SWAR) {
         const char *lo = p;
         for (; end - p >= 8; p += 8) {
             uint64_t x = load8(p);
-            uint64_t mb = swar_match(x, ONES * '|');
-            uint64_t mc = c ? 0 : swar_match(x, ONES * ':');
-            if (mb) {
-                /* a ':' counts only when it comes before the '|' */
-                if (mc && __builtin_ctzll(mc) < __builtin_ctzll(mb))
-                    c = p + first_byte(mc);
+            bar = head_step(p, swar_match(x, ONES * '|'), swar_match(x, ONES * ':'), 3, &c);
+            if (bar) {
                 *colon = c;
-                return p + first_byte(mb);
+                return bar;
             }
-            if (mc)
-                c = p + first_byte(mc);
         }
         size_t r = (size_t)(end - p);
         if (r && end - lo >= 8) {
             uint64_t x = load_tail(end, r);
-            uint64_t mb = swar_match(x, ONES * '|');
-            uint64_t mc = c ? 0 : swar_match(x, ONES * ':');
-            if (mc && (!mb || __builtin_ctzll(mc) < __builtin_ctzll(mb)))
-                c = p + first_byte(mc);
+            bar = head_step(p, swar_match(x, ONES * '|'), swar_match(x, ONES * ':'), 3, &c);
             *colon = c;
-            return mb ? p + first_byte(mb) : end;
+            return bar ? bar : end;
         }
     }
     for (; p < end && *p != '|'; p++)
