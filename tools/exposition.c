@@ -6,10 +6,10 @@
  * renders it to text lines with an index of (family, type, line) offsets and sorts them;
  * a scrape is then a k-way merge over nshards pages, O(total · k).
  *
- * Why render on scrape: formatting ~4 values per series (shortest round-trip digits for
- * every quantile) was more than half of a flush's CPU at 100k series, and with 1 s flushes
- * and a 15 s scrape interval 14 of 15 pages were formatted for nobody. Now a page costs
- * its text once at most, whichever comes less often, flushes or scrapes.
+ * Why render on scrape: formatting every value (shortest round-trip digits for each
+ * quantile) at every flush was a sixth of the flusher threads' CPU at 100k series and 1 s
+ * flushes, and with a 15 s scrape interval 14 of 15 pages were formatted for nobody. Now
+ * a page costs its text once at most, whichever comes less often, flushes or scrapes.
  */
 #include "tools/exposition.h"
 
