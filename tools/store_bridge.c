@@ -80,7 +80,7 @@ static int append_point(struct sl_buf *keys, struct sl_buf *scratch, const char 
     *off = keys->len;
     *len = (uint32_t)kl;
     sl_buf_append(keys, out, (size_t)kl);
-    return sl_buf_failed(keys);
+    return sl_buf_failed(keys) ? -ENOMEM : 0;
 }
 
 int sl_store_sink_flush(void *ctx, const struct sl_flush_batch *b)
@@ -121,7 +121,12 @@ int sl_store_sink_flush(void *ctx, const struct sl_flush_batch *b)
                 offs = no;
             }
             uint32_t kl;
-            if (append_point(&keys, &scratch, e->key, e->key_len, &pts[k], &offs[n], &kl))
+            int prc = append_point(&keys, &scratch, e->key, e->key_len, &pts[k], &offs[n], &kl);
+            if (prc == -ENOMEM) {
+                rc = prc; /* the flush fails whole, and the shard counts and logs it */
+                goto out;
+            }
+            if (prc)
                 continue; /* a key that no longer fits with its suffix: /metrics still has it */
             samples[n] = (struct sl_sample){.key_len = kl, .t = b->ts_ms, .v = pts[k].value};
             n++;
