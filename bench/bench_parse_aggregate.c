@@ -221,7 +221,7 @@ static void feed_span(struct sl_statsd_feed *f, const struct corpus *c, size_t b
 
 struct e2e_result {
     double lines_per_s, lines_per_cpu_s, cold_lines_per_cpu_s, bytes_per_series;
-    uint64_t series, drops, cache_hits, cache_misses;
+    uint64_t series, drops, cache_hits, cache_misses, records, keyed;
 };
 
 static int run_e2e(const struct corpus *c, uint64_t lines, struct e2e_result *out)
@@ -262,7 +262,8 @@ static int run_e2e(const struct corpus *c, uint64_t lines, struct e2e_result *ou
     out->cold_lines_per_cpu_s = (double)sl_stat_get(&st.parsed) / (cpu_s() - cold_c0);
     (void)cold_t0;
     uint64_t parsed0 = sl_stat_get(&st.parsed), hits0 = sl_stat_get(&st.keycache_hits),
-             miss0 = sl_stat_get(&st.keycache_misses) + sl_stat_get(&st.keycache_bypass);
+             miss0 = sl_stat_get(&st.keycache_misses) + sl_stat_get(&st.keycache_bypass),
+             rec0 = sl_stat_get(&ss->records), keyed0 = sl_stat_get(&ss->records_keyed);
     double c0 = cpu_s(), t0 = now_s();
     feed_span(&f, c, 0, lines, ss, &st);
     double dt = now_s() - t0, dc = cpu_s() - c0;
@@ -273,6 +274,8 @@ static int run_e2e(const struct corpus *c, uint64_t lines, struct e2e_result *ou
     out->series = sl_stat_get(&ss->series_active);
     out->drops = sl_stat_get(&st.ring_full_drops);
     out->cache_hits = sl_stat_get(&st.keycache_hits) - hits0;
+    out->records = sl_stat_get(&ss->records) - rec0;
+    out->keyed = sl_stat_get(&ss->records_keyed) - keyed0;
     out->cache_misses =
         sl_stat_get(&st.keycache_misses) + sl_stat_get(&st.keycache_bypass) - miss0;
     sl_statsd_feed_fini(&f);
@@ -389,7 +392,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_parse_aggregate: shard set failed\n");
         return 1;
     }
-    uint64_t drops = 0, held = 0, hits = 0, misses = 0;
+    uint64_t drops = 0, held = 0, hits = 0, misses = 0, records = 0, keyed = 0;
     for (int r = 0; r < runs; r++) {
         if (run_e2e(&c, lines, &er)) return 1;
         e2e[r] = er.lines_per_s;
@@ -399,6 +402,8 @@ int main(int argc, char **argv)
         drops += er.drops;
         hits += er.cache_hits;
         misses += er.cache_misses;
+        records += er.records;
+        keyed += er.keyed;
         held = er.series;
     }
     struct stat3 sp = summarize(parse, runs), spw = summarize(parse_wall, runs),
@@ -411,10 +416,12 @@ int main(int argc, char **argv)
            series, per_buf, sp.med, spw.med, nsp.med, runs);
     printf("bench=parse_aggregate series=%u lines_per_buffer=%u lines_s=%.4g "
            "lines_cpu_s=%.4g cpu_ns_line=%.1f bytes_series=%.1f series_held=%llu drops=%llu "
-           "keycache=%u keycache_hit_ratio=%.3f cold_lines_cpu_s=%.4g runs=%d\n",
+           "keycache=%u keycache_hit_ratio=%.3f hinted_ratio=%.3f cold_lines_cpu_s=%.4g "
+           "runs=%d\n",
            series, per_buf, se.med, sc.med, nse.med, sb.med, (unsigned long long)held,
            (unsigned long long)drops, keycache_entries,
-           hits + misses ? (double)hits / (double)(hits + misses) : 0.0, sco.med, runs);
+           hits + misses ? (double)hits / (double)(hits + misses) : 0.0,
+           records && keyed <= records ? 1.0 - (double)keyed / (double)records : 0.0, sco.med, runs);
     if (json) {
         FILE *f = fopen(json, "w");
         if (!f) {

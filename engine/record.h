@@ -30,15 +30,27 @@ enum sl_record_kind {
 };
 
 #define SL_REC_F_DELTA 0x01 /* gauge: value is a signed delta, not an absolute set */
+/* Route hints (see shard.h, "Route hints"). Only in-process feeders set these; records read
+ * from the wire never carry them (ingest/wire.c accepts SL_REC_F_DELTA alone). */
+/* id as usual; route = the sender's cache slot: reply with the series so that later
+ * records can name it directly */
+#define SL_REC_F_ROUTE_REQ 0x02
+/* hint = the series (in place of id); route = the shard epoch the hint was issued in,
+ * masked by SL_REC_EPOCH_MASK */
+#define SL_REC_F_HINTED 0x04
 
 struct sl_record {
-    uint8_t kind;     /* enum sl_record_kind */
-    uint8_t mtype;    /* enum sl_metric_type; equals key[0] */
-    uint8_t flags;    /* SL_REC_F_* */
-    uint8_t _pad;
-    uint16_t key_len; /* bytes of key[] */
-    uint16_t _pad2;
-    uint64_t id;      /* sl_key_hash(key, key_len), computed once on the ingest thread */
+    uint8_t kind;      /* enum sl_record_kind */
+    uint8_t mtype;     /* enum sl_metric_type; equals key[0] */
+    uint8_t flags;     /* SL_REC_F_* */
+    uint8_t route_hi;  /* bits 16..23 of the route word (sl_record_route) */
+    uint16_t key_len;  /* bytes of key[] */
+    uint16_t route_lo; /* bits 0..15 of the route word */
+    union {
+        uint64_t id; /* sl_key_hash(key, key_len), computed once on the ingest thread */
+        void *hint;  /* SL_REC_F_HINTED: the shard's series record, never dereferenced
+                        before the shard has checked the epoch in the route word */
+    };
     union {
         double value;    /* counter/gauge/timer value, service check status */
         uint64_t member; /* set: XXH3 of the member string */
@@ -47,5 +59,23 @@ struct sl_record {
     char key[];
 };
 static_assert(sizeof(struct sl_record) == 32, "record header is 32 bytes");
+
+/** Largest route word: 24 bits, spread over the header's spare bytes. */
+#define SL_REC_ROUTE_MAX 0xffffffu
+/** The epoch bits a hinted record carries: route_lo alone, one store on the per-line path.
+ *  A record spends at most a flush or two on a ring (a shard drains before it flushes),
+ *  while 65,536 epochs take 65,536 flushes, 1.8 hours at the shortest interval. */
+#define SL_REC_EPOCH_MASK 0xffffu
+
+static inline uint32_t sl_record_route(const struct sl_record *r)
+{
+    return (uint32_t)r->route_hi << 16 | r->route_lo;
+}
+
+static inline void sl_record_set_route(struct sl_record *r, uint32_t route)
+{
+    r->route_hi = (uint8_t)(route >> 16);
+    r->route_lo = (uint16_t)route;
+}
 
 #endif

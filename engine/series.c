@@ -158,8 +158,15 @@ struct sl_shard_series *sl_series_upsert(struct sl_series_table *t, uint64_t id,
     t->slots[i].id = id;
     t->slots[i].s = s;
     t->used++;
-    if (same_id)
+    if (same_id) {
+        /* Every holder of this id gives up route hints (shard.h): from now on only a key
+         * compare can tell their records apart. */
         t->collisions++;
+        s->collided = 1;
+        for (uint32_t j = (uint32_t)id & t->mask; t->slots[j].s; j = (j + 1) & t->mask)
+            if (t->slots[j].id == id)
+                t->slots[j].s->collided = 1;
+    }
     *created = 1;
     return s;
 }

@@ -8,7 +8,7 @@
  *
  * Ids are XXH3 hashes and are not trusted to be unique: a slot whose id matches is only a
  * hit if the record's key bytes match too; otherwise probing continues and the event is
- * counted as a collision. Both colliding series live side by side.
+ * counted as a collision. Both colliding series live side by side, marked collided.
  *
  * Memory: a counter series costs one slot (16 B / load factor 0.7 ≈ 23 B) plus its record
  * (48 B + key) plus malloc's header: ~130 B for a 40-byte key. Records are allocated when
@@ -31,7 +31,9 @@ struct sl_shard_series {
     uint8_t mtype;   /* enum sl_metric_type */
     uint8_t updated; /* data arrived in the current interval */
     uint16_t idle;   /* consecutive flushed intervals without data */
-    uint16_t _pad;
+    uint8_t collided; /* another key in this table shares the id: route hints are ignored
+                         for it and every record goes through the key compare */
+    uint8_t _pad;
     union {
         struct {
             double interval, total;

@@ -16,6 +16,20 @@
  * rings while its flusher thread ("sl-flush-N") gives the batch to the sink; the next
  * flush waits for the previous one, so a shard has at most one batch in the sink.
  *
+ * Route hints. A feeder that caches its lines' keys (ingest/statsd_keycache.h) can skip the
+ * shard's table lookup, its probe and key compare and the cache miss on the slot array:
+ *   1. it sends a record flagged SL_REC_F_ROUTE_REQ, with its cache slot as the route word;
+ *   2. the shard applies it as usual and replies on the producer's reply ring with the
+ *      series record's address and the shard's current epoch (sl_route_reply);
+ *   3. later records of that slot are flagged SL_REC_F_HINTED and carry the address
+ *      instead of the id; the shard applies them to it directly.
+ * The shard trusts a hint only when the record's epoch is its current one. The epoch moves
+ * on before any series is freed (expiry at a flush), so a hint can never name freed
+ * memory; producers read it (sl_producer_epoch) to stop sending stale hints and ask
+ * again. A hint to a series whose id another key shares (series.h, collided) is ignored
+ * and the record takes the key path. Replies may be dropped when a reply ring is full;
+ * the producer then simply asks again.
+ *
  * Threads: create/start/stop/destroy from the control plane; sl_producer_* from the one
  * ingest thread that owns the producer; stats readable from any thread.
  */
@@ -23,6 +37,7 @@
 #define SL_SHARD_H
 
 #include <stdalign.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "engine/ring.h"
@@ -62,6 +77,8 @@ struct sl_shard_stats {
     sl_counter sink_errors;
     sl_counter memory_bytes;              /* series records + sketches, at last flush */
     sl_counter sleeps;                    /* futex waits entered with nothing to drain */
+    sl_counter records_keyed;             /* records looked up by key, not by route hint */
+    sl_counter hints_stale;               /* hinted records sent back to the key path */
 };
 
 struct sl_shardset;
@@ -95,6 +112,8 @@ static inline uint32_t sl_shard_of(uint64_t id, uint32_t nshards)
 struct sl_producer {
     alignas(64) struct sl_shardset *_set;
     struct sl_ring **_out; /* nshards rings, BORROWED from the set */
+    struct sl_ring **_replies; /* nshards reply rings (shard -> this producer), BORROWED */
+    const struct sl_shard_epoch *_epochs; /* nshards, BORROWED */
     uint32_t _nshards;
     uint32_t _ndirty;
     uint32_t *_dirty;      /* shards with unpublished records */
@@ -119,6 +138,35 @@ static inline void *sl_producer_alloc(struct sl_producer *p, uint64_t id, uint32
     }
     return m;
 }
+/** A shard's epoch as producers read it: one per cache line, written at most once a flush. */
+struct sl_shard_epoch {
+    alignas(64) _Atomic uint64_t v;
+};
+
+/** The epoch shard sl_shard_of(@id) issues hints in now. Relaxed: safety never depends on
+ *  it (the shard checks every hinted record itself); it only keeps stale hints off rings. */
+static inline uint32_t sl_producer_epoch(const struct sl_producer *p, uint64_t id)
+{
+    return (uint32_t)atomic_load_explicit(&p->_epochs[sl_shard_of(id, p->_nshards)].v,
+                                          memory_order_relaxed);
+}
+
+/** A shard's answer to a SL_REC_F_ROUTE_REQ record (see "Route hints" above). */
+struct sl_route_reply {
+    uint32_t route;  /* the request's route word: the producer's cache slot */
+    uint32_t epoch;  /* low 32 bits of the shard epoch the hint is valid in */
+    uint64_t id;     /* the request's series id */
+    void *hint;      /* the series record, for SL_REC_F_HINTED records */
+};
+
+/**
+ * Hand every reply the shards have published for @p to @fn, in order per shard.
+ * @return the number handed over. Producer's thread.
+ */
+uint32_t sl_producer_poll_replies(struct sl_producer *p,
+                                  void (*fn)(void *ctx, const struct sl_route_reply *r),
+                                  void *ctx);
+
 /** Publish every record alloc()ed since the last call and wake sleeping shards. */
 void sl_producer_publish(struct sl_producer *p);
 /**

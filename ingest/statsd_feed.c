@@ -63,6 +63,17 @@ static void *record_alloc(struct sl_statsd_feed *f, union tap_slot *slot, uint64
     return sl_producer_alloc(f->prod, id, len);
 }
 
+/* A record that found its ring full. A route request among them may not have gone out,
+ * so no reply is taken for the slot until one has: a reply meant for the slot's previous
+ * identity must never be taken for the new one without the request that checks the key
+ * first (engine/shard.h, "Route hints"). */
+static void record_dropped(struct sl_statsd_feed *f, struct sl_statsd_route *route)
+{
+    sl_stat_add(&f->stats->ring_full_drops, 1);
+    if (route)
+        route->epoch = 0;
+}
+
 /* 1 when the record is on its way (ring slot filled, or taken by the tap), else 0. */
 static uint64_t tap_put(struct sl_statsd_feed *f, const struct sl_record *r)
 {
@@ -100,11 +111,14 @@ static int feed_line(struct sl_statsd_feed *f, struct feed_pending *e, int *gave
     uint64_t id = 0;
     uint32_t tag_errors = 0;
     int klen = 0;
+    struct sl_statsd_route *route = NULL;
     if (rc == 0) {
         if (f->_cache) {
             int how;
             klen = sl_statsd_keycache_key(f->_cache, lp, e->hash, scratch, &key, &id,
-                                          &tag_errors, &how);
+                                          &tag_errors, &how, &route);
+            if (f->tap)
+                route = NULL; /* no shard to name series to */
             if (klen > 0 && lp->kind == SL_STATSD_METRIC)
                 sl_stat_add(how == SL_STATSD_KEYCACHE_HIT    ? &f->stats->keycache_hits
                             : how == SL_STATSD_KEYCACHE_MISS ? &f->stats->keycache_misses
@@ -134,6 +148,20 @@ static int feed_line(struct sl_statsd_feed *f, struct feed_pending *e, int *gave
                             .key_len = (uint16_t)klen,
                             .id = id,
                             .rate = lp->sample_rate};
+    if (route) {
+        /* Name the series to the shard when it told us where it is and has freed nothing
+         * since; otherwise ask (engine/shard.h, "Route hints"). */
+        if (route->epoch == sl_producer_epoch(f->prod, id)) {
+            hdr.flags = SL_REC_F_HINTED;
+            hdr.hint = route->hint;
+            hdr.route_lo = (uint16_t)(route->epoch & SL_REC_EPOCH_MASK);
+        } else {
+            hdr.flags = SL_REC_F_ROUTE_REQ;
+            sl_record_set_route(&hdr, sl_statsd_keycache_slot_of(f->_cache, route));
+            /* A reply may be taken from now on; a dropped record takes that back below. */
+            route->epoch = SL_STATSD_ROUTE_ASKED;
+        }
+    }
     uint64_t emitted = 0;
     union tap_slot slot;
     if (e->nvals && e->nvals <= FEED_VALS) {
@@ -141,13 +169,13 @@ static int feed_line(struct sl_statsd_feed *f, struct feed_pending *e, int *gave
         for (uint32_t i = 0; i < e->nvals; i++) {
             struct sl_record *r = record_alloc(f, &slot, id, rlen, gave_up);
             if (!r) {
-                sl_stat_add(&f->stats->ring_full_drops, 1);
+                record_dropped(f, route);
                 continue;
             }
             *r = hdr;
             r->value = e->vals[i];
             if (lp->mtype == SL_METRIC_GAUGE && (e->signs >> i & 1))
-                r->flags = SL_REC_F_DELTA;
+                r->flags |= SL_REC_F_DELTA;
             memcpy(r->key, key, (size_t)klen);
             emitted += tap_put(f, r);
         }
@@ -159,7 +187,7 @@ static int feed_line(struct sl_statsd_feed *f, struct feed_pending *e, int *gave
         while ((vr = sl_statsd_next_value(&c, end, lp->mtype, &v)) > 0) {
             struct sl_record *r = record_alloc(f, &slot, id, rlen, gave_up);
             if (!r) {
-                sl_stat_add(&f->stats->ring_full_drops, 1);
+                record_dropped(f, route);
                 continue;
             }
             *r = hdr;
@@ -168,7 +196,7 @@ static int feed_line(struct sl_statsd_feed *f, struct feed_pending *e, int *gave
             } else {
                 r->value = v.v;
                 if (lp->mtype == SL_METRIC_GAUGE && v.sign)
-                    r->flags = SL_REC_F_DELTA;
+                    r->flags |= SL_REC_F_DELTA;
             }
             memcpy(r->key, key, (size_t)klen);
             emitted += tap_put(f, r);
@@ -177,7 +205,7 @@ static int feed_line(struct sl_statsd_feed *f, struct feed_pending *e, int *gave
     } else {
         struct sl_record *r = record_alloc(f, &slot, id, rlen, gave_up);
         if (!r) {
-            sl_stat_add(&f->stats->ring_full_drops, 1);
+            record_dropped(f, route);
         } else {
             *r = hdr;
             r->rate = 1.0;
@@ -190,6 +218,13 @@ static int feed_line(struct sl_statsd_feed *f, struct feed_pending *e, int *gave
     }
     sl_stat_add(&f->stats->samples, emitted);
     return 1;
+}
+
+/* A shard's reply to a route request: the cache keeps it if the slot still holds the
+ * identity that asked. */
+static void take_route(void *ctx, const struct sl_route_reply *r)
+{
+    sl_statsd_keycache_set_route(ctx, r->route, r->id, r->hint, r->epoch);
 }
 
 int sl_statsd_feed_init(struct sl_statsd_feed *f, uint32_t entries)
@@ -247,6 +282,8 @@ int sl_statsd_feed_many_nopublish(struct sl_statsd_feed *f, const struct sl_stat
     int accepted = 0, lines = 0, gave_up = 0;
     if (f->tap)
         f->_now_ms = sl_clock_wall_ms(); /* one receive time per batch, not per line */
+    else if (f->_cache)
+        sl_producer_poll_replies(f->prod, take_route, f->_cache);
     while (!gave_up) {
         int k = 0;
         while (k < FEED_AHEAD && iter_next(&it, &q[k].p, &q[k].n)) {

@@ -34,13 +34,14 @@
 struct kc_slot {
     uint64_t h;          /* raw-identity hash, never 0; 0 = empty */
     uint64_t id;         /* sl_key_hash(key) */
-    uint32_t tag_errors; /* tags the key skipped, replayed on a hit */
+    struct sl_statsd_route route; /* the feeder's; zeroed on every (re)fill and move */
     uint16_t name_len;
     uint16_t tags_len;
     uint16_t key_len;
     uint8_t mtype;
     uint8_t ref;         /* age mark: KC_REF_HIT on a hit, down one per miss in the set */
-    char _pad[4];
+    uint8_t tag_errors;  /* tags the key skipped, replayed on a hit (< DATA / 2 fit) */
+    char _pad;
     char data[SL_STATSD_KEYCACHE_DATA]; /* name bytes, tag bytes, key */
 };
 static_assert(sizeof(struct kc_slot) == 192, "three cache lines per slot");
@@ -206,6 +207,8 @@ static void grow(struct sl_statsd_keycache *c)
         for (int w = 0; w < 4; w++)
             if (!ways[w]->h) {
                 memcpy(ways[w], s, sizeof *s);
+                /* Replies in flight name the old slot numbers: start over. */
+                memset(&ways[w]->route, 0, sizeof ways[w]->route);
                 c->used++;
                 break;
             }
@@ -228,14 +231,35 @@ static inline void account_miss(struct sl_statsd_keycache *c)
     c->lookups = c->misses = 0;
 }
 
+uint32_t sl_statsd_keycache_slot_of(const struct sl_statsd_keycache *c,
+                                    const struct sl_statsd_route *route)
+{
+    const char *p = (const char *)route - offsetof(struct kc_slot, route);
+    return (uint32_t)(((const struct kc_slot *)(const void *)p) - c->slots);
+}
+
+int sl_statsd_keycache_set_route(struct sl_statsd_keycache *c, uint32_t slot, uint64_t id,
+                                 void *hint, uint32_t epoch)
+{
+    if (slot >= sl_statsd_keycache_entries(c))
+        return 0;
+    struct kc_slot *s = &c->slots[slot];
+    if (!s->h || s->id != id || s->route.epoch == 0)
+        return 0;
+    s->route.hint = hint;
+    s->route.epoch = epoch;
+    return 1;
+}
+
 int sl_statsd_keycache_key(struct sl_statsd_keycache *c, const struct sl_statsd_line *line,
                            uint64_t hash, char *scratch, const char **key, uint64_t *id,
-                           uint32_t *tag_errors, int *outcome)
+                           uint32_t *tag_errors, int *outcome, struct sl_statsd_route **route)
 {
     uint32_t errs = 0;
     int dummy;
     if (!outcome)
         outcome = &dummy;
+    *route = NULL;
     size_t raw = (size_t)line->name_len + line->tags_len;
     if (line->kind != SL_STATSD_METRIC || raw >= SL_STATSD_KEYCACHE_DATA) {
         *outcome = SL_STATSD_KEYCACHE_BYPASS;
@@ -261,6 +285,7 @@ int sl_statsd_keycache_key(struct sl_statsd_keycache *c, const struct sl_statsd_
             if (tag_errors)
                 *tag_errors += s->tag_errors;
             *outcome = SL_STATSD_KEYCACHE_HIT;
+            *route = &s->route;
             c->lookups++; /* the window is judged at the next miss */
             return s->key_len;
         }
@@ -298,16 +323,22 @@ int sl_statsd_keycache_key(struct sl_statsd_keycache *c, const struct sl_statsd_
     c->used += v->h == 0;
     v->h = h;
     v->id = *id;
-    v->tag_errors = errs;
+    v->tag_errors = (uint8_t)errs;
     v->name_len = (uint16_t)line->name_len;
     v->tags_len = (uint16_t)line->tags_len;
     v->key_len = (uint16_t)klen;
     v->mtype = line->mtype;
     v->ref = KC_REF_NEW;
+    memset(&v->route, 0, sizeof v->route);
     memcpy(v->data, line->name, line->name_len);
     if (line->tags_len)
         memcpy(v->data + line->name_len, line->tags, line->tags_len);
     memcpy(v->data + raw, scratch, (size_t)klen);
+    const struct kc_slot *before = c->slots;
     account_miss(c);
+    /* Unless account_miss grew the table (moving the slot, with its route zeroed), the
+     * new identity's first record can ask for its route at once. */
+    if (c->slots == before)
+        *route = &v->route;
     return klen;
 }

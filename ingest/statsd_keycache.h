@@ -36,7 +36,25 @@
  *  2^14 entries (3 MiB) and grows only while its series do not fit (see create). */
 #define SL_STATSD_KEYCACHE_DEFAULT (1u << 18)
 /** Raw name + raw tags + canonical key bytes that fit in one slot; longer lines bypass. */
-#define SL_STATSD_KEYCACHE_DATA 160
+#define SL_STATSD_KEYCACHE_DATA 150
+
+/**
+ * What the feeder keeps per cached identity so its records can name their series to the
+ * shard directly (engine/shard.h, "Route hints"). Zeroed whenever the slot takes another
+ * identity or moves (growth), so a route only ever describes the slot's current identity.
+ *
+ * @epoch is one word for three states, so the per-line test is a single compare:
+ *   0                      nothing asked for this identity yet (or the request was lost);
+ *   SL_STATSD_ROUTE_ASKED  a request went out and no reply was taken since;
+ *   anything else          @hint is valid while the shard is in this epoch (shard epochs
+ *                          start at 1 and are never 0 or SL_STATSD_ROUTE_ASKED in practice:
+ *                          the latter would take 2^32 expiring flushes).
+ */
+struct sl_statsd_route {
+    void *hint;     /* the shard's series record; meaningful only as above */
+    uint32_t epoch;
+};
+#define SL_STATSD_ROUTE_ASKED UINT32_MAX
 
 struct sl_statsd_keycache;
 
@@ -87,11 +105,27 @@ uint64_t sl_statsd_keycache_prefetch(const struct sl_statsd_keycache *c,
  * @param tag_errors  incremented by the tags the key skipped, as sl_statsd_build_key does
  *                    (replayed on a hit); may be NULL
  * @param[out] outcome  enum sl_statsd_keycache_outcome; may be NULL
+ * @param[out] route  BORROWED: the slot's route when the identity is in the cache after
+ *                    the call (a hit, or a miss that was inserted), else NULL; valid until
+ *                    the next call on @c.
  * @return key length > 0, or the negative reason sl_statsd_build_key() returns (nothing
  *         is cached then).
  */
 int sl_statsd_keycache_key(struct sl_statsd_keycache *c, const struct sl_statsd_line *line,
                            uint64_t hash, char *scratch, const char **key, uint64_t *id,
-                           uint32_t *tag_errors, int *outcome);
+                           uint32_t *tag_errors, int *outcome, struct sl_statsd_route **route);
+
+/** The slot number of @route (from sl_statsd_keycache_key): the route word of a request. */
+uint32_t sl_statsd_keycache_slot_of(const struct sl_statsd_keycache *c,
+                                    const struct sl_statsd_route *route);
+
+/**
+ * Take a shard's reply: slot @slot gets @hint issued in @epoch, if it still holds an
+ * identity with series id @id whose request went out (route epoch not 0). Anything else
+ * (the slot took another identity, the table grew) ignores the reply.
+ * @return 1 if taken, else 0.
+ */
+int sl_statsd_keycache_set_route(struct sl_statsd_keycache *c, uint32_t slot, uint64_t id,
+                                 void *hint, uint32_t epoch);
 
 #endif

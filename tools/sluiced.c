@@ -470,6 +470,14 @@ static void self_metrics(void *ctx, struct sl_buf *b)
          offsetof(struct sl_shard_stats, sink_errors)},
         {"sluice_shard_memory_bytes", "gauge", "Bytes held by series state at the last flush.",
          offsetof(struct sl_shard_stats, memory_bytes)},
+        {"sluice_shard_records_keyed_total", "counter",
+         "Records looked up in the series table by key; the rest named their series by a "
+         "route hint from the listener.",
+         offsetof(struct sl_shard_stats, records_keyed)},
+        {"sluice_shard_route_hints_stale_total", "counter",
+         "Records whose route hint was from an earlier epoch (series expired since) or to a "
+         "series whose id another key shares; they were looked up by key.",
+         offsetof(struct sl_shard_stats, hints_stale)},
         {"sluice_shard_sleeps_total", "counter",
          "Times the shard slept with nothing to drain (each wake-up costs a context switch).",
          offsetof(struct sl_shard_stats, sleeps)},

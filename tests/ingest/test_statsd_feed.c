@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
 
 #include "engine/shard.h"
 #include "engine/sink.h"
@@ -142,6 +143,7 @@ struct run_result {
     struct flushed *series;
     size_t n;
     struct sl_statsd_feed_stats st;
+    uint64_t records, keyed; /* the shards': applied, and looked up by key (not hinted) */
 };
 
 /* How run() hands the traffic over: one ~40-line buffer per sl_statsd_feed() call, or every
@@ -227,6 +229,11 @@ static void run_mode(uint32_t cache_entries, uint64_t seed, enum feed_mode mode,
         usleep(500);
     }
     sl_shardset_stop(set); /* final flush */
+    res->records = res->keyed = 0;
+    for (uint32_t i = 0; i < 2; i++) {
+        res->records += sl_stat_get(&sl_shardset_stats(set, i)->records);
+        res->keyed += sl_stat_get(&sl_shardset_stats(set, i)->records_keyed);
+    }
     sl_shardset_destroy(set);
     sl_statsd_feed_fini(&f);
     cr_assert(eq(ptr, (void *)f._cache, NULL));
@@ -272,6 +279,7 @@ Test(statsd_feed, cached_feeder_flushes_same_series_as_uncached)
     cr_assert(eq(u64, sl_stat_get(&ref.st.keycache_hits) + sl_stat_get(&ref.st.keycache_misses) +
                           sl_stat_get(&ref.st.keycache_bypass),
                  0), "no cache, nothing counted");
+    cr_assert(eq(u64, ref.keyed, ref.records), "no cache, no route hints");
     for (size_t s = 0; s < 2; s++) {
         run(sizes[s], 0x1234567887654321u, &got);
         cr_assert(eq(sz, got.n, ref.n), "cache %u", sizes[s]);
@@ -282,9 +290,13 @@ Test(statsd_feed, cached_feeder_flushes_same_series_as_uncached)
         cr_assert(eq(u64, hits + sl_stat_get(&got.st.keycache_misses) +
                               sl_stat_get(&got.st.keycache_bypass),
                      metrics), "every accepted metric line counted once");
-        if (sizes[s] == 4096)
+        if (sizes[s] == 4096) {
             cr_assert(gt(u64, hits, metrics * 3 / 4), "hits=%llu of %llu",
                       (unsigned long long)hits, (unsigned long long)metrics);
+            /* ...and most records named their series by route hint, with the same result */
+            cr_assert(lt(u64, got.keyed, got.records / 2), "keyed=%llu of %llu",
+                      (unsigned long long)got.keyed, (unsigned long long)got.records);
+        }
         free(got.series);
     }
     cr_assert(gt(u64, sl_stat_get(&ref.st.malformed[SL_STATSD_E_TOO_LONG]), 0));
@@ -386,4 +398,97 @@ Test(statsd_feed, full_shards_count_every_dropped_line_of_a_batch)
     cr_assert(eq(u64, sl_stat_get(&st.lines), fed));
     cr_assert(eq(u64, sl_stat_get(&st.parsed) + sl_stat_get(&st.lines_dropped_full), fed));
     sl_shardset_destroy(set);
+}
+
+/* Route hints across expiry. Half the "steady" series pause for a few flush intervals at a
+ * time and expire, freeing the series records the feeder holds hints to, then come back;
+ * a "burst" series sent once per round expires at nearly every flush. Each steady series
+ * sends its own value, so a sample applied through a stale hint anywhere but its own
+ * series would show in the sums (and a read of a freed record trips ASan). */
+#define STEADY 48
+static struct {
+    pthread_mutex_t mu;
+    double sum[STEADY]; /* counter intervals flushed, per steady series */
+    double other;       /* every other counter's intervals */
+} hx = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static int sum_intervals(void *ctx, const struct sl_flush_batch *b)
+{
+    (void)ctx;
+    pthread_mutex_lock(&hx.mu);
+    for (size_t i = 0; i < b->n; i++) {
+        const struct sl_flush_entry *e = &b->entries[i];
+        const char *p = memmem(e->key, e->key_len, "steady", 6);
+        if (e->mtype != SL_METRIC_COUNTER)
+            continue;
+        if (p)
+            hx.sum[atoi(p + 6)] += e->counter.interval;
+        else
+            hx.other += e->counter.interval;
+    }
+    pthread_mutex_unlock(&hx.mu);
+    return 0;
+}
+
+Test(statsd_feed, route_hints_stay_exact_while_series_expire)
+{
+    struct sl_shard_cfg cfg;
+    sl_shard_cfg_defaults(&cfg);
+    cfg.nshards = 2;
+    cfg.nproducers = 1;
+    cfg.flush_interval_ms = 100; /* the shortest allowed */
+    cfg.expire_intervals = 1;
+    cfg.sink = (struct sl_sink_ops){.flush = sum_intervals};
+    struct sl_shardset *set;
+    cr_assert(eq(int, sl_shardset_create(&cfg, &set), 0));
+    cr_assert(eq(int, sl_shardset_start(set), 0));
+    static struct sl_statsd_feed_stats st;
+    struct sl_statsd_feed f = {.prod = sl_shardset_producer(set, 0),
+                               .stats = &st,
+                               .listener = "test",
+                               .block_when_full = 1};
+    cr_assert(eq(int, sl_statsd_feed_init(&f, 1024), 0));
+    char buf[1400];
+    uint32_t rounds = 0, bursts = 0, sent[STEADY] = {0};
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        size_t used = 0;
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        int64_t ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+        for (int i = 0; i < STEADY; i++) {
+            /* odd series: 400 ms on, 400 ms off (the off phase spans 3 flushes) */
+            if (i % 2 && (ms / 400) % 2)
+                continue;
+            used += (size_t)snprintf(buf + used, sizeof buf - used, "steady%d:%d|c\n", i, i + 1);
+            sent[i]++;
+        }
+        used += (size_t)snprintf(buf + used, sizeof buf - used, "burst%u:1000|c", bursts++);
+        cr_assert(ge(int, sl_statsd_feed(&f, buf, used), 0));
+        rounds++;
+        nanosleep(&(struct timespec){0, 2 * 1000000}, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (rounds < 4000 &&
+             (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 < 2500);
+    sl_shardset_stop(set);
+    uint64_t records = 0, keyed = 0, expired = 0;
+    for (uint32_t i = 0; i < 2; i++) {
+        records += sl_stat_get(&sl_shardset_stats(set, i)->records);
+        keyed += sl_stat_get(&sl_shardset_stats(set, i)->records_keyed);
+        expired += sl_stat_get(&sl_shardset_stats(set, i)->series_expired);
+    }
+    sl_shardset_destroy(set);
+    sl_statsd_feed_fini(&f);
+    uint64_t samples = rounds;
+    for (int i = 0; i < STEADY; i++)
+        samples += sent[i];
+    cr_assert(eq(u64, records, samples), "every sample applied");
+    for (int i = 0; i < STEADY; i++)
+        cr_assert(eq(dbl, hx.sum[i], (double)sent[i] * (i + 1)), "steady%d", i);
+    cr_assert(eq(dbl, hx.other, 1000.0 * rounds));
+    cr_assert(gt(u64, expired, rounds / 2 + STEADY), "%llu series expired",
+              (unsigned long long)expired); /* bursts, and the pausing ones at least once */
+    cr_assert(lt(u64, keyed, records / 2), "hints carried most records (keyed %llu of %llu)",
+              (unsigned long long)keyed, (unsigned long long)records);
 }

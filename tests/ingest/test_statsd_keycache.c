@@ -47,10 +47,11 @@ static int check_line(struct sl_statsd_keycache *c, const char *text)
     uint64_t id = 0;
     uint32_t errs = 7; /* incremented, not reset */
     int how = 0;
+    struct sl_statsd_route *route;
     /* every other call passes the prefetched hash, as the feeder does; the rest hash here */
     static unsigned calls;
     uint64_t h = calls++ % 2 ? sl_statsd_keycache_prefetch(c, &l) : 0;
-    int len = sl_statsd_keycache_key(c, &l, h, scratch, &key, &id, &errs, &how);
+    int len = sl_statsd_keycache_key(c, &l, h, scratch, &key, &id, &errs, &how, &route);
     cr_assert(eq(int, len, want.len), "%s", text);
     if (len > 0) {
         cr_assert(eq(int, memcmp(key, want.key, (size_t)len), 0), "key of %s", text);
@@ -288,4 +289,61 @@ Test(statsd_keycache, random_lines_match_uncached_path)
                       count[SL_STATSD_KEYCACHE_HIT]);
         sl_statsd_keycache_destroy(c);
     }
+}
+
+/* Look @text up and return its route (NULL when not cached) and key id. */
+static struct sl_statsd_route *route_of(struct sl_statsd_keycache *c, const char *text,
+                                        uint64_t *id)
+{
+    struct sl_statsd_line l;
+    cr_assert(eq(int, sl_statsd_parse_line(text, strlen(text), &l), 0), "parse %s", text);
+    char scratch[SL_KEY_MAX];
+    const char *key;
+    uint32_t errs = 0;
+    struct sl_statsd_route *route = (void *)0x1;
+    cr_assert(gt(int, sl_statsd_keycache_key(c, &l, 0, scratch, &key, id, &errs, NULL, &route),
+                 0));
+    return route;
+}
+
+/* A shard's reply reaches a slot only while it holds the identity that asked: not before
+ * it asked, not for another id, not after the slot took another identity. */
+Test(statsd_keycache, route_reply_reaches_only_the_identity_that_asked)
+{
+    struct sl_statsd_keycache *c;
+    cr_assert(eq(int, sl_statsd_keycache_create(2, &c), 0)); /* one set: lines share it */
+    uint64_t id;
+    struct sl_statsd_route *r = route_of(c, "a:1|c", &id);
+    cr_assert(ne(ptr, r, NULL), "a miss that was inserted has a route");
+    cr_assert(eq(u32, r->epoch, 0));
+    uint32_t slot = sl_statsd_keycache_slot_of(c, r);
+    cr_assert(lt(u32, slot, 2));
+    int x;
+    void *hint = &x;
+    cr_assert(eq(int, sl_statsd_keycache_set_route(c, slot, id, hint, 5), 0), "not asked yet");
+    r->epoch = SL_STATSD_ROUTE_ASKED;
+    cr_assert(eq(int, sl_statsd_keycache_set_route(c, slot, id + 1, hint, 5), 0), "other id");
+    cr_assert(eq(int, sl_statsd_keycache_set_route(c, 7, id, hint, 5), 0), "no such slot");
+    cr_assert(eq(int, sl_statsd_keycache_set_route(c, slot, id, hint, 5), 1));
+    uint64_t id2;
+    r = route_of(c, "a:2|c", &id2);
+    cr_assert(eq(u64, id2, id));
+    cr_assert(eq(ptr, r->hint, hint), "a hit sees the route");
+    cr_assert(eq(u32, r->epoch, 5));
+    /* Two more identities in the one set: "a" is evicted after aging, and a slot that
+     * takes another identity starts without a route. */
+    for (int i = 0; i < 8; i++) {
+        uint64_t idb, idc;
+        struct sl_statsd_route *rb = route_of(c, "b:1|c", &idb);
+        struct sl_statsd_route *rc = route_of(c, "c:1|c", &idc);
+        if (rb)
+            cr_assert(eq(u32, rb->epoch, 0), "b inherited a route");
+        if (rc)
+            cr_assert(eq(u32, rc->epoch, 0), "c inherited a route");
+    }
+    struct sl_statsd_route *again = route_of(c, "a:1|c", &id2);
+    cr_assert(eq(ptr, again, NULL), "a was evicted (both ways now hold b and c)");
+    cr_assert(eq(int, sl_statsd_keycache_set_route(c, slot, id, hint, 6), 0),
+              "a late reply for a does not reach the slot that holds another identity");
+    sl_statsd_keycache_destroy(c);
 }

@@ -90,6 +90,24 @@ def test_counter_is_cumulative_across_flushes():
         d.wait_for(lambda m: m.get("hits_total") == 7, "hits=7 (cumulative)")
 
 
+def test_listener_names_series_by_route_hint():
+    # After a series' first line, the listener names the series to its shard directly
+    # (route hints, engine/shard.h): the values stay exact and most records skip the table.
+    with Sluiced(BIN) as d:
+        d.send_udp("hinted:1|c\nhinted_g:0|g")
+        d.wait_for(lambda m: m.get("hinted_total") == 1, "first line counted")
+        for i in range(1, 201):
+            d.send_udp(f"hinted:1|c\nhinted_g:{i}|g")
+        m = d.wait_for(lambda m: m.get("hinted_total") == 201 and m.get("hinted_g") == 200,
+                       "201 counted, last gauge 200")
+        keyed = sum(v for k, v in m.items() if k.startswith("sluice_shard_records_keyed_total"))
+        records = sum(v for k, v in m.items() if k.startswith("sluice_shard_records_total"))
+        assert records >= 402, records
+        assert keyed < records / 2, (keyed, records)
+        assert all(v == 0 for k, v in m.items()
+                   if k.startswith("sluice_shard_route_hints_stale_total")), "nothing expired"
+
+
 def test_tcp_lines_split_across_writes():
     with Sluiced(BIN) as d:
         s = socket.create_connection(("127.0.0.1", d.statsd_port), timeout=5)
