@@ -32,11 +32,11 @@ enum sl_record_kind {
 #define SL_REC_F_DELTA 0x01 /* gauge: value is a signed delta, not an absolute set */
 /* Route hints (see shard.h, "Route hints"). Only in-process feeders set these; records read
  * from the wire never carry them (ingest/wire.c accepts SL_REC_F_DELTA alone). */
-/* id as usual; route = the sender's cache slot: reply with the series so that later
- * records can name it directly */
+/* id and key as usual, then a 4-byte stamp (the sender's, echoed in the reply); route =
+ * the sender's cache slot: reply with the series so that later records can name it */
 #define SL_REC_F_ROUTE_REQ 0x02
-/* hint = the series (in place of id); route = the shard epoch the hint was issued in,
- * masked by SL_REC_EPOCH_MASK */
+/* hint = the series (in place of id) and no key (key_len 0); route = the shard epoch the
+ * hint was issued in, masked by SL_REC_EPOCH_MASK */
 #define SL_REC_F_HINTED 0x04
 
 struct sl_record {
@@ -48,8 +48,7 @@ struct sl_record {
     uint16_t route_lo; /* bits 0..15 of the route word */
     union {
         uint64_t id; /* sl_key_hash(key, key_len), computed once on the ingest thread */
-        void *hint;  /* SL_REC_F_HINTED: the shard's series record, never dereferenced
-                        before the shard has checked the epoch in the route word */
+        void *hint;  /* SL_REC_F_HINTED: the shard's series record (see shard.h) */
     };
     union {
         double value;    /* counter/gauge/timer value, service check status */
@@ -63,8 +62,9 @@ static_assert(sizeof(struct sl_record) == 32, "record header is 32 bytes");
 /** Largest route word: 24 bits, spread over the header's spare bytes. */
 #define SL_REC_ROUTE_MAX 0xffffffu
 /** The epoch bits a hinted record carries: route_lo alone, one store on the per-line path.
- *  A record spends at most a flush or two on a ring (a shard drains before it flushes),
- *  while 65,536 epochs take 65,536 flushes, 1.8 hours at the shortest interval. */
+ *  A hinted record outlives at most one epoch change (records from before one are drained
+ *  before the series they name are freed, shard.h), so 16 bits tell the current epoch
+ *  from any it can meet. */
 #define SL_REC_EPOCH_MASK 0xffffu
 
 static inline uint32_t sl_record_route(const struct sl_record *r)

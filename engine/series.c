@@ -47,7 +47,7 @@ int sl_series_table_init(struct sl_series_table *t, uint32_t initial, uint32_t l
     return 0;
 }
 
-static void series_free(struct sl_shard_series *s)
+void sl_series_free(struct sl_shard_series *s)
 {
     if (s->mtype == SL_METRIC_TIMER)
         sl_ddsketch_destroy(s->timer.sk);
@@ -62,7 +62,7 @@ void sl_series_table_fini(struct sl_series_table *t)
         return;
     for (uint32_t i = 0; i <= t->mask; i++)
         if (t->slots[i].s)
-            series_free(t->slots[i].s);
+            sl_series_free(t->slots[i].s);
     free(t->slots);
     t->slots = NULL;
 }
@@ -150,7 +150,7 @@ struct sl_shard_series *sl_series_upsert(struct sl_series_table *t, uint64_t id,
             while (t->slots[i].s)
                 i = (i + 1) & t->mask;
         } else if (t->used + 1 > t->mask) {
-            series_free(s);
+            sl_series_free(s);
             *rc = -ENOMEM;
             return NULL;
         }
@@ -158,25 +158,24 @@ struct sl_shard_series *sl_series_upsert(struct sl_series_table *t, uint64_t id,
     t->slots[i].id = id;
     t->slots[i].s = s;
     t->used++;
-    if (same_id) {
-        /* Every holder of this id gives up route hints (shard.h): from now on only a key
-         * compare can tell their records apart. */
+    if (same_id)
         t->collisions++;
-        s->collided = 1;
-        for (uint32_t j = (uint32_t)id & t->mask; t->slots[j].s; j = (j + 1) & t->mask)
-            if (t->slots[j].id == id)
-                t->slots[j].s->collided = 1;
-    }
     *created = 1;
     return s;
 }
 
 void sl_series_remove(struct sl_series_table *t, struct sl_shard_series *s)
 {
+    if (sl_series_unlink(t, s))
+        sl_series_free(s);
+}
+
+int sl_series_unlink(struct sl_series_table *t, struct sl_shard_series *s)
+{
     uint32_t i = (uint32_t)s->id & t->mask;
     while (t->slots[i].s != s) {
         if (!t->slots[i].s)
-            return; /* not in this table: a caller bug, nothing to undo */
+            return 0; /* not in this table: a caller bug, nothing to undo */
         i = (i + 1) & t->mask;
     }
     /* Backward-shift deletion: pull later members of the probe run into the hole when
@@ -196,7 +195,7 @@ void sl_series_remove(struct sl_series_table *t, struct sl_shard_series *s)
     t->slots[hole].s = NULL;
     t->slots[hole].id = 0;
     t->used--;
-    series_free(s);
+    return 1;
 }
 
 size_t sl_series_memsize(const struct sl_shard_series *s)

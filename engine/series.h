@@ -8,7 +8,7 @@
  *
  * Ids are XXH3 hashes and are not trusted to be unique: a slot whose id matches is only a
  * hit if the record's key bytes match too; otherwise probing continues and the event is
- * counted as a collision. Both colliding series live side by side, marked collided.
+ * counted as a collision. Both colliding series live side by side.
  *
  * Memory: a counter series costs one slot (16 B / load factor 0.7 ≈ 23 B) plus its record
  * (48 B + key) plus malloc's header: ~130 B for a 40-byte key. Records are allocated when
@@ -31,9 +31,7 @@ struct sl_shard_series {
     uint8_t mtype;   /* enum sl_metric_type */
     uint8_t updated; /* data arrived in the current interval */
     uint16_t idle;   /* consecutive flushed intervals without data */
-    uint8_t collided; /* another key in this table shares the id: route hints are ignored
-                         for it and every record goes through the key compare */
-    uint8_t _pad;
+    uint16_t _pad;
     union {
         struct {
             double interval, total;
@@ -84,6 +82,12 @@ struct sl_shard_series *sl_series_upsert(struct sl_series_table *t, uint64_t id,
 
 /** Remove and free @s (which must be in @t). Slot order of other series may change. */
 void sl_series_remove(struct sl_series_table *t, struct sl_shard_series *s);
+/** Remove @s from @t without freeing it: the caller frees it later with sl_series_free()
+ *  (a shard keeps it readable until no route hint to it can still be on a ring).
+ *  @return 1, or 0 when @s was not in @t (nothing changed). */
+int sl_series_unlink(struct sl_series_table *t, struct sl_shard_series *s);
+/** Free a series record (and its sketch/HLL) that is in no table. */
+void sl_series_free(struct sl_shard_series *s);
 
 /** Prefetch the slot @id probes first: called a few records ahead to hide the miss. */
 static inline void sl_series_prefetch(const struct sl_series_table *t, uint64_t id)

@@ -52,6 +52,14 @@ struct sl_shard {
     struct sl_ring **in;             /* nproducers rings, BORROWED from the set */
     struct sl_ring **reply;          /* nproducers reply rings, BORROWED; written here */
     uint64_t epoch;                  /* route hints are valid in this epoch (shard.h) */
+    /* Expired series unlinked from the table but not yet freed: hinted records may still
+     * name them (shard.h, "Route hints"). limbo_snap[p] is producer p's _active when the
+     * latest of them were retired; once every producer has been outside a batch since,
+     * limbo_ready is set, and the next drain after that frees them. */
+    struct sl_shard_series **limbo; /* OWNED array; the series are OWNED too */
+    size_t nlimbo, limbo_cap;
+    uint64_t *limbo_snap;           /* OWNED; nproducers */
+    int limbo_ready;
     struct sl_flush_entry *entries;  /* OWNED; grown at flush time only */
     size_t entries_cap;
     struct sl_shard_series **expired;      /* OWNED scratch list for expiry */
@@ -188,16 +196,21 @@ static inline __attribute__((always_inline)) void apply_to(struct sl_shard *sh,
 
 /* Tell producer @p which series its request @r (for series @id) went to. A full reply
  * ring drops the reply: the producer keeps asking until one arrives. */
-static void route_reply(struct sl_shard *sh, uint32_t p, const struct sl_record *r, uint64_t id,
-                        struct sl_shard_series *s, int *replied)
+static void route_reply(struct sl_shard *sh, uint32_t p, const struct sl_record *r, uint32_t len,
+                        uint64_t id, struct sl_shard_series *s, int *replied)
 {
+    uint32_t stamp;
+    if (len < sizeof *r + r->key_len + sizeof stamp)
+        return; /* no stamp: a reply could not be matched to the asking entry */
+    memcpy(&stamp, r->key + r->key_len, sizeof stamp);
     struct sl_route_reply *m = sl_ring_sp_alloc(sh->reply[p], sizeof *m);
     if (!m)
         return;
     *m = (struct sl_route_reply){.route = sl_record_route(r),
                                  .epoch = (uint32_t)sh->epoch,
                                  .id = id,
-                                 .hint = s};
+                                 .hint = s,
+                                 .stamp = stamp};
     *replied = 1;
 }
 
@@ -205,28 +218,36 @@ static void route_reply(struct sl_shard *sh, uint32_t p, const struct sl_record 
 static void shard_apply(struct sl_shard *sh, uint32_t p, const struct sl_record *r, uint32_t len,
                         int *replied)
 {
-    if (len < sizeof *r || len < sizeof *r + r->key_len || r->key_len < 2 ||
-        (uint8_t)r->key[0] != r->mtype || r->mtype == 0 || r->mtype >= SL_METRIC__COUNT) {
-        sl_stat_add(&sh->stats.bad_records, 1);
-        return;
-    }
-    uint64_t id = r->id;
+    if (len < sizeof *r || r->mtype == 0 || r->mtype >= SL_METRIC__COUNT)
+        goto bad;
+    uint64_t id;
+    const char *key;
+    uint16_t key_len;
     if (r->flags & SL_REC_F_HINTED) {
-        /* Only an address issued in the current epoch is still a live series (no series
-         * has been freed since); only then is it read at all. */
+        /* The record names readable memory whatever its epoch (shard.h, expiry): in the
+         * current epoch a live series, else one that may have expired since. */
         struct sl_shard_series *s = r->hint;
-        if (sl_record_route(r) == ((uint32_t)sh->epoch & SL_REC_EPOCH_MASK) && !s->collided &&
-            s->mtype == r->mtype) {
+        if (s->mtype != r->mtype)
+            goto bad;
+        if (sl_record_route(r) == ((uint32_t)sh->epoch & SL_REC_EPOCH_MASK)) {
             apply_to(sh, s, r);
             return;
         }
         sl_stat_add(&sh->stats.hints_stale, 1);
-        id = sl_key_hash(r->key, r->key_len);
+        id = s->id;
+        key = s->key;
+        key_len = s->key_len;
+    } else {
+        if (len < sizeof *r + r->key_len || r->key_len < 2 || (uint8_t)r->key[0] != r->mtype)
+            goto bad;
+        id = r->id;
+        key = r->key;
+        key_len = r->key_len;
     }
     sl_stat_add(&sh->stats.records_keyed, 1);
     int created = 0, rc = 0;
     struct sl_shard_series *s =
-        sl_series_upsert(&sh->table, id, r->key, r->key_len, r->mtype, &created, &rc);
+        sl_series_upsert(&sh->table, id, key, key_len, r->mtype, &created, &rc);
     if (!s) {
         if (rc == SL_E_LIMIT_SERIES)
             sl_stat_add(&sh->stats.series_refused, 1);
@@ -239,9 +260,12 @@ static void shard_apply(struct sl_shard *sh, uint32_t p, const struct sl_record 
         sl_stat_set(&sh->stats.series_active, sh->table.used);
         sl_stat_set(&sh->stats.series_collisions, sh->table.collisions);
     }
-    if ((r->flags & SL_REC_F_ROUTE_REQ) && !s->collided)
-        route_reply(sh, p, r, id, s, replied);
+    if (r->flags & SL_REC_F_ROUTE_REQ)
+        route_reply(sh, p, r, len, id, s, replied);
     apply_to(sh, s, r);
+    return;
+bad:
+    sl_stat_add(&sh->stats.bad_records, 1); /* a bug in a producer if it ever counts */
 }
 
 /*
@@ -249,7 +273,7 @@ static void shard_apply(struct sl_shard *sh, uint32_t p, const struct sl_record 
  * each id hashes to, then the series record that slot points at. At 100k series the table
  * and records outgrow L2, and overlapping those misses measured 1.2-2.4x on the prototype.
  * A hinted record names its series record, so its first pass prefetches that and it needs
- * no second (a prefetch of an address gone stale is harmless: it never faults).
+ * no second.
  */
 #define DRAIN_BATCH 16
 
@@ -379,6 +403,46 @@ static void flush_done(struct sl_shard *sh, const struct sl_flush_batch *b, int 
  * waits for the previous batch first. When no spare sketch can be had (out of memory)
  * the sink runs inline before the reset, as it always did.
  */
+/* Series were just retired into the limbo: move the epoch on, so producers stop sending
+ * hints to them, and note where each producer is. The fence pairs with the one in
+ * sl_producer_enter(): a producer either shows here as inside a batch (and is waited for)
+ * or reads the new epoch in its next batch. */
+static void retire_snapshot(struct sl_shard *sh)
+{
+    sh->epoch++;
+    atomic_store_explicit(&sh->set->epochs[sh->idx].v, sh->epoch, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    for (uint32_t p = 0; p < sh->set->cfg.nproducers; p++)
+        sh->limbo_snap[p] =
+            atomic_load_explicit(&sh->set->producers[p]._active, memory_order_relaxed);
+    sh->limbo_ready = 0; /* earlier ones wait for the newest: simpler, a little later */
+}
+
+/* Called after each drain. Frees the limbo once a drain has run after every producer was
+ * seen outside the batch it was in at the last retire (its records from before are then
+ * applied), else checks whether that point has come. */
+static void limbo_step(struct sl_shard *sh)
+{
+    if (!sh->nlimbo)
+        return;
+    if (sh->limbo_ready) {
+        for (size_t i = 0; i < sh->nlimbo; i++)
+            sl_series_free(sh->limbo[i]);
+        sh->nlimbo = 0;
+        sh->limbo_ready = 0;
+        return;
+    }
+    for (uint32_t p = 0; p < sh->set->cfg.nproducers; p++) {
+        uint64_t snap = sh->limbo_snap[p];
+        /* Acquire: pairs with sl_producer_quiesce(), so the next drain sees the records
+         * the producer published before it left the batch. */
+        if ((snap & 1) &&
+            atomic_load_explicit(&sh->set->producers[p]._active, memory_order_acquire) == snap)
+            return;
+    }
+    sh->limbo_ready = 1;
+}
+
 static void shard_flush(struct sl_shard *sh, int64_t ts_ms)
 {
     int64_t t0 = sl_clock_mono_ns();
@@ -388,7 +452,8 @@ static void shard_flush(struct sl_shard *sh, int64_t ts_ms)
     if (grow((void **)&sh->entries, &sh->entries_cap, t->used, sizeof *sh->entries) ||
         grow((void **)&sh->expired, &sh->expired_cap, t->used, sizeof *sh->expired) ||
         grow((void **)&sh->handed, &sh->handed_cap, t->used, sizeof *sh->handed) ||
-        grow((void **)&sh->spare, &sh->spare_cap, t->used, sizeof *sh->spare)) {
+        grow((void **)&sh->spare, &sh->spare_cap, t->used, sizeof *sh->spare) ||
+        grow((void **)&sh->limbo, &sh->limbo_cap, sh->nlimbo + t->used, sizeof *sh->limbo)) {
         /* Keep aggregating; the next flush retries with the combined interval. */
         sl_stat_add(&sh->stats.alloc_failures, 1);
         SL_ERROR("shard=%u event=flush_skipped reason=out_of_memory series=%u", sh->idx, t->used);
@@ -473,13 +538,11 @@ static void shard_flush(struct sl_shard *sh, int64_t ts_ms)
                 sl_ddsketch_reset(s->timer.sk);
         }
     }
-    if (nexp) {
-        /* Hints to the records freed below must stop working first (shard.h). */
-        sh->epoch++;
-        atomic_store_explicit(&sh->set->epochs[sh->idx].v, sh->epoch, memory_order_relaxed);
-    }
     for (size_t i = 0; i < nexp; i++)
-        sl_series_remove(t, sh->expired[i]);
+        if (sl_series_unlink(t, sh->expired[i]))
+            sh->limbo[sh->nlimbo++] = sh->expired[i];
+    if (nexp)
+        retire_snapshot(sh);
     /* Spares beyond the timers still held are memory nobody will ask for back. */
     while (sh->nspare > timers)
         sl_ddsketch_destroy(sh->spare[--sh->nspare]);
@@ -569,6 +632,7 @@ static void *shard_main(void *arg)
     int naps = LIGHT_NAPS; /* start deep: nothing has arrived yet */
     for (;;) {
         uint32_t n = shard_drain(sh);
+        limbo_step(sh);
         int64_t now = sl_clock_wall_ms();
         if (now >= next_flush) {
             shard_flush(sh, next_flush);
@@ -647,7 +711,8 @@ int sl_shardset_create(const struct sl_shard_cfg *cfg, struct sl_shardset **out)
         pthread_cond_init(&sh->fcv, NULL);
         sh->in = calloc(np, sizeof *sh->in);
         sh->reply = calloc(np, sizeof *sh->reply);
-        if (!sh->in || !sh->reply ||
+        sh->limbo_snap = calloc(np, sizeof *sh->limbo_snap);
+        if (!sh->in || !sh->reply || !sh->limbo_snap ||
             sl_series_table_init(&sh->table, per_shard_initial, cfg->series_limit))
             goto fail;
         for (uint32_t p = 0; p < np; p++) {
@@ -660,6 +725,7 @@ int sl_shardset_create(const struct sl_shard_cfg *cfg, struct sl_shardset **out)
         pr->_set = set;
         pr->_out = &set->rings[(size_t)p * ns];
         pr->_replies = &set->replies[(size_t)p * ns];
+        atomic_init(&pr->_active, 0);
         pr->_epochs = set->epochs;
         pr->_nshards = ns;
         pr->_dirty = calloc(ns, sizeof *pr->_dirty);
@@ -729,6 +795,10 @@ void sl_shardset_destroy(struct sl_shardset *set)
             sl_series_table_fini(&sh->table);
             free(sh->in);
             free(sh->reply);
+            for (size_t i = 0; i < sh->nlimbo; i++)
+                sl_series_free(sh->limbo[i]); /* every producer has stopped */
+            free(sh->limbo);
+            free(sh->limbo_snap);
             free(sh->entries);
             free(sh->expired);
             for (size_t i = 0; i < sh->nhanded; i++)

@@ -17,18 +17,22 @@
  * flush waits for the previous one, so a shard has at most one batch in the sink.
  *
  * Route hints. A feeder that caches its lines' keys (ingest/statsd_keycache.h) can skip the
- * shard's table lookup, its probe and key compare and the cache miss on the slot array:
- *   1. it sends a record flagged SL_REC_F_ROUTE_REQ, with its cache slot as the route word;
+ * shard's table lookup (probe, key compare, the cache miss on the slot array) and the key
+ * copy into the ring:
+ *   1. it sends a record flagged SL_REC_F_ROUTE_REQ naming its cache slot and a stamp;
  *   2. the shard applies it as usual and replies on the producer's reply ring with the
- *      series record's address and the shard's current epoch (sl_route_reply);
- *   3. later records of that slot are flagged SL_REC_F_HINTED and carry the address
- *      instead of the id; the shard applies them to it directly.
- * The shard trusts a hint only when the record's epoch is its current one. The epoch moves
- * on before any series is freed (expiry at a flush), so a hint can never name freed
- * memory; producers read it (sl_producer_epoch) to stop sending stale hints and ask
- * again. A hint to a series whose id another key shares (series.h, collided) is ignored
- * and the record takes the key path. Replies may be dropped when a reply ring is full;
- * the producer then simply asks again.
+ *      series record's address, the stamp and the shard's current epoch (sl_route_reply);
+ *   3. later records of that slot are flagged SL_REC_F_HINTED and carry the address, no
+ *      id and no key: a 32-byte record. The shard applies them to the series directly.
+ * Expiry: a shard that expires series moves its epoch on and unlinks them, but frees them
+ * only once every producer has been outside a batch (sl_producer_enter/_quiesce) since and
+ * the rings have been drained after that: epoch-based reclamation. So a hinted record
+ * always names readable memory. One from the current epoch names a live series; an older
+ * one is applied by the key read from the record it names (creating the series anew if it
+ * expired). Producers read the epochs (sl_producer_epoch) to stop sending older hints and
+ * ask again. The stamp makes a reply reach only the cache entry that asked, never a later
+ * occupant of its slot, so each hint was found by a key compare of its own identity.
+ * Replies are dropped when a reply ring is full; the producer then asks again.
  *
  * Threads: create/start/stop/destroy from the control plane; sl_producer_* from the one
  * ingest thread that owns the producer; stats readable from any thread.
@@ -110,6 +114,7 @@ static inline uint32_t sl_shard_of(uint64_t id, uint32_t nshards)
  * the listeners' per-line loops (as liburing exposes its rings for its inline helpers).
  */
 struct sl_producer {
+    alignas(64) _Atomic uint64_t _active; /* odd inside a batch; read by shards (shard.c) */
     alignas(64) struct sl_shardset *_set;
     struct sl_ring **_out; /* nshards rings, BORROWED from the set */
     struct sl_ring **_replies; /* nshards reply rings (shard -> this producer), BORROWED */
@@ -157,7 +162,32 @@ struct sl_route_reply {
     uint32_t epoch;  /* low 32 bits of the shard epoch the hint is valid in */
     uint64_t id;     /* the request's series id */
     void *hint;      /* the series record, for SL_REC_F_HINTED records */
+    uint32_t stamp;  /* the request's stamp */
+    uint32_t _pad;
 };
+
+/**
+ * A producer that sends hinted records brackets each batch: enter() before it reads the
+ * first epoch, quiesce() after the publish that makes the batch's records visible. A
+ * shard frees expired series only after each producer has been outside a batch since
+ * the expiry. Producers that never send hints need neither. Producer's thread.
+ */
+static inline void sl_producer_enter(struct sl_producer *p)
+{
+    uint64_t a = atomic_load_explicit(&p->_active, memory_order_relaxed);
+    if (a & 1)
+        return;
+    atomic_store_explicit(&p->_active, a + 1, memory_order_relaxed);
+    /* Pairs with the fence after a shard's epoch store (shard.c, retire): either the shard
+     * sees this batch open and waits for it, or the batch reads the new epoch. */
+    atomic_thread_fence(memory_order_seq_cst);
+}
+static inline void sl_producer_quiesce(struct sl_producer *p)
+{
+    uint64_t a = atomic_load_explicit(&p->_active, memory_order_relaxed);
+    if (a & 1) /* release: the batch's records were published before */
+        atomic_store_explicit(&p->_active, a + 1, memory_order_release);
+}
 
 /**
  * Hand every reply the shards have published for @p to @fn, in order per shard.

@@ -210,7 +210,7 @@ static void poll_loop(struct poller *p)
         if (nb)
             sl_statsd_feed_many_nopublish(&p->feed, batch, nb);
         if (dgrams)
-            sl_producer_publish(p->feed.prod);
+            sl_statsd_feed_publish(&p->feed);
         if (nd)
             rte_pktmbuf_free_bulk(done, nd);
         if (nk) {

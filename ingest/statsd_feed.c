@@ -74,6 +74,17 @@ static void record_dropped(struct sl_statsd_feed *f, struct sl_statsd_route *rou
         route->epoch = 0;
 }
 
+/* After the header: @tail key bytes, then @route's stamp when the record asks for a route
+ * (a hinted record carries neither). */
+static inline void put_tail(struct sl_record *r, const char *key, uint32_t tail,
+                            const struct sl_statsd_route *route)
+{
+    if (tail) /* a variable-length memcpy is a call, and hinted records have no key */
+        memcpy(r->key, key, tail);
+    if (route)
+        memcpy(r->key + tail, &route->stamp, sizeof route->stamp);
+}
+
 /* 1 when the record is on its way (ring slot filled, or taken by the tap), else 0. */
 static uint64_t tap_put(struct sl_statsd_feed *f, const struct sl_record *r)
 {
@@ -142,26 +153,31 @@ static int feed_line(struct sl_statsd_feed *f, struct feed_pending *e, int *gave
     }
     if (tag_errors)
         sl_stat_add(&f->stats->tag_errors, tag_errors);
-    uint32_t rlen = (uint32_t)(sizeof(struct sl_record) + (size_t)klen);
     struct sl_record hdr = {.kind = SL_REC_SAMPLE,
                             .mtype = lp->mtype,
                             .key_len = (uint16_t)klen,
                             .id = id,
                             .rate = lp->sample_rate};
+    /* What follows the header: the key, and after it a route request's stamp. */
+    uint32_t tail = (uint32_t)klen, stamp_len = 0;
     if (route) {
-        /* Name the series to the shard when it told us where it is and has freed nothing
-         * since; otherwise ask (engine/shard.h, "Route hints"). */
+        /* Name the series to the shard when it told us where it is and has retired
+         * nothing since; otherwise ask (engine/shard.h, "Route hints"). */
         if (route->epoch == sl_producer_epoch(f->prod, id)) {
             hdr.flags = SL_REC_F_HINTED;
             hdr.hint = route->hint;
             hdr.route_lo = (uint16_t)(route->epoch & SL_REC_EPOCH_MASK);
+            hdr.key_len = 0;
+            tail = 0;
         } else {
             hdr.flags = SL_REC_F_ROUTE_REQ;
             sl_record_set_route(&hdr, sl_statsd_keycache_slot_of(f->_cache, route));
+            stamp_len = sizeof route->stamp;
             /* A reply may be taken from now on; a dropped record takes that back below. */
             route->epoch = SL_STATSD_ROUTE_ASKED;
         }
     }
+    uint32_t rlen = (uint32_t)sizeof(struct sl_record) + tail + stamp_len;
     uint64_t emitted = 0;
     union tap_slot slot;
     if (e->nvals && e->nvals <= FEED_VALS) {
@@ -176,7 +192,7 @@ static int feed_line(struct sl_statsd_feed *f, struct feed_pending *e, int *gave
             r->value = e->vals[i];
             if (lp->mtype == SL_METRIC_GAUGE && (e->signs >> i & 1))
                 r->flags |= SL_REC_F_DELTA;
-            memcpy(r->key, key, (size_t)klen);
+            put_tail(r, key, tail, stamp_len ? route : NULL);
             emitted += tap_put(f, r);
         }
     } else if (lp->kind == SL_STATSD_METRIC) {
@@ -198,7 +214,7 @@ static int feed_line(struct sl_statsd_feed *f, struct feed_pending *e, int *gave
                 if (lp->mtype == SL_METRIC_GAUGE && v.sign)
                     r->flags |= SL_REC_F_DELTA;
             }
-            memcpy(r->key, key, (size_t)klen);
+            put_tail(r, key, tail, stamp_len ? route : NULL);
             emitted += tap_put(f, r);
         }
         (void)SL_NEVER(vr < 0); /* parse_line accepted every value */
@@ -210,7 +226,7 @@ static int feed_line(struct sl_statsd_feed *f, struct feed_pending *e, int *gave
             *r = hdr;
             r->rate = 1.0;
             r->value = lp->kind == SL_STATSD_EVENT ? 1.0 : (double)lp->status;
-            memcpy(r->key, key, (size_t)klen);
+            put_tail(r, key, tail, stamp_len ? route : NULL);
             emitted += tap_put(f, r);
         }
         sl_stat_add(lp->kind == SL_STATSD_EVENT ? &f->stats->events : &f->stats->service_checks,
@@ -224,7 +240,7 @@ static int feed_line(struct sl_statsd_feed *f, struct feed_pending *e, int *gave
  * identity that asked. */
 static void take_route(void *ctx, const struct sl_route_reply *r)
 {
-    sl_statsd_keycache_set_route(ctx, r->route, r->id, r->hint, r->epoch);
+    sl_statsd_keycache_set_route(ctx, r->route, r->id, r->stamp, r->hint, r->epoch);
 }
 
 int sl_statsd_feed_init(struct sl_statsd_feed *f, uint32_t entries)
@@ -280,10 +296,14 @@ int sl_statsd_feed_many_nopublish(struct sl_statsd_feed *f, const struct sl_stat
     struct line_iter it = {.b = bufs, .nb = nbufs};
     struct feed_pending q[FEED_AHEAD];
     int accepted = 0, lines = 0, gave_up = 0;
-    if (f->tap)
+    if (nbufs == 0)
+        return 0;
+    if (f->tap) {
         f->_now_ms = sl_clock_wall_ms(); /* one receive time per batch, not per line */
-    else if (f->_cache)
+    } else if (f->_cache) {
+        sl_producer_enter(f->prod); /* before the first epoch is read; see feed_publish */
         sl_producer_poll_replies(f->prod, take_route, f->_cache);
+    }
     while (!gave_up) {
         int k = 0;
         while (k < FEED_AHEAD && iter_next(&it, &q[k].p, &q[k].n)) {
@@ -341,10 +361,13 @@ int sl_statsd_feed_nopublish(struct sl_statsd_feed *f, const char *buf, size_t l
 
 void sl_statsd_feed_publish(struct sl_statsd_feed *f)
 {
-    if (f->tap)
+    if (f->tap) {
         f->tap->flush(f->tap->ctx);
-    else
-        sl_producer_publish(f->prod);
+        return;
+    }
+    sl_producer_publish(f->prod);
+    /* The batch's hinted records are visible now: shards may free series it could name. */
+    sl_producer_quiesce(f->prod);
 }
 
 int sl_statsd_feed(struct sl_statsd_feed *f, const char *buf, size_t len)

@@ -115,7 +115,9 @@ struct sl_statsd_buf {
 int sl_statsd_feed_many_nopublish(struct sl_statsd_feed *f, const struct sl_statsd_buf *bufs,
                                   size_t nbufs);
 
-/** Publish what sl_statsd_feed_nopublish() produced: the shard rings, or the tap's flush. */
+/** Publish what sl_statsd_feed_nopublish() produced: the shard rings, or the tap's flush.
+ *  Call this, not sl_producer_publish(): it also ends the producer's batch, which lets
+ *  shards free the series that expired meanwhile (engine/shard.h, "Route hints"). */
 void sl_statsd_feed_publish(struct sl_statsd_feed *f);
 
 #endif

@@ -62,6 +62,7 @@ struct sl_statsd_keycache {
     uint32_t used;         /* slots holding an entry */
     uint64_t lookups;      /* in the current growth window */
     uint32_t misses;
+    uint32_t stamps;       /* the last entry stamp handed out (sl_statsd_route.stamp) */
     void *map;             /* the mapping, KC_HUGE longer than the slots when aligned */
     size_t map_bytes;
     struct kc_slot *slots; /* 2 per set, ways adjacent; inside map */
@@ -138,13 +139,13 @@ uint64_t sl_statsd_keycache_prefetch(const struct sl_statsd_keycache *c,
         return 0;
     uint64_t h = raw_hash(line);
     const char *set = (const char *)&c->slots[2 * (h & c->mask)];
-    /* Of each way, the lines a hit reads: the header, the raw bytes compared and the key
-     * copied out, which is about as long as the raw bytes (kind byte, escaped name, label
-     * separators). A short line ("api.req:1|c") needs one line per way, a tagged one two
-     * or three. Prefetching a fixed two per way wasted half of them on short lines and
-     * missed on the third of long ones, and prefetches beyond what is read use up the
-     * core's outstanding-miss slots, where the feeder then stalls. */
-    size_t need = offsetof(struct kc_slot, data) + 2 * raw + 8;
+    /* Of each way, the lines a hit reads: the header (with the route) and the raw bytes
+     * compared. The key after them is read only when the line's records carry it, which
+     * once the shard has answered a route request (shard.h) they do not. A short line
+     * ("api.req:1|c") needs one line per way, a tagged one two. Prefetching a fixed two
+     * per way wasted half of them on short lines, and prefetches beyond what is read use
+     * up the core's outstanding-miss slots, where the feeder then stalls. */
+    size_t need = offsetof(struct kc_slot, data) + raw;
     __builtin_prefetch(set);
     __builtin_prefetch(set + sizeof(struct kc_slot));
     if (need > 64) {
@@ -207,8 +208,9 @@ static void grow(struct sl_statsd_keycache *c)
         for (int w = 0; w < 4; w++)
             if (!ways[w]->h) {
                 memcpy(ways[w], s, sizeof *s);
-                /* Replies in flight name the old slot numbers: start over. */
-                memset(&ways[w]->route, 0, sizeof ways[w]->route);
+                /* Replies in flight name the old slot numbers: start over, as a new
+                 * entry, so none of them can match. */
+                ways[w]->route = (struct sl_statsd_route){.stamp = ++c->stamps};
                 c->used++;
                 break;
             }
@@ -239,12 +241,12 @@ uint32_t sl_statsd_keycache_slot_of(const struct sl_statsd_keycache *c,
 }
 
 int sl_statsd_keycache_set_route(struct sl_statsd_keycache *c, uint32_t slot, uint64_t id,
-                                 void *hint, uint32_t epoch)
+                                 uint32_t stamp, void *hint, uint32_t epoch)
 {
     if (slot >= sl_statsd_keycache_entries(c))
         return 0;
     struct kc_slot *s = &c->slots[slot];
-    if (!s->h || s->id != id || s->route.epoch == 0)
+    if (!s->h || s->id != id || s->route.stamp != stamp || s->route.epoch == 0)
         return 0;
     s->route.hint = hint;
     s->route.epoch = epoch;
@@ -329,7 +331,7 @@ int sl_statsd_keycache_key(struct sl_statsd_keycache *c, const struct sl_statsd_
     v->key_len = (uint16_t)klen;
     v->mtype = line->mtype;
     v->ref = KC_REF_NEW;
-    memset(&v->route, 0, sizeof v->route);
+    v->route = (struct sl_statsd_route){.stamp = ++c->stamps};
     memcpy(v->data, line->name, line->name_len);
     if (line->tags_len)
         memcpy(v->data + line->name_len, line->tags, line->tags_len);

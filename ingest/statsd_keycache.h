@@ -53,6 +53,7 @@
 struct sl_statsd_route {
     void *hint;     /* the shard's series record; meaningful only as above */
     uint32_t epoch;
+    uint32_t stamp; /* this entry's, unique among the cache's entries: a reply carries it */
 };
 #define SL_STATSD_ROUTE_ASKED UINT32_MAX
 
@@ -120,12 +121,12 @@ uint32_t sl_statsd_keycache_slot_of(const struct sl_statsd_keycache *c,
                                     const struct sl_statsd_route *route);
 
 /**
- * Take a shard's reply: slot @slot gets @hint issued in @epoch, if it still holds an
- * identity with series id @id whose request went out (route epoch not 0). Anything else
- * (the slot took another identity, the table grew) ignores the reply.
+ * Take a shard's reply: slot @slot gets @hint issued in @epoch, if it still holds the
+ * entry that asked (same @stamp and series id @id, and its request went out: route epoch
+ * not 0). Anything else (the slot took another entry, the table grew) ignores the reply.
  * @return 1 if taken, else 0.
  */
 int sl_statsd_keycache_set_route(struct sl_statsd_keycache *c, uint32_t slot, uint64_t id,
-                                 void *hint, uint32_t epoch);
+                                 uint32_t stamp, void *hint, uint32_t epoch);
 
 #endif

@@ -475,8 +475,8 @@ static void self_metrics(void *ctx, struct sl_buf *b)
          "route hint from the listener.",
          offsetof(struct sl_shard_stats, records_keyed)},
         {"sluice_shard_route_hints_stale_total", "counter",
-         "Records whose route hint was from an earlier epoch (series expired since) or to a "
-         "series whose id another key shares; they were looked up by key.",
+         "Records whose route hint was from an earlier epoch (series expired since); they "
+         "were looked up by the key of the series the hint named.",
          offsetof(struct sl_shard_stats, hints_stale)},
         {"sluice_shard_sleeps_total", "counter",
          "Times the shard slept with nothing to drain (each wake-up costs a context switch).",

@@ -41,6 +41,7 @@ struct prod_arg {
     struct {
         void *hint;
         uint32_t epoch; /* 0: not asked; UINT32_MAX: asked; else the hint's epoch */
+        uint32_t stamp; /* the series' slot here never changes hands: the index does */
     } route[NSERIES];
     uint64_t replies;
 };
@@ -49,7 +50,7 @@ static void take_reply(void *ctx, const struct sl_route_reply *r)
 {
     struct prod_arg *a = ctx;
     a->replies++;
-    if (r->route < NSERIES && a->route[r->route].epoch != 0) {
+    if (r->route < NSERIES && a->route[r->route].epoch != 0 && r->stamp == r->route + 1) {
         a->route[r->route].hint = r->hint;
         a->route[r->route].epoch = r->epoch;
     }
@@ -73,23 +74,31 @@ static void *produce(void *arg)
         int n = sl_key_build(SL_METRIC_COUNTER, name, strlen(name), NULL, 0, key, sizeof key);
         uint64_t id = sl_key_hash(key, (size_t)n);
         struct sl_record *r;
-        while (!(r = sl_producer_alloc(a->p, id, (uint32_t)(sizeof *r + (size_t)n))))
+        sl_producer_enter(a->p);
+        int hinted = a->route[s].epoch == sl_producer_epoch(a->p, id);
+        uint32_t stamp = (uint32_t)s + 1;
+        uint32_t len = hinted ? (uint32_t)sizeof *r
+                              : (uint32_t)(sizeof *r + (size_t)n + sizeof stamp);
+        while (!(r = sl_producer_alloc(a->p, id, len)))
             sl_producer_publish(a->p); /* full: let the shard drain */
         *r = (struct sl_record){.kind = SL_REC_SAMPLE, .mtype = SL_METRIC_COUNTER,
                                 .key_len = (uint16_t)n, .id = id, .value = 1, .rate = 1};
-        if (a->route[s].epoch == sl_producer_epoch(a->p, id)) {
+        if (hinted) {
             r->flags = SL_REC_F_HINTED;
             r->hint = a->route[s].hint;
+            r->key_len = 0;
             r->route_lo = (uint16_t)(a->route[s].epoch & SL_REC_EPOCH_MASK);
         } else {
             r->flags = SL_REC_F_ROUTE_REQ;
             sl_record_set_route(r, (uint32_t)s);
             a->route[s].epoch = UINT32_MAX;
+            memcpy(r->key, key, (size_t)n);
+            memcpy(r->key + n, &stamp, sizeof stamp);
         }
-        memcpy(r->key, key, (size_t)n);
         totals[a->idx][s] += 1;
         if ((i & 15) == 0) {
             sl_producer_publish(a->p);
+            sl_producer_quiesce(a->p); /* shards may free what expired before this */
             sl_producer_poll_replies(a->p, take_reply, a);
         }
         if ((i & 1023) == 0) {
@@ -106,6 +115,7 @@ static void *produce(void *arg)
         }
     }
     sl_producer_publish(a->p);
+    sl_producer_quiesce(a->p);
     return NULL;
 }
 

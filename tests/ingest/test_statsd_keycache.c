@@ -306,9 +306,9 @@ static struct sl_statsd_route *route_of(struct sl_statsd_keycache *c, const char
     return route;
 }
 
-/* A shard's reply reaches a slot only while it holds the identity that asked: not before
- * it asked, not for another id, not after the slot took another identity. */
-Test(statsd_keycache, route_reply_reaches_only_the_identity_that_asked)
+/* A shard's reply reaches a slot only while it holds the entry that asked: not before it
+ * asked, not for another id or stamp, not after the slot took another entry. */
+Test(statsd_keycache, route_reply_reaches_only_the_entry_that_asked)
 {
     struct sl_statsd_keycache *c;
     cr_assert(eq(int, sl_statsd_keycache_create(2, &c), 0)); /* one set: lines share it */
@@ -316,22 +316,26 @@ Test(statsd_keycache, route_reply_reaches_only_the_identity_that_asked)
     struct sl_statsd_route *r = route_of(c, "a:1|c", &id);
     cr_assert(ne(ptr, r, NULL), "a miss that was inserted has a route");
     cr_assert(eq(u32, r->epoch, 0));
-    uint32_t slot = sl_statsd_keycache_slot_of(c, r);
+    uint32_t slot = sl_statsd_keycache_slot_of(c, r), stamp = r->stamp;
     cr_assert(lt(u32, slot, 2));
     int x;
     void *hint = &x;
-    cr_assert(eq(int, sl_statsd_keycache_set_route(c, slot, id, hint, 5), 0), "not asked yet");
+    cr_assert(eq(int, sl_statsd_keycache_set_route(c, slot, id, stamp, hint, 5), 0),
+              "not asked yet");
     r->epoch = SL_STATSD_ROUTE_ASKED;
-    cr_assert(eq(int, sl_statsd_keycache_set_route(c, slot, id + 1, hint, 5), 0), "other id");
-    cr_assert(eq(int, sl_statsd_keycache_set_route(c, 7, id, hint, 5), 0), "no such slot");
-    cr_assert(eq(int, sl_statsd_keycache_set_route(c, slot, id, hint, 5), 1));
+    cr_assert(eq(int, sl_statsd_keycache_set_route(c, slot, id + 1, stamp, hint, 5), 0),
+              "other id");
+    cr_assert(eq(int, sl_statsd_keycache_set_route(c, slot, id, stamp + 1, hint, 5), 0),
+              "other stamp");
+    cr_assert(eq(int, sl_statsd_keycache_set_route(c, 7, id, stamp, hint, 5), 0), "no slot");
+    cr_assert(eq(int, sl_statsd_keycache_set_route(c, slot, id, stamp, hint, 5), 1));
     uint64_t id2;
     r = route_of(c, "a:2|c", &id2);
     cr_assert(eq(u64, id2, id));
     cr_assert(eq(ptr, r->hint, hint), "a hit sees the route");
     cr_assert(eq(u32, r->epoch, 5));
-    /* Two more identities in the one set: "a" is evicted after aging, and a slot that
-     * takes another identity starts without a route. */
+    /* Two more identities in the one set evict "a" after aging; a slot that takes another
+     * entry starts without a route and with a stamp of its own. */
     for (int i = 0; i < 8; i++) {
         uint64_t idb, idc;
         struct sl_statsd_route *rb = route_of(c, "b:1|c", &idb);
@@ -340,10 +344,14 @@ Test(statsd_keycache, route_reply_reaches_only_the_identity_that_asked)
             cr_assert(eq(u32, rb->epoch, 0), "b inherited a route");
         if (rc)
             cr_assert(eq(u32, rc->epoch, 0), "c inherited a route");
+        if (rb && rc)
+            cr_assert(ne(u32, rb->stamp, rc->stamp));
+        if (rb)
+            cr_assert(ne(u32, rb->stamp, stamp), "b took a's stamp");
     }
     struct sl_statsd_route *again = route_of(c, "a:1|c", &id2);
     cr_assert(eq(ptr, again, NULL), "a was evicted (both ways now hold b and c)");
-    cr_assert(eq(int, sl_statsd_keycache_set_route(c, slot, id, hint, 6), 0),
-              "a late reply for a does not reach the slot that holds another identity");
+    cr_assert(eq(int, sl_statsd_keycache_set_route(c, slot, id, stamp, hint, 6), 0),
+              "a late reply for a does not reach the slot that holds another entry");
     sl_statsd_keycache_destroy(c);
 }
