@@ -440,6 +440,14 @@ static uint64_t shard_sum(size_t field_offset)
 }
 #define SHARD_SUM(f) shard_sum(offsetof(struct sl_shard_stats, f))
 
+/* Start the shards for a route hint test: no series limit, expiry after @expire idle
+ * flushes, no replies seen yet. */
+static void start_routed(uint32_t expire)
+{
+    nreplies = 0;
+    start(0, expire);
+}
+
 /* Send a route request for counter @name (series id @id) naming cache slot @route, and
  * return the shard's reply to it. */
 static struct sl_route_reply ask_route(const char *name, uint64_t id, double v, uint32_t route)
@@ -454,8 +462,7 @@ static struct sl_route_reply ask_route(const char *name, uint64_t id, double v, 
 
 Test(shard, route_request_is_answered_and_the_hint_applies)
 {
-    nreplies = 0;
-    start(0, 30);
+    start_routed(30);
     uint64_t id = id_of(SL_METRIC_COUNTER, "routed");
     struct sl_route_reply rr = ask_route("routed", id, 2, 0xabcdef);
     cr_assert(eq(u32, rr.route, 0xabcdef), "the reply names the asking slot");
@@ -476,8 +483,7 @@ Test(shard, route_request_is_answered_and_the_hint_applies)
  * hint of their own, found by comparing their own bytes: hinted records keep them apart. */
 Test(shard, colliding_ids_get_a_hint_each)
 {
-    nreplies = 0;
-    start(0, 30);
+    start_routed(30);
     uint64_t id = id_of(SL_METRIC_COUNTER, "a");
     struct sl_route_reply ra = ask_route("a", id, 1, 1);
     struct sl_route_reply rb = ask_route("b", id, 10, 2); /* same id, other key */
@@ -494,8 +500,7 @@ Test(shard, colliding_ids_get_a_hint_each)
  * read from it, to the series itself while it lives. */
 Test(shard, hint_from_an_earlier_epoch_goes_by_its_key)
 {
-    nreplies = 0;
-    start(0, 30);
+    start_routed(30);
     uint64_t id = id_of(SL_METRIC_COUNTER, "old");
     struct sl_route_reply rr = ask_route("old", id, 1, 3);
     push_routed(SL_METRIC_COUNTER, "old", id, 2, 0, rr.hint, rr.epoch + 1);
@@ -511,8 +516,7 @@ Test(shard, hint_from_an_earlier_epoch_goes_by_its_key)
  * would name a freed read) and brings the series back. */
 Test(shard, expired_series_outlive_the_batch_that_may_name_them)
 {
-    nreplies = 0;
-    start(0, 1);
+    start_routed(1);
     uint64_t id = id_of(SL_METRIC_COUNTER, "gone");
     sl_producer_enter(prod);
     struct sl_route_reply rr = ask_route("gone", id, 1, 4);
