@@ -161,7 +161,8 @@ static inline __attribute__((always_inline)) void apply_to(struct sl_shard *sh,
                                                            struct sl_shard_series *s,
                                                            const struct sl_record *r)
 {
-    double w = r->rate > 0 && r->rate <= 1 ? 1.0 / r->rate : 1.0;
+    /* Most lines carry no sample rate: skip the division for them. */
+    double w = r->rate == 1.0 ? 1.0 : r->rate > 0 && r->rate < 1 ? 1.0 / r->rate : 1.0;
     switch (r->mtype) {
     case SL_METRIC_COUNTER:
     case SL_METRIC_EVENT:
@@ -289,21 +290,23 @@ static uint32_t shard_drain(struct sl_shard *sh)
         if (!sl_ring_sc_acquire(r))
             continue;
         for (;;) {
-            uint32_t k = 0;
+            uint32_t k = 0, keyed = 0;
             const void *m;
             while (k < DRAIN_BATCH && (m = sl_ring_sc_next(r, &lens[k]))) {
                 batch[k] = m;
                 if (lens[k] >= sizeof(struct sl_record)) {
-                    if (batch[k]->flags & SL_REC_F_HINTED)
+                    if (batch[k]->flags & SL_REC_F_HINTED) {
                         __builtin_prefetch(batch[k]->hint);
-                    else
+                    } else {
                         sl_series_prefetch(t, batch[k]->id);
+                        keyed++;
+                    }
                 }
                 k++;
             }
             if (!k)
                 break;
-            for (uint32_t i = 0; i < k; i++) {
+            for (uint32_t i = 0; keyed && i < k; i++) {
                 if (lens[i] < sizeof(struct sl_record) || (batch[i]->flags & SL_REC_F_HINTED))
                     continue;
                 const struct sl_series_slot *sl = &t->slots[batch[i]->id & t->mask];
