@@ -5,7 +5,8 @@
  * header followed by the canonical series key (engine/key.h) it applies to; the ring's own
  * 8-byte framing carries its total length. Copying the key (~40 bytes) into the ring is
  * what lets the receive buffer be reused at once: nothing on a shard ever points into an
- * ingest thread's memory.
+ * ingest thread's memory. A hinted record (SL_REC_F_HINTED) is the header alone: it names
+ * a series the shard itself told the sender about (shard.h, "Route hints").
  */
 #ifndef SL_RECORD_H
 #define SL_RECORD_H
