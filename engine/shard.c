@@ -391,21 +391,6 @@ static void flush_done(struct sl_shard *sh, const struct sl_flush_batch *b, int 
     sl_stat_set(&sh->stats.flush_ns_last, (uint64_t)dt);
 }
 
-/*
- * A flush in two halves. Here, on the shard thread: snapshot every series into an entry
- * (values copied; a timer's sketch handed over whole and replaced by an empty spare),
- * reset interval state and expire idle series. Then the shard's flusher thread gives the
- * batch to the sink (store WAL, /metrics, Kafka) while the shard goes back to its rings.
- *
- * Why: the sink's work for 100k series took 45-165 ms here (the first flush creates them
- * in the store), and a shard that ran it inline stopped draining for that long. A 4 MiB
- * ring holds ~6 ms of 12 M lines/s, so DPDK dropped ~0.7-1.3 M records at every flush
- * and a UDP socket buffer had to absorb the stall.
- *
- * Entries borrow series keys, which stay valid: series are only removed here, and this
- * waits for the previous batch first. When no spare sketch can be had (out of memory)
- * the sink runs inline before the reset, as it always did.
- */
 /* Series were just retired into the limbo: move the epoch on, so producers stop sending
  * hints to them, and note where each producer is. The fence pairs with the one in
  * sl_producer_enter(): a producer either shows here as inside a batch (and is waited for)
@@ -446,6 +431,21 @@ static void limbo_step(struct sl_shard *sh)
     sh->limbo_ready = 1;
 }
 
+/*
+ * A flush in two halves. Here, on the shard thread: snapshot every series into an entry
+ * (values copied; a timer's sketch handed over whole and replaced by an empty spare),
+ * reset interval state and expire idle series. Then the shard's flusher thread gives the
+ * batch to the sink (store WAL, /metrics, Kafka) while the shard goes back to its rings.
+ *
+ * Why: the sink's work for 100k series took 45-165 ms here (the first flush creates them
+ * in the store), and a shard that ran it inline stopped draining for that long. A 4 MiB
+ * ring holds ~6 ms of 12 M lines/s, so DPDK dropped ~0.7-1.3 M records at every flush
+ * and a UDP socket buffer had to absorb the stall.
+ *
+ * Entries borrow series keys, which stay valid: series are only removed here, and this
+ * waits for the previous batch first. When no spare sketch can be had (out of memory)
+ * the sink runs inline before the reset, as it always did.
+ */
 static void shard_flush(struct sl_shard *sh, int64_t ts_ms)
 {
     int64_t t0 = sl_clock_mono_ns();
