@@ -531,3 +531,37 @@ Test(shard, expired_series_outlive_the_batch_that_may_name_them)
     cr_assert(eq(u64, SHARD_SUM(series_created), 2), "created, expired, created again");
     cr_assert(eq(dbl, find(SL_METRIC_COUNTER, "gone")->e.counter.total, 7.0));
 }
+
+static void count_reply(void *ctx, const struct sl_route_reply *r)
+{
+    (void)r;
+    ++*(int *)ctx;
+}
+
+/* More route requests than the reply ring holds, with the producer not reading replies:
+ * the replies that do not fit are dropped, and nothing else is. Every record is applied,
+ * and a request sent once the ring has room is answered again. */
+Test(shard, a_full_reply_ring_drops_replies_not_records)
+{
+    start_routed(30);
+    enum { N = 5000 };
+    char name[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "r%d", i);
+        push_routed(SL_METRIC_COUNTER, name, id_of(SL_METRIC_COUNTER, name), 1, (uint32_t)i,
+                    NULL, 0);
+    }
+    WAIT_FOR(SHARD_SUM(records) == N);
+    cr_assert(eq(u64, SHARD_SUM(records), N), "every request applied");
+    int got = 0;
+    sl_producer_poll_replies(prod, count_reply, &got);
+    cr_assert(lt(int, got, N), "the reply rings hold fewer than %d replies", N);
+    cr_assert(gt(int, got, 0));
+    /* room again: the next request for r0 is answered */
+    nreplies = 0;
+    struct sl_route_reply rr = ask_route("r0", id_of(SL_METRIC_COUNTER, "r0"), 1, 0);
+    cr_assert(ne(ptr, rr.hint, NULL));
+    stop();
+    cr_assert(eq(u64, SHARD_SUM(records), N + 1));
+    cr_assert(eq(u64, SHARD_SUM(series_created), N));
+}
