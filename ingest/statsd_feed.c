@@ -11,9 +11,12 @@
  * build_key + XXH3 of the key were the largest share of a line (~1,070 instructions of
  * ~1,830 for the loadgen mix), so a feeder given a cache by sl_statsd_feed_init() looks the
  * line's raw identity up first (ingest/statsd_keycache.h) and builds the key only on a miss.
+ * Once the shard has said where a cached identity's series lives, its records are the
+ * 32-byte header alone, naming the series (engine/shard.h, "Route hints"): no key copy.
  */
 #include "ingest/statsd_feed.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 #include <xxhash.h>
@@ -73,6 +76,9 @@ static void record_dropped(struct sl_statsd_feed *f, struct sl_statsd_route *rou
     if (route)
         route->epoch = 0;
 }
+
+static_assert(SL_STATSD_KEYCACHE_MAX - 1 <= SL_REC_ROUTE_MAX,
+              "every cache slot number fits a route request's route word");
 
 /* After the header: @tail key bytes, then @route's stamp when the record asks for a route
  * (a hinted record carries neither). */

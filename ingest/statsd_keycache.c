@@ -96,7 +96,7 @@ static int map_table(struct sl_statsd_keycache *c, uint32_t entries)
 
 int sl_statsd_keycache_create(uint32_t entries, struct sl_statsd_keycache **out)
 {
-    if (entries < 2 || entries > (1u << 24) || (entries & (entries - 1)))
+    if (entries < 2 || entries > SL_STATSD_KEYCACHE_MAX || (entries & (entries - 1)))
         return -EINVAL;
     struct sl_statsd_keycache *c = calloc(1, sizeof *c);
     if (!c)

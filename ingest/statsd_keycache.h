@@ -35,6 +35,8 @@
 /** Default largest number of entries: 2^18, 48 MiB of slots at most. A cache starts at
  *  2^14 entries (3 MiB) and grows only while its series do not fit (see create). */
 #define SL_STATSD_KEYCACHE_DEFAULT (1u << 18)
+/** Most slots a cache may have: a slot number is a route request's 24-bit route word. */
+#define SL_STATSD_KEYCACHE_MAX (1u << 24)
 /** Raw name + raw tags + canonical key bytes that fit in one slot; longer lines bypass. */
 #define SL_STATSD_KEYCACHE_DATA 150
 
